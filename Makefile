@@ -1,0 +1,43 @@
+# The two README commands: `make demo` and `make test`. Each bootstraps what it needs:
+# .venv with the package, the default model pulled into .cache/edgellm (ignored by git).
+PY       ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+export EDGELLM_HOME := $(CURDIR)/.cache/edgellm
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+MODEL    := $(EDGELLM_HOME)/models/smollm2-135m/manifest.json
+
+.PHONY: demo test bench verify-llamacpp lint clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[tools,dev]'
+	touch $@
+
+$(MODEL): $(BIN)/.installed
+	$(BIN)/edgellm pull smollm2-135m
+
+demo: $(MODEL)
+	$(BIN)/edgellm models
+	$(BIN)/edgellm generate "Explain in two sentences why robots need to run language models locally." --max-tokens 96
+	printf 'Hi! What is your name?\nWhat is 2 + 3?\n' | $(BIN)/edgellm chat --max-tokens 48 --verbose
+
+test: $(MODEL)
+	$(BIN)/python -m pytest -q
+
+$(BIN)/.bench: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+bench: $(MODEL) $(BIN)/.bench
+	$(BIN)/python benchmarks/bench_decode.py
+
+verify-llamacpp: $(MODEL) $(BIN)/.bench
+	$(BIN)/python benchmarks/verify_llamacpp.py
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check edgellm_sdk tests benchmarks
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,60 @@
+"""EdgeLLM SDK: small language models on robots, smart speakers and IoT gateways.
+
+    from edgellm_sdk import Engine
+    with Engine.load("smollm2-135m") as engine:
+        print(engine.chat([{"role": "user", "content": "Hi!"}]).text)
+
+Importing this package loads only the standard library, numpy-free modules and the
+light type definitions; onnxruntime, tokenizers and jinja2 are imported when a model loads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import (
+    ContextOverflow,
+    EdgeLLMError,
+    EngineClosed,
+    MissingDependency,
+    ModelCorrupt,
+    ModelError,
+    ModelNotFound,
+    PullError,
+    VocabularyMismatch,
+)
+from .types import Completion, FinishReason, Message, Token, Usage
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ChatSession": "chat",
+    "Engine": "engine",
+    "ModelStore": "models.store",
+    "Sampling": "sampling",
+    "TextStream": "tokenizer",
+    "Tokenizer": "tokenizer",
+}
+
+__all__ = sorted([
+    "ChatSession", "Completion", "ContextOverflow", "EdgeLLMError", "Engine", "EngineClosed", "FinishReason",
+    "Message", "MissingDependency", "ModelCorrupt", "ModelError", "ModelNotFound", "ModelStore", "PullError",
+    "Sampling", "TextStream", "Token", "Tokenizer", "Usage", "VocabularyMismatch", "__version__",
+])
+
+if TYPE_CHECKING:
+    from .chat import ChatSession
+    from .engine import Engine
+    from .models.store import ModelStore
+    from .sampling import Sampling
+    from .tokenizer import TextStream, Tokenizer
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgellm_sdk' has no attribute {name!r}")

@@ -1,0 +1,29 @@
+"""The seam between the Engine and an inference runtime."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Backend(Protocol):
+    """A causal LM with its own KV cache.
+
+    ``forward`` appends ``ids`` to the cache and returns float32 logits
+    [len(ids) or 1, vocab]: the last position only unless ``all_logits``.
+    """
+
+    vocab_size: int
+    max_context: int
+
+    @property
+    def position(self) -> int:
+        """Tokens currently held in the KV cache."""
+
+    def forward(self, ids: Sequence[int], *, all_logits: bool = False) -> np.ndarray: ...
+
+    def truncate(self, length: int) -> None:
+        """Drop cached tokens after ``length`` (0 = empty cache)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,241 @@
+"""The ``edgellm`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+
+from .errors import EdgeLLMError
+
+
+def _progress(msg: str) -> None:
+    print(f"[edgellm] {msg}", file=sys.stderr, flush=True)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_pull(args) -> int:
+    from .models.store import ModelStore
+
+    bar = _StepBar()
+    manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step)
+    bar.close()
+    total = sum(f["size"] for f in manifest.files.values())
+    print(f"{manifest.name}: {manifest.root} ({_human(total)}; variants: {', '.join(sorted(manifest.variants))}; "
+          f"default: {manifest.default_variant})")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models.store import KNOWN_MODELS, ModelStore
+
+    store = ModelStore()
+    installed = store.installed()
+    if args.json:
+        print(json.dumps([{"name": m.name, "path": str(m.root), "default_variant": m.default_variant,
+                           "variants": {v: m.size_bytes(p) for v, p in m.variants.items()}} for m in installed]))
+        return 0
+    print(f"installed in {store.models_dir}:" if installed else f"no models installed in {store.models_dir}")
+    for m in installed:
+        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {_human(m.size_bytes(p))}"
+                          for v, p in sorted(m.variants.items()))
+        print(f"  {m.name:<20} {sizes}")
+    missing = sorted(set(KNOWN_MODELS) - {m.name for m in installed})
+    if missing:
+        print("available to pull: " + ", ".join(f"{n} ({KNOWN_MODELS[n].description})" for n in missing))
+    return 0
+
+
+def _engine(args):
+    from .engine import Engine
+
+    return Engine.load(args.model, variant=args.variant, threads=args.threads, max_context=args.max_context)
+
+
+def _sampling(args):
+    from .sampling import Sampling
+
+    return Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                    repetition_penalty=args.repetition_penalty, seed=args.seed)
+
+
+def _stream(engine, prompt, args, cancel: threading.Event) -> "object":
+    last = None
+    for token in engine.generate(prompt, max_tokens=args.max_tokens, stop=args.stop or (),
+                                 sampling=_sampling(args), deadline_s=args.deadline, cancel=cancel):
+        sys.stdout.write(token.text)
+        sys.stdout.flush()
+        last = token
+    sys.stdout.write("\n")
+    return last
+
+
+def _print_usage(engine, token) -> None:
+    u = token.usage
+    print(f"[{engine.manifest.name}/{engine.variant}] finish={token.finish_reason} prompt={u.prompt_tokens} tok, "
+          f"generated={u.completion_tokens} tok, TTFT {u.ttft_s * 1000:.0f} ms, "
+          f"decode {u.decode_tokens_per_s:.1f} tok/s, load {engine.load_s:.2f} s", file=sys.stderr)
+
+
+def cmd_generate(args) -> int:
+    prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    cancel = _cancel_on_sigint()
+    with _engine(args) as engine:
+        if not args.raw:
+            messages = ([{"role": "system", "content": args.system}] if args.system else [])
+            prompt = messages + [{"role": "user", "content": prompt}]
+        last = _stream(engine, prompt, args, cancel)
+        if not args.quiet:
+            _print_usage(engine, last)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    cancel = _cancel_on_sigint()
+    with _engine(args) as engine:
+        session = engine.session(system=args.system)
+        interactive = sys.stdin.isatty()
+        while True:
+            if interactive:
+                try:
+                    line = input("you> ")
+                except EOFError:
+                    print()
+                    return 0
+            else:
+                line = sys.stdin.readline()
+                if not line:
+                    return 0
+            line = line.strip()
+            if not line:
+                continue
+            if line in ("/exit", "/quit"):
+                return 0
+            if line == "/reset":
+                session.history.clear()
+                continue
+            cancel.clear()
+            if interactive:
+                sys.stdout.write("bot> ")
+            last = None
+            for token in session.stream(line, max_tokens=args.max_tokens, stop=args.stop or (),
+                                        sampling=_sampling(args), deadline_s=args.deadline, cancel=cancel):
+                sys.stdout.write(token.text)
+                sys.stdout.flush()
+                last = token
+            sys.stdout.write("\n")
+            if args.verbose and last is not None:
+                _print_usage(engine, last)
+
+
+def _cancel_on_sigint() -> threading.Event:
+    """First Ctrl-C ends the current generation (finish_reason "cancelled"); a second one exits."""
+    cancel = threading.Event()
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+    return cancel
+
+
+class _StepBar:
+    """A progress bar over pull steps (tqdm when available, plain lines otherwise)."""
+
+    STEPS = 8
+
+    def __init__(self):
+        try:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.STEPS, unit="step", file=sys.stderr, leave=True,
+                             bar_format="{desc:<40} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
+        except ImportError:
+            self._bar = None
+
+    def step(self, msg: str) -> None:
+        if self._bar is None:
+            _progress(msg)
+        else:
+            self._bar.set_description_str(msg[:40])
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self._bar.total
+            self._bar.refresh()
+            self._bar.close()
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default="smollm2-135m", help="installed model name or model directory")
+    p.add_argument("--variant", help="onnx variant (default: the manifest's default)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: min(4, cores))")
+    p.add_argument("--max-context", type=int, help="KV cache size in tokens (default 2048)")
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--stop", action="append", help="stop string (repeatable)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--deadline", type=float, help="seconds; ends with finish_reason=deadline")
+    p.add_argument("--system", help="system prompt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgellm", description="Run small language models on edge devices.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pull", help="install a model: a known name, a .gguf file, or a model directory")
+    p.add_argument("model", help="e.g. smollm2-135m, ./model.gguf, ./onnx-community-dir")
+    p.add_argument("--name", help="install under this name")
+    p.add_argument("--force", action="store_true", help="rebuild even if installed and intact")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("models", help="list installed models with sizes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("generate", help="generate text for one prompt, streamed")
+    p.add_argument("prompt", help="the prompt ('-' reads stdin)")
+    _add_generation_args(p)
+    p.add_argument("--raw", action="store_true", help="no chat template: continue the text as is")
+    p.add_argument("--quiet", "-q", action="store_true", help="no usage line on stderr")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("chat", help="interactive chat (reads lines from stdin when piped)")
+    _add_generation_args(p)
+    p.add_argument("--verbose", "-v", action="store_true", help="usage line after each reply")
+    p.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (EdgeLLMError, ValueError) as e:
+        print(f"edgellm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Engine: a loaded model (backend + tokenizer + chat template) that generates text.
+
+One generation runs at a time per Engine; concurrent callers wait their turn (a caller
+whose deadline passes while waiting gets finish_reason "deadline"). The KV cache keeps
+the last sequence, so a request that starts with the same tokens (a shared system
+prompt, the previous chat turns) prefills only what is new.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .chat import CHATML, ChatTemplate, MessageLike, as_messages
+from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
+from .models.store import DEFAULT_MODEL, ModelStore
+from .sampling import GREEDY, Sampling, sample
+from .tokenizer import Tokenizer
+from .types import Completion, FinishReason, Token, Usage
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .models.manifest import Manifest
+
+# Prefill runs in chunks aligned to absolute positions (0-31, 32-63, ...). Quantized kernels
+# round activations to int8, so a token's KV depends slightly on how it was batched; with
+# aligned chunks, a cached prefix holds exactly what a fresh prefill would compute.
+PREFILL_CHUNK = 32
+DEFAULT_MAX_CONTEXT = 2048
+
+
+class Engine:
+    def __init__(self, backend: "Backend", tokenizer: Tokenizer, *, manifest: "Manifest | None" = None,
+                 variant: str | None = None):
+        model_vocab = getattr(backend, "vocab_size", -1)
+        if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
+            raise VocabularyMismatch(
+                f"tokenizer has {tokenizer.vocab_size} tokens but the model's logits cover {model_vocab}; "
+                "tokenizer.json does not belong to this model")
+        self.backend, self.tokenizer = backend, tokenizer
+        self.manifest, self.variant = manifest, variant
+        self.template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
+        self._lock = threading.Lock()
+        self._cached_ids: list[int] = []  # the sequence whose KV the backend holds
+        self._canonical = 0  # leading cached tokens computed as whole aligned prefill chunks
+        self._closed = False
+        self.load_s = 0.0
+
+    @classmethod
+    def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
+             threads: int | None = None, profile=None, store: ModelStore | None = None,
+             verify: bool = True) -> "Engine":
+        """Load an installed model by name (``edgellm pull NAME``) or a model directory.
+
+        ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
+        supplies defaults for the explicit arguments.
+        """
+        from .backends.ort import OrtBackend
+
+        t0 = time.perf_counter()
+        variant = variant or getattr(profile, "variant", None)
+        threads = threads or getattr(profile, "threads", None)
+        max_context = max_context or getattr(profile, "max_context", None) or DEFAULT_MAX_CONTEXT
+        manifest = (store or ModelStore()).resolve(model)
+        onnx_path = manifest.variant_path(variant)
+        variant = variant or manifest.default_variant
+        rel = onnx_path.relative_to(manifest.root).as_posix()
+        if verify:
+            small = [f for f in manifest.files if not f.startswith("onnx/")]
+            manifest.verify(small + [f for f in manifest.files if f == rel or f.startswith(rel + "_data")])
+        limit = _model_context(manifest.root)
+        if limit and max_context > limit:
+            max_context = limit
+        if not isinstance(max_context, int) or max_context < 2:
+            raise ValueError(f"max_context must be an int >= 2, got {max_context!r}")
+        tokenizer = Tokenizer.from_dir(manifest.root)
+        backend = OrtBackend(onnx_path, max_context=max_context, threads=threads)
+        engine = cls(backend, tokenizer, manifest=manifest, variant=variant)
+        engine.load_s = time.perf_counter() - t0
+        return engine
+
+    # --- prompts ---------------------------------------------------------------------
+    @property
+    def max_context(self) -> int:
+        return self.backend.max_context
+
+    def render(self, messages: Iterable[MessageLike], *, add_generation_prompt: bool = True) -> str:
+        return self.template.render(as_messages(messages), add_generation_prompt=add_generation_prompt)
+
+    def prompt_ids(self, prompt: str | Sequence[MessageLike] | Sequence[int]) -> list[int]:
+        """Token ids for raw text, a message list (chat template applied), or ids as given."""
+        if isinstance(prompt, str):
+            if not prompt:
+                raise ValueError("prompt is empty; pass some text or a list of messages")
+            return self.tokenizer.encode(prompt)
+        items = list(prompt)
+        if items and all(isinstance(i, (int, np.integer)) for i in items):
+            vocab = self.tokenizer.vocab_size
+            if any(not 0 <= int(i) < vocab for i in items):
+                raise ValueError(f"token ids must be in [0, {vocab})")
+            return [int(i) for i in items]
+        return self.tokenizer.encode(self.render(items))
+
+    # --- generation ------------------------------------------------------------------
+    def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
+                 sampling: Sampling | None = None, deadline_s: float | None = None,
+                 cancel: threading.Event | None = None, schema=None) -> Iterator[Token]:
+        """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
+
+        Raises ValueError / ContextOverflow up front (before the first token)."""
+        if schema is not None:
+            raise NotImplementedError("schema-constrained decoding is not available yet")
+        t_call = time.perf_counter()
+        ids = self.prompt_ids(prompt)
+        stops = [stop] if isinstance(stop, str) else list(stop)
+        if any(not isinstance(s, str) for s in stops):
+            raise ValueError("stop must be a string or a list of strings")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise ValueError(f"max_tokens must be an int in [1, {self.max_context}], got {max_tokens!r}")
+        if deadline_s is not None and not deadline_s > 0:
+            raise ValueError(f"deadline_s must be > 0 seconds or None, got {deadline_s!r}")
+        if len(ids) + max_tokens > self.max_context:
+            raise ContextOverflow(len(ids), max_tokens, self.max_context)
+        deadline = t_call + deadline_s if deadline_s is not None else None
+        return self._run(ids, max_tokens, stops, sampling or GREEDY, deadline, cancel, t_call)
+
+    def complete(self, prompt, **kwargs) -> Completion:
+        return self._collect(self.generate(prompt, **kwargs))
+
+    def chat(self, messages: Sequence[MessageLike], **kwargs) -> Completion:
+        return self.complete(as_messages(messages), **kwargs)
+
+    def session(self, system: str | None = None, **defaults):
+        from .chat import ChatSession
+
+        return ChatSession(self, system, **defaults)
+
+    def _collect(self, tokens: Iterator[Token]) -> Completion:
+        text, ids, last = [], [], None
+        for tok in tokens:
+            text.append(tok.text)
+            if tok.id >= 0 and tok.id not in self.tokenizer.eos_ids:
+                ids.append(tok.id)
+            last = tok
+        assert last is not None and last.finish_reason is not None and last.usage is not None
+        return Completion("".join(text), tuple(ids), last.finish_reason, last.usage)
+
+    def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
+             deadline: float | None, cancel: threading.Event | None, t_call: float) -> Iterator[Token]:
+        def interrupted() -> FinishReason | None:
+            if cancel is not None and cancel.is_set():
+                return "cancelled"
+            if deadline is not None and time.perf_counter() >= deadline:
+                return "deadline"
+            return None
+
+        wait = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            yield Token(-1, "", "deadline", Usage(len(ids), 0, 0.0, time.perf_counter() - t_call))
+            return
+        try:
+            if self._closed:
+                raise EngineClosed("this Engine was closed; load a new one")
+            stream = self.tokenizer.stream(stops)
+            rng = np.random.default_rng(sampling.seed)
+            generated: list[int] = []
+            ttft, reason = 0.0, None
+            logits = None
+            if (reason := interrupted()) is None:
+                logits, reason = self._prefill(ids, interrupted)
+            while reason is None:
+                token = sample(logits, sampling, rng, ids + generated if sampling.repetition_penalty != 1.0 else ())
+                if not generated:
+                    ttft = time.perf_counter() - t_call
+                if token in self.tokenizer.eos_ids:
+                    yield Token(token, stream.flush(), "stop", self._usage(ids, generated, ttft, t_call))
+                    return
+                generated.append(token)
+                text = stream.step(token)
+                if stream.stopped is not None:
+                    yield Token(token, text, "stop", self._usage(ids, generated, ttft, t_call))
+                    return
+                if len(generated) >= max_tokens:
+                    yield Token(token, text + stream.flush(), "length", self._usage(ids, generated, ttft, t_call))
+                    return
+                if (reason := interrupted()) is not None:
+                    yield Token(token, text + stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
+                    return
+                yield Token(token, text)
+                logits = self.backend.forward([token])
+            yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
+        finally:
+            self._lock.release()
+
+    def _prefill(self, ids: list[int], interrupted) -> tuple[np.ndarray | None, FinishReason | None]:
+        """Feed ``ids`` after the longest prefix already in the KV cache; logits of the last one."""
+        cached = self._cached_ids
+        common = 0
+        limit = min(len(cached), len(ids) - 1, self._canonical)  # re-feed at least one token
+        while common < limit and cached[common] == ids[common]:
+            common += 1
+        common -= common % PREFILL_CHUNK
+        self.backend.truncate(common)
+        self._cached_ids, self._canonical = ids[:common], common
+        logits = None
+        for start in range(common, len(ids), PREFILL_CHUNK):
+            if start > common and (reason := interrupted()) is not None:
+                return None, reason
+            chunk = ids[start:start + PREFILL_CHUNK]
+            logits = self.backend.forward(chunk)
+            self._cached_ids = ids[:start + len(chunk)]
+            if len(chunk) == PREFILL_CHUNK:
+                self._canonical = start + PREFILL_CHUNK
+        return logits, None
+
+    def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float) -> Usage:
+        return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
+
+    # --- lifetime --------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.backend.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        name = self.manifest.name if self.manifest else "?"
+        return f"Engine(model={name!r}, variant={self.variant!r}, max_context={self.max_context})"
+
+
+def _model_context(root: Path) -> int | None:
+    import json
+
+    try:
+        value = json.loads((root / "config.json").read_text()).get("max_position_embeddings")
+        return int(value) if value else None
+    except (OSError, ValueError, TypeError):
+        return None

@@ -1,0 +1,68 @@
+"""Every exception the SDK raises on purpose.
+
+    EdgeLLMError
+    ├── ModelError                    a model cannot be found, verified or loaded
+    │   ├── ModelNotFound             unknown name or missing directory (lists known names)
+    │   ├── ModelCorrupt              a file is missing or its sha256 differs from manifest.json
+    │   └── VocabularyMismatch        tokenizer and model disagree on the vocabulary size
+    ├── ConversionError               a GGUF file cannot be converted (unsupported arch/quant)
+    ├── PullError                     fetching a model package failed (pip, network, disk)
+    ├── ContextOverflow               prompt + max_tokens exceed the model's context window
+    ├── MissingDependency             an optional extra is not installed (names the pip command)
+    └── EngineClosed                  the engine was used after close()
+
+Bad arguments (empty prompt, negative max_tokens, temperature < 0 ...) raise ``ValueError``
+with the allowed range. Cancellation and deadlines are *not* errors: they end a
+generation with ``finish_reason`` "cancelled" / "deadline".
+"""
+
+from __future__ import annotations
+
+
+class EdgeLLMError(Exception):
+    """Base class of every error raised by edgellm_sdk."""
+
+
+class ModelError(EdgeLLMError):
+    pass
+
+
+class ModelNotFound(ModelError):
+    pass
+
+
+class ModelCorrupt(ModelError):
+    pass
+
+
+class VocabularyMismatch(ModelError):
+    pass
+
+
+class ConversionError(EdgeLLMError):
+    pass
+
+
+class PullError(EdgeLLMError):
+    pass
+
+
+class ContextOverflow(EdgeLLMError):
+    def __init__(self, prompt_tokens: int, max_tokens: int, context: int):
+        self.prompt_tokens, self.max_tokens, self.context = prompt_tokens, max_tokens, context
+        super().__init__(
+            f"prompt ({prompt_tokens} tokens) + max_tokens ({max_tokens}) = "
+            f"{prompt_tokens + max_tokens} exceeds the context window of {context} tokens; "
+            "shorten the prompt, lower max_tokens, or load with a larger max_context"
+        )
+
+
+class MissingDependency(EdgeLLMError, ImportError):
+    def __init__(self, module: str, extra: str):
+        super().__init__(
+            f"{module!r} is not installed; install it with: pip install 'edgellm-sdk[{extra}]'"
+        )
+
+
+class EngineClosed(EdgeLLMError):
+    pass

@@ -1,0 +1,59 @@
+"""GGUF (llama) -> model directory in the Optimum / transformers.js layout.
+
+    <out>/config.json  generation_config.json  tokenizer.json  tokenizer_config.json
+    <out>/onnx/model.onnx            fp32, the GGUF values dequantized (the reference)
+    <out>/onnx/model_quantized.onnx  q8: int8 weight-only MatMulNBits, round-to-nearest
+    <out>/onnx/model_q4.onnx         q4: the GGUF's Q4_1/Q8_0 blocks repacked exactly
+    <out>/manifest.json              sha256 + size of every file, variants, source
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import onnx
+
+from ..models.manifest import write_manifest
+from .gguf_llama import read_gguf
+from .gguf_tokenizer import build_tokenizer, tokenizer_config
+from .onnx_llama import build_llama_onnx, hf_config
+
+VARIANT_FILES = {"fp32": "onnx/model.onnx", "q8": "onnx/model_quantized.onnx", "q4": "onnx/model_q4.onnx"}
+
+
+def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, variants=("fp32", "q8", "q4"),
+                 default_variant: str = "q4", accuracy_level: int = 4, name: str | None = None,
+                 source: dict | None = None, progress: Callable[[str], None] = lambda msg: None) -> Path:
+    """Convert ``gguf_path`` into ``out_dir`` (created); returns out_dir."""
+    out = Path(out_dir)
+    (out / "onnx").mkdir(parents=True, exist_ok=True)
+    progress("reading GGUF")
+    weights = read_gguf(gguf_path)
+    meta, cfg = weights.metadata, weights.config
+    eos = int(meta.get("tokenizer.ggml.eos_token_id", 0))
+    bos = int(meta.get("tokenizer.ggml.bos_token_id", eos))
+    pad = int(meta.get("tokenizer.ggml.padding_token_id", eos))
+
+    progress("writing tokenizer")
+    build_tokenizer(meta).save(str(out / "tokenizer.json"))
+    _dump(out / "tokenizer_config.json", tokenizer_config(meta))
+    _dump(out / "config.json", hf_config(cfg, bos, eos, pad))
+    _dump(out / "generation_config.json", {"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
+                                           "do_sample": False})
+    for variant in variants:
+        progress(f"building {variant} graph")
+        model = build_llama_onnx(weights, variant, accuracy_level)
+        onnx.save_model(model, str(out / VARIANT_FILES[variant]))
+        del model
+    progress("hashing files")
+    write_manifest(out, name=name or Path(gguf_path).stem,
+                   variants={v: VARIANT_FILES[v] for v in variants}, default_variant=default_variant,
+                   source={"gguf": Path(gguf_path).name, "converter": "edgellm_sdk.toolchain.convert",
+                           "accuracy_level": accuracy_level, **(source or {})})
+    return out
+
+
+def _dump(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,214 @@
+"""Build a llama decoder as one ONNX graph in the Optimum / transformers.js layout.
+
+Inputs:  input_ids [B,S], attention_mask [B,T], position_ids [B,S],
+         past_key_values.{i}.key/value [B,kv_heads,P,head_dim],
+         num_logits_to_keep (int64 scalar: logits for the last N positions, 0 = all)
+Outputs: logits [B,S',vocab], present.{i}.key/value
+The layer is the fused ORT form (SkipSimplifiedLayerNormalization, packed QKV into
+GroupQueryAttention with rotary inside). When the caller binds one buffer as both past
+and present (size = max context), GQA updates the KV cache in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .gguf_llama import LlamaConfig, LlamaWeights, Matrix
+from .packing import BLOCK, NBitsWeight, pack_matrix
+
+OPSET = 21
+MS = "com.microsoft"
+VARIANTS = ("fp32", "q8", "q4")
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def init(self, name: str, array: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", name: str = "",
+             outputs: list[str] | None = None, **attrs) -> list[str]:
+        self._n += 1
+        name = name or f"{op}_{self._n}"
+        outputs = outputs or [f"{name}/out{i}" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain or None, **attrs))
+        return outputs
+
+    def op(self, op: str, *inputs: str, domain: str = "", name: str = "", **attrs) -> str:
+        return self.node(op, list(inputs), 1, domain, name, **attrs)[0]
+
+
+class _Builder:
+    def __init__(self, weights: LlamaWeights, variant: str, accuracy_level: int):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.w, self.cfg, self.variant, self.acc = weights, weights.config, variant, accuracy_level
+        self.g = _Graph()
+        self.c = {}  # shared constants
+
+    def const(self, name: str, array) -> str:
+        if name not in self.c:
+            self.c[name] = self.g.init(name, np.asarray(array))
+        return self.c[name]
+
+    def linear(self, x: str, m: Matrix, name: str) -> str:
+        g, packed = self.g, pack_matrix(m, self.variant)
+        if isinstance(packed, np.ndarray):
+            return g.op("MatMul", x, g.init(name + ".weight", packed.T), name=name)
+        return self.nbits(x, packed, name)
+
+    def nbits(self, x: str, p: NBitsWeight, name: str) -> str:
+        g = self.g
+        inputs = [x, g.init(name + ".qweight", p.b), g.init(name + ".scales", p.scales.reshape(-1))]
+        if p.zero_points is not None:
+            inputs.append(g.init(name + ".zp", p.zero_points.reshape(-1)))
+        y = g.op("MatMulNBits", *inputs, domain=MS, name=name, K=p.k, N=p.n, bits=p.bits,
+                 block_size=BLOCK, accuracy_level=self.acc)
+        if p.mins is None:
+            return y
+        nb = p.k // BLOCK
+        blocks = g.op("Reshape", x, self.const("shape_blocks_%d" % nb, np.array([0, 0, nb, BLOCK], np.int64)))
+        sums = g.op("ReduceSum", blocks, self.const("axis_last", np.array([-1], np.int64)), keepdims=0)
+        correction = g.op("MatMul", sums, g.init(name + ".mins", p.mins.T.copy()), name=name + ".mins")
+        return g.op("Add", y, correction)
+
+    def embed(self, ids: str) -> str:
+        g, e = self.g, self.w.embed
+        packed = pack_matrix(e, "q8" if self.variant != "fp32" else "fp32")
+        if isinstance(packed, np.ndarray):
+            self.embed_dense = g.init("embed.weight", packed)
+            return g.op("Gather", self.embed_dense, ids)
+        # Gather int8 rows of the same initializer MatMulNBits uses for the tied lm_head.
+        self.embed_packed = packed
+        qweight = g.init("lm_head.qweight", packed.b)
+        scales = g.init("lm_head.scales", packed.scales)
+        rows = g.op("Cast", g.op("Gather", qweight, ids), to=TensorProto.FLOAT)
+        scale = g.op("Unsqueeze", g.op("Gather", scales, ids), self.const("axis_last", np.array([-1], np.int64)))
+        centered = g.op("Sub", rows, self.const("q8_zero", np.array(128.0, np.float32)))
+        values = g.op("Mul", centered, scale)
+        return g.op("Reshape", values, self.const("shape_hidden", np.array([0, 0, self.cfg.hidden_size], np.int64)))
+
+    def lm_head(self, h: str) -> str:
+        g, cfg = self.g, self.cfg
+        if not cfg.tie_embeddings:
+            return self.linear(h, self.w.lm_head, "lm_head")
+        if self.variant == "fp32":
+            flat = g.op("Reshape", h, self.const("shape_flat", np.array([-1, cfg.hidden_size], np.int64)))
+            logits = g.op("Gemm", flat, self.embed_dense, transB=1)
+            lead = g.op("Slice", g.op("Shape", h), self.const("zero1", np.array([0], np.int64)),
+                        self.const("two1", np.array([2], np.int64)))
+            shape = g.op("Concat", lead, self.const("vocab1", np.array([cfg.vocab_size], np.int64)), axis=0)
+            return g.op("Reshape", logits, shape)
+        p = self.embed_packed
+        return g.op("MatMulNBits", h, "lm_head.qweight", "lm_head.scales", domain=MS, name="lm_head",
+                    K=p.k, N=p.n, bits=8, block_size=BLOCK, accuracy_level=self.acc)
+
+    def build(self) -> onnx.ModelProto:
+        g, cfg = self.g, self.cfg
+        hd, n_kv = cfg.head_dim, cfg.num_kv_heads
+        f = TensorProto.FLOAT
+        inputs = [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "total_sequence"]),
+            helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch", "sequence"]),
+        ]
+        outputs = [helper.make_tensor_value_info("logits", f, ["batch", "kept_sequence", cfg.vocab_size])]
+        for i in range(cfg.num_layers):
+            for kv in ("key", "value"):
+                inputs.append(helper.make_tensor_value_info(
+                    f"past_key_values.{i}.{kv}", f, ["batch", n_kv, "past_sequence", hd]))
+                outputs.append(helper.make_tensor_value_info(
+                    f"present.{i}.{kv}", f, ["batch", n_kv, "present_sequence", hd]))
+        inputs.append(helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []))
+
+        # Attention bookkeeping shared by all layers.
+        mask_sum = g.op("ReduceSum", "attention_mask", self.const("axis1", np.array([1], np.int64)), keepdims=0)
+        seqlens_k = g.op("Cast", g.op("Sub", mask_sum, self.const("one", np.array(1, np.int64))), to=TensorProto.INT32)
+        total = g.op("Shape", "attention_mask", start=1, end=2)
+        total = g.op("Cast", g.op("Squeeze", total, self.const("axis0", np.array([0], np.int64))), to=TensorProto.INT32)
+        inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+        angles = np.outer(np.arange(cfg.max_position, dtype=np.float64), inv_freq)
+        cos = g.init("cos_cache", np.cos(angles).astype(np.float32))
+        sin = g.init("sin_cache", np.sin(angles).astype(np.float32))
+
+        x = self.embed("input_ids")
+        residual, mlp_out = x, None
+        eps = float(cfg.rms_eps)
+        for i, layer in enumerate(self.w.layers):
+            p = f"layers.{i}"
+            attn_norm = g.init(p + ".attn_norm", layer.attn_norm)
+            if mlp_out is None:
+                h = g.node("SimplifiedLayerNormalization", [x, attn_norm], 1, name=p + ".attn_norm",
+                           epsilon=eps, axis=-1, stash_type=1)[0]
+            else:
+                h, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, attn_norm], 4,
+                                           MS, p + ".attn_norm", epsilon=eps)
+            qkv = self.linear(h, Matrix.concat([layer.q, layer.k, layer.v]), p + ".qkv_proj")
+            attn = g.node(
+                "GroupQueryAttention",
+                [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total,
+                 cos, sin, "position_ids"],
+                domain=MS, name=p + ".attn",
+                outputs=[p + ".attn/out", f"present.{i}.key", f"present.{i}.value"],
+                num_heads=cfg.num_heads, kv_num_heads=n_kv, do_rotary=1, rotary_interleaved=0,
+                scale=float(1.0 / np.sqrt(hd)),
+            )[0]
+            o = self.linear(attn, layer.o, p + ".o_proj")
+            ffn_norm = g.init(p + ".ffn_norm", layer.ffn_norm)
+            h, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], 4, MS,
+                                       p + ".ffn_norm", epsilon=eps)
+            gate_up = self.linear(h, Matrix.concat([layer.gate, layer.up]), p + ".gate_up_proj")
+            split = self.const("ffn_split", np.array([cfg.intermediate_size] * 2, np.int64))
+            gate, up = g.node("Split", [gate_up, split], 2, axis=-1)
+            act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)
+            mlp_out = self.linear(act, layer.down, p + ".down_proj")
+        final_norm = g.init("final_norm", self.w.final_norm)
+        h = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, final_norm], 1, MS, "final_norm",
+                   epsilon=eps)[0]
+        keep = g.op("Reshape", "num_logits_to_keep", self.const("shape_1", np.array([1], np.int64)))
+        start = g.op("Neg", keep)  # 0 keeps every position
+        h = g.op("Slice", h, start, self.const("int_max", np.array([2**62], np.int64)),
+                 self.const("axis1", np.array([1], np.int64)))
+        g.node("Identity", [self.lm_head(h)], outputs=["logits"])
+
+        graph = helper.make_graph(g.nodes, "llama", inputs, outputs, g.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+                                  producer_name="edgellm_sdk")
+        model.ir_version = 10
+        helper.set_model_props(model, {"edgellm.variant": self.variant, "edgellm.kv_inplace": "1"})
+        return model
+
+
+def build_llama_onnx(weights: LlamaWeights, variant: str = "fp32", accuracy_level: int = 4) -> onnx.ModelProto:
+    """The ONNX graph of ``weights`` for one variant: fp32 | q8 (int8 RTN) | q4 (GGUF Q4_1 blocks, exact)."""
+    return _Builder(weights, variant, accuracy_level).build()
+
+
+def hf_config(cfg: LlamaConfig, bos: int, eos: int, pad: int) -> dict:
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size,
+        "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_position,
+        "rms_norm_eps": cfg.rms_eps,
+        "rope_theta": cfg.rope_theta,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
+        "torch_dtype": "float32",
+    }

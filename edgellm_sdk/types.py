@@ -1,0 +1,52 @@
+"""Plain data types shared by every layer (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FinishReason = Literal["stop", "length", "cancelled", "deadline"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Token:
+    """One generated token and the text it made printable (may be "" while UTF-8 is incomplete)."""
+
+    id: int  # -1 on an end marker that carries no token (cancelled before a new token)
+    text: str
+    finish_reason: FinishReason | None = None  # set on the last item of a generation
+    usage: "Usage | None" = None  # set on the last item of a generation
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float  # time to first token (prefill + first sample)
+    total_s: float
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        """Tokens/s after the first token (the steady decode rate)."""
+        decode_s = self.total_s - self.ttft_s
+        return (self.completion_tokens - 1) / decode_s if self.completion_tokens > 1 and decode_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    token_ids: tuple[int, ...]
+    finish_reason: FinishReason
+    usage: Usage
+    cached: bool = False
+    stop: str | None = field(default=None)  # the stop string that ended it, if any

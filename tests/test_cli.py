@@ -1,0 +1,57 @@
+"""The edgellm command line, run as a real subprocess."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, home=None, stdin=None, timeout=120):
+    env = dict(os.environ)
+    if home:
+        env["EDGELLM_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "edgellm_sdk", *args], input=stdin, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_pull_and_models(tmp_path, tiny_gguf):
+    r = run("pull", str(tiny_gguf[0]), "--name", "tiny", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "variants: fp32, q4, q8" in r.stdout
+    r = run("models", "--json", home=tmp_path)
+    listed = json.loads(r.stdout)
+    assert listed[0]["name"] == "tiny" and set(listed[0]["variants"]) == {"fp32", "q8", "q4"}
+    assert "tiny" in run("models", home=tmp_path).stdout
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    r = run("generate", "hi", "--model", "nope", home=tmp_path)
+    assert r.returncode == 2
+    assert "unknown model 'nope'; known models: smollm2-135m" in r.stderr
+    r = run("generate", "hi", home=tmp_path)
+    assert "edgellm pull smollm2-135m" in r.stderr
+
+
+def test_bad_value_is_a_clear_error(default_store):
+    r = run("generate", "hi", "--max-tokens", "-3")
+    assert r.returncode == 2 and "max_tokens must be" in r.stderr
+
+
+@pytest.mark.model
+def test_generate_streams_answer_and_usage(default_store):
+    r = run("generate", "What is the capital of France?", "--max-tokens", "30")
+    assert r.returncode == 0, r.stderr
+    assert "Paris" in r.stdout
+    assert re.search(r"finish=stop .* TTFT \d+ ms, decode [\d.]+ tok/s", r.stderr)
+
+
+@pytest.mark.model
+def test_chat_reads_piped_stdin(default_store):
+    r = run("chat", "--max-tokens", "30", stdin="What is the capital of France?\nAnd of Italy?\n")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert "Paris" in lines[0] and "Rome" in r.stdout
+
