@@ -108,12 +108,10 @@ class Engine:
     # --- generation ------------------------------------------------------------------
     def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
                  sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None, schema=None) -> Iterator[Token]:
+                 cancel: threading.Event | None = None) -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
 
         Raises ValueError / ContextOverflow up front (before the first token)."""
-        if schema is not None:
-            raise NotImplementedError("schema-constrained decoding is not available yet")
         t_call = time.perf_counter()
         ids = self.prompt_ids(prompt)
         stops = [stop] if isinstance(stop, str) else list(stop)
@@ -219,6 +217,12 @@ class Engine:
 
     def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float) -> Usage:
         return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
+
+    def reset(self) -> None:
+        """Forget the cached KV state (the next request prefills from scratch)."""
+        with self._lock:
+            self._cached_ids, self._canonical = [], 0
+            self.backend.truncate(0)
 
     # --- lifetime --------------------------------------------------------------------
     def close(self) -> None:

@@ -102,3 +102,19 @@ def test_non_llama_architecture_is_refused(tmp_path):
     w.close()
     with pytest.raises(ConversionError, match="architecture 'gpt2' is not supported"):
         read_gguf(path)
+
+
+def test_growing_kv_mode_for_foreign_exports(tmp_path, tiny_gguf):
+    """A graph without our in-place marker (like an Optimum export) runs with past -> present feedback."""
+    import onnx
+
+    path, ref = tiny_gguf
+    model = build_llama_onnx(read_gguf(path), "fp32")
+    del model.metadata_props[:]
+    onnx.save(model, tmp_path / "foreign.onnx")
+    backend = OrtBackend(tmp_path / "foreign.onnx", max_context=64, threads=1)
+    assert not backend.inplace
+    pieces = [backend.forward(IDS[:7], all_logits=True)] + [backend.forward([t]).copy() for t in IDS[7:]]
+    np.testing.assert_allclose(np.concatenate(pieces), reference_logits(ref, IDS), atol=1e-4, rtol=0)
+    backend.truncate(3)
+    np.testing.assert_allclose(backend.forward(IDS[3:], all_logits=True), reference_logits(ref, IDS)[3:], atol=1e-4)

@@ -11,7 +11,8 @@ class Backend(Protocol):
     """A causal LM with its own KV cache.
 
     ``forward`` appends ``ids`` to the cache and returns float32 logits
-    [len(ids) or 1, vocab]: the last position only unless ``all_logits``.
+    [len(ids) or 1, vocab]: the last position only unless ``all_logits``. The array may
+    be a reused buffer, valid until the next call.
     """
 
     vocab_size: int

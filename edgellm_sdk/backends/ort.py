@@ -106,15 +106,14 @@ class OrtBackend:
                 io.bind_cpu_input(past, value) if isinstance(value, np.ndarray) else io.bind_ortvalue_input(past, value)
                 io.bind_output(present, "cpu")
         self.session.run_with_iobinding(io)
+        outputs = None if self.inplace and use_fixed_output else io.get_outputs()
         if not self.inplace:
-            outs = io.get_outputs()
-            self._kv = list(outs[1:])
-            logits = self._logits_one if use_fixed_output else outs[0].numpy()
-        else:
-            logits = self._logits_one if use_fixed_output else io.get_outputs()[0].numpy()
+            self._kv = list(outputs[1:])
         self._pos = end
-        logits = logits[0]
-        return logits if keep_all else logits[-1:].copy() if not use_fixed_output else logits
+        if use_fixed_output:
+            return self._logits_one[0]  # reused buffer: valid until the next forward()
+        logits = outputs[0].numpy()[0]
+        return logits if keep_all else logits[-1:]
 
     def truncate(self, length: int) -> None:
         if not 0 <= length <= self._pos:

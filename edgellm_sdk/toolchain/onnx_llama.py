@@ -73,10 +73,15 @@ class _Builder:
                  block_size=BLOCK, accuracy_level=self.acc)
         if p.mins is None:
             return y
+        # Exact per-block offsets: y += blocksum(x) @ C.T. The block sums come from a 4-bit
+        # MatMulNBits with a 0/1 block-indicator matrix (exact in 4 bits), so they see the same
+        # int8-rounded x as the main product and cost one small node.
         nb = p.k // BLOCK
-        blocks = g.op("Reshape", x, self.const("shape_blocks_%d" % nb, np.array([0, 0, nb, BLOCK], np.int64)))
-        sums = g.op("ReduceSum", blocks, self.const("axis_last", np.array([-1], np.int64)), keepdims=0)
-        correction = g.op("MatMul", sums, g.init(name + ".mins", p.mins.T.copy()), name=name + ".mins")
+        indicator = self.const(f"block_indicator_{p.k}", _indicator_nbits(p.k))
+        ones_scale = self.const(f"block_indicator_{p.k}.scales", np.ones(nb * nb, np.float32))
+        sums = g.op("MatMulNBits", x, indicator, ones_scale, domain=MS, name=name + ".blocksum", K=p.k, N=nb,
+                    bits=4, block_size=BLOCK, accuracy_level=self.acc)
+        correction = g.op("MatMul", sums, g.init(name + ".offsets", p.mins.T.copy()), name=name + ".offsets")
         return g.op("Add", y, correction)
 
     def embed(self, ids: str) -> str:
@@ -167,7 +172,7 @@ class _Builder:
             gate_up = self.linear(h, Matrix.concat([layer.gate, layer.up]), p + ".gate_up_proj")
             split = self.const("ffn_split", np.array([cfg.intermediate_size] * 2, np.int64))
             gate, up = g.node("Split", [gate_up, split], 2, axis=-1)
-            act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)
+            act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)  # SiLU(gate) * up
             mlp_out = self.linear(act, layer.down, p + ".down_proj")
         final_norm = g.init("final_norm", self.w.final_norm)
         h = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, final_norm], 1, MS, "final_norm",
@@ -184,6 +189,14 @@ class _Builder:
         model.ir_version = 10
         helper.set_model_props(model, {"edgellm.variant": self.variant, "edgellm.kv_inplace": "1"})
         return model
+
+
+def _indicator_nbits(k: int) -> np.ndarray:
+    """MatMulNBits weight [nb, nb, 16] whose row b is 1 on block b, 0 elsewhere (zp 8, scale 1)."""
+    nb = k // BLOCK
+    q = np.full((nb, nb, BLOCK), 8, np.uint8)
+    q[np.arange(nb), np.arange(nb)] = 9
+    return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
 
 
 def build_llama_onnx(weights: LlamaWeights, variant: str = "fp32", accuracy_level: int = 4) -> onnx.ModelProto:

@@ -3,8 +3,10 @@
 MatMulNBits computes ``y = x @ W.T`` with ``W[n, k] = scale[n, b] * (q[n, k] - zp[n, b])``
 for blocks ``b`` of ``block_size`` columns. GGUF Q8_0 maps onto it exactly (8-bit,
 zp = 128). GGUF Q4_1 stores ``w = d * q + m`` with a float minimum per block; ORT's fast
-kernels need integer zero points, so we pack ``d * q`` (zp = 0) and add the ``m`` part
-back as ``blocksum(x) @ M.T``, which is exact and costs a [K/32 x N] matmul.
+kernels need integer zero points, so we pack ``d * (q - 8)`` (the default, centred zero
+point) and add ``c = m + 8 d`` back as ``blocksum(x) @ C.T``: exact, for a [K/32 x N]
+matmul. Centring matters: with accuracy_level 4 the kernel rounds x to int8, and that
+error is multiplied by the packed weights, so they must be as small as possible.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class NBitsWeight:
     b: np.ndarray  # uint8 [N, n_blocks, BLOCK * bits // 8]
     scales: np.ndarray  # float32 [N, n_blocks]
     zero_points: np.ndarray | None  # uint8 packed, None = default 2**(bits-1)
-    mins: np.ndarray | None = None  # float32 [N, n_blocks] (Q4_1 correction term)
+    mins: np.ndarray | None = None  # float32 [N, n_blocks]: per-block offset added via block sums
 
     @property
     def n(self) -> int:
@@ -55,9 +57,7 @@ def pack_q4_1(m: Matrix) -> NBitsWeight:
     qs = blk[..., 4:]
     values = np.concatenate([qs & 0x0F, qs >> 4], axis=-1)  # [N, nb, 32] in column order
     packed = (values[..., 0::2] | (values[..., 1::2] << 4)).astype(np.uint8)
-    n_blocks = values.shape[1]
-    zp = np.zeros((m.rows, (n_blocks + 1) // 2), dtype=np.uint8)
-    return NBitsWeight(4, np.ascontiguousarray(packed), d, zp, mins)
+    return NBitsWeight(4, np.ascontiguousarray(packed), d, None, mins + 8 * d)
 
 
 def quantize_rtn8(w: np.ndarray) -> NBitsWeight:
