@@ -82,9 +82,9 @@ class LlamaCppWorker:
         self.llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
                          n_batch=512, verbose=False, **llama_cpp_safe_kwargs())
         self.load_s = time.perf_counter() - t
-        from edgellm_sdk.tokenizer import Tokenizer
-        from edgellm_sdk.models.store import ModelStore
         from edgellm_sdk.chat import ChatTemplate
+        from edgellm_sdk.models.store import ModelStore
+        from edgellm_sdk.tokenizer import Tokenizer
 
         tok = Tokenizer.from_dir(ModelStore().path("smollm2-135m"))
         text = ChatTemplate(tok.chat_template).render([__import__("edgellm_sdk").Message("user", PROMPT)])

@@ -20,7 +20,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_decode import gguf_path, llama_cpp_safe_kwargs  # noqa: E402
+from bench_decode import gguf_path, llama_cpp_safe_kwargs
 
 STRINGS = [
     "Hello world", "Hello, world!", " leading space", "trailing space ", "  two  spaces  ", "tabs\tand\nnewlines\n\n",

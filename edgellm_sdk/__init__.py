@@ -4,8 +4,8 @@
     with Engine.load("smollm2-135m") as engine:
         print(engine.chat([{"role": "user", "content": "Hi!"}]).text)
 
-Importing this package loads only the standard library, numpy-free modules and the
-light type definitions; onnxruntime, tokenizers and jinja2 are imported when a model loads.
+Importing this package loads only the standard library; onnxruntime, tokenizers, numpy
+and jinja2 are imported when a model loads.
 """
 
 from __future__ import annotations
@@ -36,11 +36,29 @@ _LAZY = {
     "Tokenizer": "tokenizer",
 }
 
-__all__ = sorted([
-    "ChatSession", "Completion", "ContextOverflow", "EdgeLLMError", "Engine", "EngineClosed", "FinishReason",
-    "Message", "MissingDependency", "ModelCorrupt", "ModelError", "ModelNotFound", "ModelStore", "PullError",
-    "Sampling", "TextStream", "Token", "Tokenizer", "Usage", "VocabularyMismatch", "__version__",
-])
+__all__ = [
+    "ChatSession",
+    "Completion",
+    "ContextOverflow",
+    "EdgeLLMError",
+    "Engine",
+    "EngineClosed",
+    "FinishReason",
+    "Message",
+    "MissingDependency",
+    "ModelCorrupt",
+    "ModelError",
+    "ModelNotFound",
+    "ModelStore",
+    "PullError",
+    "Sampling",
+    "TextStream",
+    "Token",
+    "Tokenizer",
+    "Usage",
+    "VocabularyMismatch",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from .chat import ChatSession

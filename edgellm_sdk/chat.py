@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from .types import Completion, Message, Token
 
@@ -58,7 +59,7 @@ class ChatSession:
     reuses the KV cache of the common token prefix, so a turn prefills only new tokens.
     """
 
-    def __init__(self, engine: "Engine", system: str | None = None, **defaults):
+    def __init__(self, engine: Engine, system: str | None = None, **defaults):
         self.engine = engine
         self.system = system
         self.history: list[Message] = []

@@ -7,7 +7,6 @@ import json
 import signal
 import sys
 import threading
-import time
 
 from .errors import EdgeLLMError
 
@@ -69,7 +68,7 @@ def _sampling(args):
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
 
 
-def _stream(engine, prompt, args, cancel: threading.Event) -> "object":
+def _stream(engine, prompt, args, cancel: threading.Event) -> object:
     last = None
     for token in engine.generate(prompt, max_tokens=args.max_tokens, stop=args.stop or (),
                                  sampling=_sampling(args), deadline_s=args.deadline, cancel=cancel):

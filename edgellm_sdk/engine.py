@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,7 +35,7 @@ DEFAULT_MAX_CONTEXT = 2048
 
 
 class Engine:
-    def __init__(self, backend: "Backend", tokenizer: Tokenizer, *, manifest: "Manifest | None" = None,
+    def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
                  variant: str | None = None):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
@@ -53,7 +54,7 @@ class Engine:
     @classmethod
     def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
              threads: int | None = None, profile=None, store: ModelStore | None = None,
-             verify: bool = True) -> "Engine":
+             verify: bool = True) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
@@ -231,7 +232,7 @@ class Engine:
                 self._closed = True
                 self.backend.close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:

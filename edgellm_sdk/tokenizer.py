@@ -9,8 +9,8 @@ that could be the beginning of a stop string.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .errors import ModelCorrupt
 
@@ -27,7 +27,7 @@ class Tokenizer:
         self.special_tokens = special_tokens or {}
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> "Tokenizer":
+    def from_dir(cls, path: str | Path) -> Tokenizer:
         from tokenizers import Tokenizer as HFTokenizer
 
         path = Path(path)
@@ -69,7 +69,7 @@ class Tokenizer:
     def decode(self, ids: Sequence[int], *, skip_special: bool = True) -> str:
         return self.hf.decode(list(ids), skip_special_tokens=skip_special)
 
-    def stream(self, stop: Sequence[str] = ()) -> "TextStream":
+    def stream(self, stop: Sequence[str] = ()) -> TextStream:
         return TextStream(self, stop)
 
 

@@ -25,7 +25,7 @@ class Token:
     id: int  # -1 on an end marker that carries no token (cancelled before a new token)
     text: str
     finish_reason: FinishReason | None = None  # set on the last item of a generation
-    usage: "Usage | None" = None  # set on the last item of a generation
+    usage: Usage | None = None  # set on the last item of a generation
 
 
 @dataclass(frozen=True)

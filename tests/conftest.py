@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_llama import write_tiny_gguf  # noqa: E402
+from tiny_llama import write_tiny_gguf
 
 REPO = Path(__file__).resolve().parents[1]
 # The real default model lives in the checkout's ignored cache (`make test` pulls it).

@@ -34,7 +34,7 @@ def test_seed_makes_sampling_reproducible():
     a = [sample(LOGITS, s, np.random.default_rng(7)) for _ in range(1)]
     b = [sample(LOGITS, s, np.random.default_rng(7)) for _ in range(1)]
     assert a == b
-    seq = lambda: [sample(LOGITS, s, r) for r in [np.random.default_rng(7)] for _ in range(30)]  # noqa: E731
+    seq = lambda: [sample(LOGITS, s, r) for r in [np.random.default_rng(7)] for _ in range(30)]
     assert seq() == seq()
 
 

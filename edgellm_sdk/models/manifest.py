@@ -43,7 +43,7 @@ class Manifest:
     source: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str | Path) -> "Manifest":
+    def load(cls, root: str | Path) -> Manifest:
         root = Path(root)
         path = root / MANIFEST
         if not path.is_file():
@@ -56,7 +56,7 @@ class Manifest:
             raise ModelCorrupt(f"{path} is not a valid manifest ({e}); run `edgellm pull` again") from e
 
     @classmethod
-    def scan(cls, root: str | Path, name: str | None = None) -> "Manifest":
+    def scan(cls, root: str | Path, name: str | None = None) -> Manifest:
         """Describe a directory in the transformers.js layout that has no manifest yet."""
         root = Path(root)
         variants = {v: f"onnx/{f}" for f, v in TRANSFORMERS_JS_VARIANTS.items() if (root / "onnx" / f).is_file()}

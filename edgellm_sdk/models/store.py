@@ -13,9 +13,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ModelCorrupt, ModelNotFound, PullError
 from .manifest import MANIFEST, Manifest, sha256_file, write_manifest

@@ -61,11 +61,11 @@ class Matrix:
             return np.asarray(self.raw, dtype=np.float32)
         return dequantize(self.raw, self.qtype).astype(np.float32).reshape(self.rows, self.cols)
 
-    def permute_rows(self, order: np.ndarray) -> "Matrix":
+    def permute_rows(self, order: np.ndarray) -> Matrix:
         return Matrix(self.qtype, self.raw[order], self.cols)
 
     @staticmethod
-    def concat(parts: list["Matrix"]) -> "Matrix":
+    def concat(parts: list[Matrix]) -> Matrix:
         if len({p.qtype for p in parts}) != 1:
             dense = np.concatenate([p.dense() for p in parts])
             return Matrix(QType.F32, dense, parts[0].cols)
@@ -102,7 +102,7 @@ def _rope_unpermute_order(rows: int, n_head: int) -> np.ndarray:
     return idx.reshape(n_head, half, 2).swapaxes(1, 2).reshape(rows)
 
 
-def _field(reader: "gguf.GGUFReader", key: str, default=None):
+def _field(reader: gguf.GGUFReader, key: str, default=None):
     f = reader.fields.get(key)
     return default if f is None else f.contents()
 
