@@ -42,7 +42,7 @@ def test_bad_value_is_a_clear_error(default_store):
 
 @pytest.mark.model
 def test_generate_streams_answer_and_usage(default_store):
-    r = run("generate", "What is the capital of France?", "--max-tokens", "30")
+    r = run("generate", "What is the capital of France? Answer in one sentence.", "--max-tokens", "30")
     assert r.returncode == 0, r.stderr
     assert "Paris" in r.stdout
     assert re.search(r"finish=stop .* TTFT \d+ ms, decode [\d.]+ tok/s", r.stderr)
@@ -50,7 +50,7 @@ def test_generate_streams_answer_and_usage(default_store):
 
 @pytest.mark.model
 def test_chat_reads_piped_stdin(default_store):
-    r = run("chat", "--max-tokens", "30", stdin="What is the capital of France?\nAnd of Italy?\n")
+    r = run("chat", "--max-tokens", "30", stdin="What is the capital of France? Answer in one sentence.\nAnd of Italy?\n")
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.strip()]
     assert "Paris" in lines[0] and "Rome" in r.stdout

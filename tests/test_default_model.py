@@ -18,11 +18,11 @@ def test_loads_fast_with_the_default_variant(engine):
 
 
 def test_greedy_answers_are_sensible_english(engine):
-    assert "Paris" in ask(engine, "What is the capital of France?").text
-    c = ask(engine, "Say hello in one short sentence.")
+    assert "Paris" in ask(engine, "What is the capital of France? Answer in one sentence.").text
+    c = ask(engine, "What color is the sky on a clear day? Answer in one sentence.")
     assert c.finish_reason == "stop"
     words = re.findall(r"[A-Za-z]+", c.text)
-    assert len(words) >= 2 and any(w.lower() in ("hello", "hi") for w in words)
+    assert len(words) >= 3 and "blue" in (w.lower() for w in words)
 
 
 def test_greedy_is_deterministic_and_cache_independent(engine):
@@ -65,7 +65,7 @@ def test_variants_track_the_fp32_reference(default_store, variant):
 
 def test_fp32_answers_too(default_store):
     with Engine.load("smollm2-135m", store=default_store, variant="fp32", threads=2) as e:
-        assert "Paris" in ask(e, "What is the capital of France?").text
+        assert "Paris" in ask(e, "What is the capital of France? Answer in one sentence.").text
 
 
 def test_sampling_with_seed_reproducible(engine):

@@ -6,7 +6,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_chat_stream_example_runs(default_store):
-    r = subprocess.run([sys.executable, str(EXAMPLES / "chat_stream.py"), "What is the capital of France?"],
+    r = subprocess.run([sys.executable, str(EXAMPLES / "chat_stream.py"), "What is the capital of France? Answer in one sentence."],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "Paris" in r.stdout and "tok/s" in r.stdout
