@@ -2,6 +2,7 @@
 
     <out>/config.json  generation_config.json  tokenizer.json  tokenizer_config.json
     <out>/onnx/model.onnx            fp32, the GGUF values dequantized (the reference)
+                                     (each graph keeps its weights in <file>_data beside it)
     <out>/onnx/model_quantized.onnx  q8: int8 weight-only MatMulNBits, round-to-nearest
     <out>/onnx/model_q4.onnx         q4: the GGUF's Q4_1/Q8_0 blocks repacked exactly
     <out>/manifest.json              sha256 + size of every file, variants, source
@@ -45,7 +46,11 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, variants=("fp32"
     for variant in variants:
         progress(f"building {variant} graph")
         model = build_llama_onnx(weights, variant, accuracy_level)
-        onnx.save_model(model, str(out / VARIANT_FILES[variant]))
+        # Weights in a side file (transformers.js naming): ORT maps it instead of parsing a
+        # protobuf copy, which lowers peak RSS at load by ~20 MB for the q4 variant.
+        path = out / VARIANT_FILES[variant]
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=path.name + "_data", size_threshold=1024)
         del model
     progress("hashing files")
     write_manifest(out, name=name or Path(gguf_path).stem,

@@ -66,23 +66,28 @@ class _Builder:
 
     def nbits(self, x: str, p: NBitsWeight, name: str) -> str:
         g = self.g
+        if p.mins is not None:
+            return self.nbits_with_offsets(x, p, name)
         inputs = [x, g.init(name + ".qweight", p.b), g.init(name + ".scales", p.scales.reshape(-1))]
         if p.zero_points is not None:
             inputs.append(g.init(name + ".zp", p.zero_points.reshape(-1)))
-        y = g.op("MatMulNBits", *inputs, domain=MS, name=name, K=p.k, N=p.n, bits=p.bits,
-                 block_size=BLOCK, accuracy_level=self.acc)
-        if p.mins is None:
-            return y
-        # Exact per-block offsets: y += blocksum(x) @ C.T. The block sums come from a 4-bit
-        # MatMulNBits with a 0/1 block-indicator matrix (exact in 4 bits), so they see the same
-        # int8-rounded x as the main product and cost one small node.
-        nb = p.k // BLOCK
-        indicator = self.const(f"block_indicator_{p.k}", _indicator_nbits(p.k))
-        ones_scale = self.const(f"block_indicator_{p.k}.scales", np.ones(nb * nb, np.float32))
-        sums = g.op("MatMulNBits", x, indicator, ones_scale, domain=MS, name=name + ".blocksum", K=p.k, N=nb,
-                    bits=4, block_size=BLOCK, accuracy_level=self.acc)
+        return g.op("MatMulNBits", *inputs, domain=MS, name=name, K=p.k, N=p.n, bits=p.bits,
+                    block_size=BLOCK, accuracy_level=self.acc)
+
+    def nbits_with_offsets(self, x: str, p: NBitsWeight, name: str) -> str:
+        """Exact per-block offsets: y = x @ W.T + blocksum(x) @ C.T.
+
+        The block sums come out of the same MatMulNBits as extra output rows (a 0/1 block
+        indicator, exact in 4 bits), so they see the same int8-rounded x and cost no extra pass.
+        """
+        g, nb = self.g, p.k // BLOCK
+        b = np.concatenate([p.b, _indicator_nbits(p.k)])
+        scales = np.concatenate([p.scales, np.ones((nb, nb), np.float32)])
+        y = g.op("MatMulNBits", x, g.init(name + ".qweight", b), g.init(name + ".scales", scales.reshape(-1)),
+                 domain=MS, name=name, K=p.k, N=p.n + nb, bits=4, block_size=BLOCK, accuracy_level=self.acc)
+        main, sums = g.node("Split", [y, self.const(f"split_{p.n}_{nb}", np.array([p.n, nb], np.int64))], 2, axis=-1)
         correction = g.op("MatMul", sums, g.init(name + ".offsets", p.mins.T.copy()), name=name + ".offsets")
-        return g.op("Add", y, correction)
+        return g.op("Add", main, correction)
 
     def embed(self, ids: str) -> str:
         g, e = self.g, self.w.embed
