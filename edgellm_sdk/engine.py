@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .cache.prefix import PrefixCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
@@ -32,11 +33,12 @@ if TYPE_CHECKING:
 # aligned chunks, a cached prefix holds exactly what a fresh prefill would compute.
 PREFILL_CHUNK = 32
 DEFAULT_MAX_CONTEXT = 2048
+DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
 
 
 class Engine:
     def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
-                 variant: str | None = None):
+                 variant: str | None = None, prefix_cache: PrefixCache | None = None):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
             raise VocabularyMismatch(
@@ -50,15 +52,18 @@ class Engine:
         self._canonical = 0  # leading cached tokens computed as whole aligned prefill chunks
         self._closed = False
         self.load_s = 0.0
+        self.prefix_cache = prefix_cache
+        self.prefill_tokens = 0  # tokens run through prefill since load (cache effectiveness)
 
     @classmethod
     def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
              threads: int | None = None, profile=None, store: ModelStore | None = None,
-             verify: bool = True) -> Engine:
+             verify: bool = True, prefix_cache: PrefixCache | int | bool = True) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
-        supplies defaults for the explicit arguments.
+        supplies defaults for the explicit arguments. ``prefix_cache``: True (a 32 MB
+        PrefixCache), a byte budget, a PrefixCache to share between engines, or False.
         """
         from .backends.ort import OrtBackend
 
@@ -80,7 +85,11 @@ class Engine:
             raise ValueError(f"max_context must be an int >= 2, got {max_context!r}")
         tokenizer = Tokenizer.from_dir(manifest.root)
         backend = OrtBackend(onnx_path, max_context=max_context, threads=threads)
-        engine = cls(backend, tokenizer, manifest=manifest, variant=variant)
+        if prefix_cache is True:
+            prefix_cache = PrefixCache(DEFAULT_PREFIX_CACHE_BYTES)
+        elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
+            prefix_cache = PrefixCache(prefix_cache)
+        engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None)
         engine.load_s = time.perf_counter() - t0
         return engine
 
@@ -196,13 +205,22 @@ class Engine:
             self._lock.release()
 
     def _prefill(self, ids: list[int], interrupted) -> tuple[np.ndarray | None, FinishReason | None]:
-        """Feed ``ids`` after the longest prefix already in the KV cache; logits of the last one."""
-        cached = self._cached_ids
-        common = 0
-        limit = min(len(cached), len(ids) - 1, self._canonical)  # re-feed at least one token
-        while common < limit and cached[common] == ids[common]:
-            common += 1
+        """Feed ``ids`` after the longest prefix already computed; logits of the last one.
+
+        The reusable prefix is the longer of what the KV cache holds now and the best
+        PrefixCache entry, cut to a chunk boundary (at least one token is always fed).
+        """
+        limit = len(ids) - 1
+        common = _common(self._cached_ids, ids, min(limit, self._canonical))
         common -= common % PREFILL_CHUNK
+        cache = self.prefix_cache
+        if cache is not None:
+            found, entry = cache.longest(ids[:limit])
+            found -= found % PREFILL_CHUNK
+            cache.record(hit=max(found, common) >= PREFILL_CHUNK)
+            if found > common:
+                self.backend.restore(entry.arrays, found)
+                self._cached_ids, self._canonical, common = ids[:found], found, found
         self.backend.truncate(common)
         self._cached_ids, self._canonical = ids[:common], common
         logits = None
@@ -211,10 +229,56 @@ class Engine:
                 return None, reason
             chunk = ids[start:start + PREFILL_CHUNK]
             logits = self.backend.forward(chunk)
+            self.prefill_tokens += len(chunk)
             self._cached_ids = ids[:start + len(chunk)]
             if len(chunk) == PREFILL_CHUNK:
                 self._canonical = start + PREFILL_CHUNK
+        if cache is not None:
+            self._remember_prefix(ids[:self._canonical])
         return logits, None
+
+    def _remember_prefix(self, prefix: list[int]) -> None:
+        """Cache a new prompt head once: a whole prompt when nothing like it is cached; the
+        shared part when it diverges from a cached prompt (a system prompt reused with a new
+        question); nothing when a cached entry already is a prefix of it."""
+        cache = self.prefix_cache
+        if len(prefix) < PREFILL_CHUNK:
+            return
+        shared, entry = cache.longest(prefix)
+        shared -= shared % PREFILL_CHUNK
+        if entry is None or shared < PREFILL_CHUNK:
+            cache.put(prefix, self.backend.snapshot(len(prefix)))
+        elif shared < len(entry.tokens) and not _exact_entry(cache, prefix[:shared]):
+            cache.put(prefix[:shared], self.backend.snapshot(shared))
+
+    def warm(self, prompt) -> int:
+        """Prefill ``prompt`` (text, messages or ids) into the prefix cache; returns cached tokens.
+
+        For a system prompt, pass ``[{"role": "system", "content": ...}]``: its rendering is the
+        head of every conversation that uses it."""
+        if self.prefix_cache is None:
+            raise ValueError("this Engine has no prefix cache; load it with prefix_cache=True")
+        if isinstance(prompt, (list, tuple)) and prompt and not isinstance(prompt[0], (int, np.integer)):
+            ids = self.tokenizer.encode(self.render(prompt, add_generation_prompt=False))
+        else:
+            ids = self.prompt_ids(prompt)
+        with self._lock:
+            if self._closed:
+                raise EngineClosed("this Engine was closed; load a new one")
+            self._prefill(ids + [ids[-1]], lambda: None)  # the extra token is never cached
+            aligned = len(ids) - len(ids) % PREFILL_CHUNK
+            if aligned and not self.prefix_cache.covers(ids[:aligned]):
+                self.prefix_cache.put(ids[:aligned], self.backend.snapshot(aligned))
+        return aligned
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the exact weights (for caches that outlive the process)."""
+        if self.manifest is None:
+            return f"unknown:{self.variant}"
+        rel = self.manifest.variants.get(self.variant, "")
+        digest = self.manifest.files.get(rel, {}).get("sha256", "unhashed")
+        return f"{self.manifest.name}:{self.variant}:{digest[:16]}"
 
     def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float) -> Usage:
         return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
@@ -241,6 +305,18 @@ class Engine:
     def __repr__(self) -> str:
         name = self.manifest.name if self.manifest else "?"
         return f"Engine(model={name!r}, variant={self.variant!r}, max_context={self.max_context})"
+
+
+def _common(a: list[int], b: list[int], limit: int) -> int:
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _exact_entry(cache: PrefixCache, ids: list[int]) -> bool:
+    n, entry = cache.longest(ids)
+    return entry is not None and n == len(ids) == len(entry.tokens)
 
 
 def _model_context(root: Path) -> int | None:

@@ -74,3 +74,29 @@ def test_sampling_with_seed_reproducible(engine):
     s = Sampling(temperature=0.8, top_p=0.95, seed=11)
     assert ask(engine, "Tell me a word.", sampling=s).text == ask(engine, "Tell me a word.", sampling=s).text
     assert np.isfinite(ask(engine, "Hi", sampling=s).usage.ttft_s)
+
+
+ROBOT_SYSTEM = (
+    "You are the assistant of a warehouse robot named Rover. Rules: answer in one or two short sentences; "
+    "never invent sensor values; if a question is about safety, tell the user to press the red stop button first. "
+    "Rover has four wheels, a lifting arm rated for 20 kilograms, a lidar on top, two cameras, a temperature "
+    "sensor and a battery that lasts about eight hours. It works in aisles A to F, charges at dock 3 and must "
+    "never enter the cold room. Speak politely and use metric units. "
+) * 3
+
+
+def test_prefix_cache_is_exact_on_the_default_model(default_store):
+    system = [{"role": "system", "content": ROBOT_SYSTEM}]
+    questions = ["Where do you charge?", "How much can your arm lift?"]
+    with Engine.load("smollm2-135m", store=default_store, threads=2) as cached, \
+            Engine.load("smollm2-135m", store=default_store, threads=2, prefix_cache=False) as plain:
+        warmed = cached.warm(system)
+        assert warmed >= 300
+        for q in questions:
+            messages = system + [{"role": "user", "content": q}]
+            plain.reset()
+            want = plain.complete(messages, max_tokens=24)
+            before = cached.prefill_tokens
+            got = cached.complete(messages, max_tokens=24)
+            assert got.token_ids == want.token_ids
+            assert cached.prefill_tokens - before <= got.usage.prompt_tokens - warmed + 32

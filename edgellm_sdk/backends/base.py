@@ -28,4 +28,10 @@ class Backend(Protocol):
     def truncate(self, length: int) -> None:
         """Drop cached tokens after ``length`` (0 = empty cache)."""
 
+    def snapshot(self, length: int) -> list[np.ndarray]:
+        """Copies of the KV tensors for the first ``length`` tokens."""
+
+    def restore(self, arrays: list[np.ndarray], length: int) -> None:
+        """Make the first ``length`` tokens of a snapshot the cache contents."""
+
     def close(self) -> None: ...

@@ -115,6 +115,23 @@ class OrtBackend:
         logits = outputs[0].numpy()[0]
         return logits if keep_all else logits[-1:]
 
+    def snapshot(self, length: int) -> list[np.ndarray]:
+        """Copies of the K/V tensors for the first ``length`` cached tokens."""
+        if not 0 < length <= self._pos:
+            raise ValueError(f"snapshot length must be in [1, {self._pos}], got {length}")
+        return [np.array(_as_numpy(v)[:, :, :length]) for v in self._kv]
+
+    def restore(self, arrays: list[np.ndarray], length: int) -> None:
+        """Load the first ``length`` tokens of a snapshot as the cache contents."""
+        if len(arrays) != len(self._kv) or length > arrays[0].shape[2] or length > self.max_context:
+            raise ValueError("snapshot does not fit this model's KV layout")
+        if self.inplace:
+            for buf, src in zip(self._kv, arrays):
+                buf[:, :, :length] = src[:, :, :length]
+        else:
+            self._kv = [np.ascontiguousarray(src[:, :, :length]) for src in arrays]
+        self._pos = length
+
     def truncate(self, length: int) -> None:
         if not 0 <= length <= self._pos:
             raise ValueError(f"truncate length must be in [0, {self._pos}], got {length}")

@@ -1,0 +1,89 @@
+"""TTFT with a ~400-token system prompt + a short question: cold vs warm prefix, vs llama.cpp.
+
+edgellm cold = no prefix cache, KV reset before each request; warm = the system prompt
+warmed once into the PrefixCache, a different question each request. llama.cpp warm =
+its built-in reuse of the longest common token prefix of the previous request.
+
+    .venv/bin/python benchmarks/bench_prefix.py   # writes benchmarks/results/bench_prefix.{json,md}
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_decode import THREADS, gguf_path, llama_cpp_safe_kwargs  # noqa: E402
+
+SYSTEM = (
+    "You are the assistant of a warehouse robot named Rover. Rules: answer in one or two short sentences; "
+    "never invent sensor values; if a question is about safety, tell the user to press the red stop button first. "
+    "Rover has four wheels, a lifting arm rated for 20 kilograms, a lidar on top, two cameras, a temperature "
+    "sensor and a battery that lasts about eight hours. It works in aisles A to F, charges at dock 3 and must "
+    "never enter the cold room. Speak politely and use metric units. "
+) * 4
+QUESTIONS = ["Where do you charge your battery?", "How much weight can your arm lift?", "Which aisles do you work in?",
+             "Can you enter the cold room?", "How long does your battery last?", "What sensors do you carry?",
+             "What should I do before asking about safety?"]
+
+
+def main(runs: int = len(QUESTIONS)) -> None:
+    from edgellm_sdk import Engine
+
+    system = [{"role": "system", "content": SYSTEM}]
+    conv = [system + [{"role": "user", "content": q}] for q in QUESTIONS[:runs]]
+    results = {}
+    with Engine.load("smollm2-135m", threads=THREADS, prefix_cache=False) as cold:
+        prompt_tokens = len(cold.prompt_ids(conv[0]))
+        ttft = []
+        for messages in conv:
+            cold.reset()
+            ttft.append(cold.complete(messages, max_tokens=1).usage.ttft_s)
+        results["edgellm cold"] = statistics.median(ttft)
+    with Engine.load("smollm2-135m", threads=THREADS) as warm:
+        warmed = warm.warm(system)
+        ttft = [warm.complete(m, max_tokens=1).usage.ttft_s for m in conv]
+        results["edgellm warm"] = statistics.median(ttft)
+        stats = warm.prefix_cache.stats
+    try:
+        from llama_cpp import Llama
+
+        llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
+                    verbose=False, **llama_cpp_safe_kwargs())
+        with Engine.load("smollm2-135m", threads=1, prefix_cache=False) as e:
+            texts = [e.render(m) for m in conv]
+        for key, cold_start in (("llama.cpp cold", True), ("llama.cpp warm", False)):
+            ttft = []
+            llm.reset()
+            llm.eval(llm.tokenize(texts[-1].encode(), add_bos=False, special=True))  # warm-up / shared prefix
+            for text in texts:
+                ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+                if cold_start:
+                    llm.reset()
+                t = time.perf_counter()
+                next(llm.generate(ids, temp=0.0))  # reuses the longest common prefix it holds
+                ttft.append(time.perf_counter() - t)
+            results[key] = statistics.median(ttft)
+    except ImportError:
+        print("llama-cpp-python not installed: `make bench` installs it", file=sys.stderr)
+    ms = {k: round(v * 1000, 1) for k, v in results.items()}
+    report = {"prompt_tokens": prompt_tokens, "warmed_tokens": warmed, "runs": len(conv), "ttft_ms": ms,
+              "warm_speedup": results["edgellm cold"] / results["edgellm warm"],
+              "prefix_cache": {"hits": stats.hits, "misses": stats.misses, "bytes": stats.bytes},
+              "date": time.strftime("%Y-%m-%d")}
+    lines = ["| system | TTFT ms (median) |", "|---|---|"] + [f"| {k} | {v} |" for k, v in ms.items()]
+    lines.append(f"\n{prompt_tokens}-token prompt ({warmed} tokens cached), {len(conv)} different questions, "
+                 f"{THREADS} threads; edgellm warm is {report['warm_speedup']:.1f}x faster than cold; "
+                 f"prefix cache holds {stats.bytes / 2**20:.1f} MB.")
+    table = "\n".join(lines)
+    (HERE / "results" / "bench_prefix.json").write_text(json.dumps(report, indent=2) + "\n")
+    (HERE / "results" / "bench_prefix.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

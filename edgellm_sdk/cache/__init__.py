@@ -1,0 +1,6 @@
+"""Caches: prefix KV states and whole responses."""
+
+from .prefix import PrefixCache
+from .stats import CacheStats
+
+__all__ = ["CacheStats", "PrefixCache"]
