@@ -31,6 +31,8 @@ _LAZY = {
     "ChatSession": "chat",
     "Engine": "engine",
     "ModelStore": "models.store",
+    "PrefixCache": "cache.prefix",
+    "ResponseCache": "cache.response",
     "Sampling": "sampling",
     "TextStream": "tokenizer",
     "Tokenizer": "tokenizer",
@@ -50,7 +52,9 @@ __all__ = [
     "ModelError",
     "ModelNotFound",
     "ModelStore",
+    "PrefixCache",
     "PullError",
+    "ResponseCache",
     "Sampling",
     "TextStream",
     "Token",
@@ -63,6 +67,8 @@ __all__ = [
 if TYPE_CHECKING:
     from .chat import ChatSession
     from .engine import Engine
+    from .cache.prefix import PrefixCache
+    from .cache.response import ResponseCache
     from .models.store import ModelStore
     from .sampling import Sampling
     from .tokenizer import TextStream, Tokenizer

@@ -123,6 +123,9 @@ def cmd_chat(args) -> int:
             if line == "/reset":
                 session.history.clear()
                 continue
+            if line == "/stats":
+                print(_cache_stats(engine))
+                continue
             cancel.clear()
             if interactive:
                 sys.stdout.write("bot> ")
@@ -135,6 +138,19 @@ def cmd_chat(args) -> int:
             sys.stdout.write("\n")
             if args.verbose and last is not None:
                 _print_usage(engine, last)
+
+
+def _cache_stats(engine) -> str:
+    parts = [f"prefilled {engine.prefill_tokens} tokens"]
+    for name in ("prefix_cache", "response_cache"):
+        cache = getattr(engine, name)
+        if cache is None:
+            parts.append(f"{name}: off")
+        else:
+            st = cache.stats
+            parts.append(f"{name}: {st.hits} hits / {st.misses} misses ({100 * st.hit_rate:.0f} %), "
+                         f"{st.entries} entries, {st.bytes / 2**20:.1f} of {st.max_bytes / 2**20:.0f} MB")
+    return "; ".join(parts)
 
 
 def _cancel_on_sigint() -> threading.Event:

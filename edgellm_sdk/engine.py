@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cache.prefix import PrefixCache
+from .cache.response import CachedResponse, ResponseCache, response_key
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
@@ -38,7 +39,8 @@ DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
 
 class Engine:
     def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
-                 variant: str | None = None, prefix_cache: PrefixCache | None = None):
+                 variant: str | None = None, prefix_cache: PrefixCache | None = None,
+                 response_cache: ResponseCache | None = None):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
             raise VocabularyMismatch(
@@ -53,17 +55,20 @@ class Engine:
         self._closed = False
         self.load_s = 0.0
         self.prefix_cache = prefix_cache
+        self.response_cache = response_cache
         self.prefill_tokens = 0  # tokens run through prefill since load (cache effectiveness)
 
     @classmethod
     def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
              threads: int | None = None, profile=None, store: ModelStore | None = None,
-             verify: bool = True, prefix_cache: PrefixCache | int | bool = True) -> Engine:
+             verify: bool = True, prefix_cache: PrefixCache | int | bool = True,
+             response_cache: ResponseCache | None = None) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
         supplies defaults for the explicit arguments. ``prefix_cache``: True (a 32 MB
         PrefixCache), a byte budget, a PrefixCache to share between engines, or False.
+        ``response_cache``: a ResponseCache for deterministic requests (off by default).
         """
         from .backends.ort import OrtBackend
 
@@ -89,7 +94,8 @@ class Engine:
             prefix_cache = PrefixCache(DEFAULT_PREFIX_CACHE_BYTES)
         elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
             prefix_cache = PrefixCache(prefix_cache)
-        engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None)
+        engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,
+                     response_cache=response_cache)
         engine.load_s = time.perf_counter() - t0
         return engine
 
@@ -118,11 +124,15 @@ class Engine:
     # --- generation ------------------------------------------------------------------
     def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
                  sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None) -> Iterator[Token]:
+                 cancel: threading.Event | None = None, context: str | bytes | None = None) -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
 
-        Raises ValueError / ContextOverflow up front (before the first token)."""
+        ``context`` is a digest of the outside state the answer depends on (sensor values,
+        time of day...); it is part of the ResponseCache key. Raises ValueError /
+        ContextOverflow up front (before the first token)."""
         t_call = time.perf_counter()
+        if self._closed:
+            raise EngineClosed("this Engine was closed; load a new one")
         ids = self.prompt_ids(prompt)
         stops = [stop] if isinstance(stop, str) else list(stop)
         if any(not isinstance(s, str) for s in stops):
@@ -134,7 +144,17 @@ class Engine:
         if len(ids) + max_tokens > self.max_context:
             raise ContextOverflow(len(ids), max_tokens, self.max_context)
         deadline = t_call + deadline_s if deadline_s is not None else None
-        return self._run(ids, max_tokens, stops, sampling or GREEDY, deadline, cancel, t_call)
+        sampling = sampling or GREEDY
+        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call)
+        if self.response_cache is None or not sampling.deterministic:
+            return run
+        key = response_key(model_id=self.model_id, prompt_ids=ids, sampling=sampling, stop=stops,
+                           max_tokens=max_tokens, context=context)
+        hit = self.response_cache.get(key)
+        if hit is not None:
+            run.close()
+            return self._replay(hit, len(ids), t_call)
+        return self._record(run, key)
 
     def complete(self, prompt, **kwargs) -> Completion:
         return self._collect(self.generate(prompt, **kwargs))
@@ -155,7 +175,25 @@ class Engine:
                 ids.append(tok.id)
             last = tok
         assert last is not None and last.finish_reason is not None and last.usage is not None
-        return Completion("".join(text), tuple(ids), last.finish_reason, last.usage)
+        return Completion("".join(text), tuple(ids), last.finish_reason, last.usage, cached=last.cached)
+
+    def _replay(self, hit: CachedResponse, prompt_tokens: int, t_call: float) -> Iterator[Token]:
+        generated = sum(1 for i, _ in hit.pieces if i >= 0 and i not in self.tokenizer.eos_ids)
+        for i, (token_id, text) in enumerate(hit.pieces):
+            if i < len(hit.pieces) - 1:
+                yield Token(token_id, text)
+            else:
+                elapsed = time.perf_counter() - t_call
+                yield Token(token_id, text, hit.finish_reason, Usage(prompt_tokens, generated, elapsed, elapsed),
+                            cached=True)
+
+    def _record(self, run: Iterator[Token], key: str) -> Iterator[Token]:
+        pieces = []
+        for token in run:
+            pieces.append((token.id, token.text))
+            yield token
+            if token.finish_reason in ("stop", "length"):  # cancelled/deadline answers are partial
+                self.response_cache.put(key, CachedResponse(pieces, token.finish_reason))
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float) -> Iterator[Token]:

@@ -26,6 +26,7 @@ class Token:
     text: str
     finish_reason: FinishReason | None = None  # set on the last item of a generation
     usage: Usage | None = None  # set on the last item of a generation
+    cached: bool = False  # on the last item: the answer came from the ResponseCache
 
 
 @dataclass(frozen=True)

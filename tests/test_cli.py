@@ -55,3 +55,10 @@ def test_chat_reads_piped_stdin(default_store):
     lines = [line for line in r.stdout.splitlines() if line.strip()]
     assert "Paris" in lines[0] and "Rome" in r.stdout
 
+
+
+def test_chat_stats_command(tmp_path, tiny_gguf):
+    assert run("pull", str(tiny_gguf[0]), "--name", "tiny", home=tmp_path).returncode == 0
+    r = run("chat", "--model", "tiny", "--max-tokens", "4", home=tmp_path, stdin="hello\n/stats\n")
+    assert r.returncode == 0, r.stderr
+    assert "prefix_cache: " in r.stdout and "response_cache: off" in r.stdout

@@ -1,0 +1,174 @@
+"""ResponseCache: whole answers to deterministic requests, in memory and optionally SQLite.
+
+The key covers everything that decides the answer: the exact weights (Engine.model_id),
+the prompt token ids, sampling settings, stop strings, max_tokens and a caller-supplied
+context digest (e.g. the current sensor state), so an answer is never served for a
+different situation. Only greedy or seeded requests are cached.
+
+The SQLite store (WAL) survives restarts. A corrupt file is moved aside and rebuilt; a
+locked one is skipped (a miss) after a short timeout. Neither ever raises into the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .stats import CacheStats
+
+log = logging.getLogger(__name__)
+DB_TIMEOUT_S = 0.2
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    pieces: list[tuple[int, str]]  # (token id, text) exactly as first streamed
+    finish_reason: str
+    stop: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: str) -> "CachedResponse":
+        d = json.loads(data)
+        return cls([tuple(p) for p in d["pieces"]], d["finish_reason"], d.get("stop"))
+
+
+def response_key(*, model_id: str, prompt_ids: Sequence[int], sampling, stop: Sequence[str], max_tokens: int,
+                 context: str | bytes | None = None) -> str:
+    ctx = context.encode() if isinstance(context, str) else context or b""
+    payload = json.dumps({"model": model_id, "prompt": list(prompt_ids), "sampling": asdict(sampling),
+                          "stop": list(stop), "max_tokens": max_tokens,
+                          "context": hashlib.sha256(ctx).hexdigest()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, max_bytes: int = 8 << 20, *, path: str | Path | None = None, ttl_s: float | None = None):
+        if not isinstance(max_bytes, int) or max_bytes < 0:
+            raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
+        if ttl_s is not None and not ttl_s > 0:
+            raise ValueError(f"ttl_s must be > 0 seconds or None, got {ttl_s!r}")
+        self.max_bytes, self.ttl_s = max_bytes, ttl_s
+        self.path = Path(path) if path else None
+        self._mem: OrderedDict[str, tuple[float, str]] = OrderedDict()  # key -> (expires, json)
+        self._bytes = 0
+        self._hits = self._misses = self._evictions = 0
+        self.db_errors = 0
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if self.path:
+            self._open_db()
+
+    # --- public API ---------------------------------------------------------------
+    def get(self, key: str) -> CachedResponse | None:
+        now = time.time()
+        with self._lock:
+            item = self._mem.get(key)
+            if item is not None and item[0] < now:
+                self._drop(key)
+                item = None
+            if item is None and self._db is not None:
+                row = self._db_call("SELECT expires, value FROM responses WHERE key = ?", (key,), fetch=True)
+                if row and row[0] >= now:
+                    item = (row[0], row[1])
+                    self._remember(key, item)
+            if item is None:
+                self._misses += 1
+                return None
+            self._mem.move_to_end(key)
+            self._hits += 1
+        return CachedResponse.from_json(item[1])
+
+    def put(self, key: str, response: CachedResponse, ttl_s: float | None = None) -> None:
+        ttl = ttl_s if ttl_s is not None else self.ttl_s
+        item = (time.time() + ttl if ttl else float("inf"), response.to_json())
+        with self._lock:
+            self._remember(key, item)
+            if self._db is not None:
+                self._db_call("INSERT OR REPLACE INTO responses (key, expires, value) VALUES (?, ?, ?)",
+                              (key, item[0], item[1]))
+
+    def invalidate(self, key: str | None = None) -> None:
+        """Forget one key, or everything when key is None."""
+        with self._lock:
+            if key is None:
+                self._mem.clear()
+                self._bytes = 0
+                if self._db is not None:
+                    self._db_call("DELETE FROM responses", ())
+            else:
+                self._drop(key)
+                if self._db is not None:
+                    self._db_call("DELETE FROM responses WHERE key = ?", (key,))
+
+    @property
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(self._hits, self._misses, len(self._mem), self._bytes, self.max_bytes, self._evictions)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    # --- memory LRU -----------------------------------------------------------------
+    def _remember(self, key: str, item: tuple[float, str]) -> None:
+        self._drop(key)
+        size = len(item[1]) + len(key)
+        if size > self.max_bytes:
+            return
+        self._mem[key] = item
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            old_key, _ = next(iter(self._mem.items()))
+            self._drop(old_key)
+            self._evictions += 1
+
+    def _drop(self, key: str) -> None:
+        item = self._mem.pop(key, None)
+        if item is not None:
+            self._bytes -= len(item[1]) + len(key)
+
+    # --- SQLite ---------------------------------------------------------------------
+    def _open_db(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in (1, 2):
+            try:
+                db = sqlite3.connect(str(self.path), timeout=DB_TIMEOUT_S, check_same_thread=False,
+                                     isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, expires REAL, value TEXT)")
+                db.execute("SELECT COUNT(*) FROM responses").fetchone()
+                self._db = db
+                return
+            except sqlite3.DatabaseError as e:
+                self.db_errors += 1
+                if attempt == 2 or isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                    log.warning("response cache %s unavailable (%s); using memory only", self.path, e)
+                    return
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+                log.warning("response cache %s is corrupt (%s); moved to %s and rebuilt", self.path, e, aside)
+                for suffix in ("", "-wal", "-shm"):
+                    src = Path(str(self.path) + suffix)
+                    if src.exists():
+                        src.replace(Path(str(aside) + suffix))
+
+    def _db_call(self, sql: str, args: tuple, fetch: bool = False):
+        try:
+            cur = self._db.execute(sql, args)
+            return cur.fetchone() if fetch else None
+        except sqlite3.DatabaseError as e:  # locked, disk full, corrupted underneath us
+            self.db_errors += 1
+            log.warning("response cache %s: %s (treated as a miss)", self.path, e)
+            return None
