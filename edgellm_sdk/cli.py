@@ -42,12 +42,12 @@ def cmd_models(args) -> int:
     installed = store.installed()
     if args.json:
         print(json.dumps([{"name": m.name, "path": str(m.root), "default_variant": m.default_variant,
-                           "variants": {v: m.size_bytes(p) for v, p in m.variants.items()}} for m in installed]))
+                           "variants": {v: m.variant_bytes(v) for v in m.variants}} for m in installed]))
         return 0
     print(f"installed in {store.models_dir}:" if installed else f"no models installed in {store.models_dir}")
     for m in installed:
-        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {_human(m.size_bytes(p))}"
-                          for v, p in sorted(m.variants.items()))
+        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {_human(m.variant_bytes(v))}"
+                          for v in sorted(m.variants))
         print(f"  {m.name:<20} {sizes}")
     missing = sorted(set(KNOWN_MODELS) - {m.name for m in installed})
     if missing:

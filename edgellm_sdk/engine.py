@@ -79,10 +79,9 @@ class Engine:
         manifest = (store or ModelStore()).resolve(model)
         onnx_path = manifest.variant_path(variant)
         variant = variant or manifest.default_variant
-        rel = onnx_path.relative_to(manifest.root).as_posix()
         if verify:
             small = [f for f in manifest.files if not f.startswith("onnx/")]
-            manifest.verify(small + [f for f in manifest.files if f == rel or f.startswith(rel + "_data")])
+            manifest.verify(small + manifest.variant_files(variant))
         limit = _model_context(manifest.root)
         if limit and max_context > limit:
             max_context = limit

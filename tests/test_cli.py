@@ -62,3 +62,10 @@ def test_chat_stats_command(tmp_path, tiny_gguf):
     r = run("chat", "--model", "tiny", "--max-tokens", "4", home=tmp_path, stdin="hello\n/stats\n")
     assert r.returncode == 0, r.stderr
     assert "prefix_cache: " in r.stdout and "response_cache: off" in r.stdout
+
+
+def test_models_reports_variant_sizes_with_weights(tmp_path, tiny_gguf):
+    assert run("pull", str(tiny_gguf[0]), "--name", "tiny", home=tmp_path).returncode == 0
+    listed = json.loads(run("models", "--json", home=tmp_path).stdout)[0]["variants"]
+    onnx_dir = tmp_path / "models" / "tiny" / "onnx"
+    assert listed["fp32"] == sum(p.stat().st_size for p in onnx_dir.glob("model.onnx*"))

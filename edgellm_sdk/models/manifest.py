@@ -105,8 +105,15 @@ class Manifest:
             except OSError:
                 pass  # read-only store: verification still happened
 
-    def size_bytes(self, rel: str) -> int:
-        return int(self.files.get(rel, {}).get("size") or (self.root / rel).stat().st_size)
+    def variant_files(self, variant: str) -> list[str]:
+        """The graph file of ``variant`` and its external-data file(s)."""
+        rel = self.variants[variant]
+        on_disk = {p.relative_to(self.root).as_posix() for p in (self.root / rel).parent.glob(Path(rel).name + "*")}
+        return sorted(f for f in set(self.files) | on_disk if f == rel or f.startswith(rel + "_data"))
+
+    def variant_bytes(self, variant: str) -> int:
+        return sum(int(self.files.get(f, {}).get("size") or (self.root / f).stat().st_size)
+                   for f in self.variant_files(variant))
 
 
 def write_manifest(root: str | Path, *, name: str, variants: dict[str, str], default_variant: str,
