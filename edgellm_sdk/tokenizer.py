@@ -8,6 +8,7 @@ that could be the beginning of a stop string.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ class Tokenizer:
         self.bos_id, self.add_bos = bos_id, add_bos
         self.chat_template = chat_template
         self.special_tokens = special_tokens or {}
+        self._encode_cached = functools.lru_cache(maxsize=128)(self._encode)  # repeated prompts
 
     @classmethod
     def from_dir(cls, path: str | Path) -> Tokenizer:
@@ -61,10 +63,13 @@ class Tokenizer:
         return self.hf.get_vocab_size(with_added_tokens=True)
 
     def encode(self, text: str, *, add_bos: bool | None = None) -> list[int]:
-        ids = self.hf.encode(text, add_special_tokens=False).ids
+        ids = list(self._encode_cached(text))
         if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
             ids = [self.bos_id, *ids]
         return ids
+
+    def _encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self.hf.encode(text, add_special_tokens=False).ids)
 
     def decode(self, ids: Sequence[int], *, skip_special: bool = True) -> str:
         return self.hf.decode(list(ids), skip_special_tokens=skip_special)
