@@ -6,6 +6,7 @@ BIN      := $(VENV)/bin
 export EDGELLM_HOME := $(CURDIR)/.cache/edgellm
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 MODEL    := $(EDGELLM_HOME)/models/smollm2-135m/manifest.json
+EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
 .PHONY: demo test bench verify-llamacpp lint clean
 
@@ -18,12 +19,15 @@ $(BIN)/.installed: pyproject.toml
 $(MODEL): $(BIN)/.installed
 	$(BIN)/edgellm pull smollm2-135m
 
+$(EMBEDDER): $(BIN)/.installed
+	$(BIN)/edgellm pull minilm-l6
+
 demo: $(MODEL)
 	$(BIN)/edgellm models
 	$(BIN)/edgellm generate "Explain in two sentences why robots need to run language models locally." --max-tokens 96
 	printf 'Hi! What is your name?\nWhat is 2 + 3?\n' | $(BIN)/edgellm chat --max-tokens 48 --verbose
 
-test: $(MODEL)
+test: $(MODEL) $(EMBEDDER)
 	$(BIN)/python -m pytest -q
 
 # llama-cpp-python builds from source (~8 min, cached by pip afterwards). Its AMX code path

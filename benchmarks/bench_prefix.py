@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_decode import THREADS, gguf_path, llama_cpp_safe_kwargs  # noqa: E402
+from bench_decode import THREADS, gguf_path, llama_cpp_safe_kwargs
 
 SYSTEM = (
     "You are the assistant of a warehouse robot named Rover. Rules: answer in one or two short sentences; "

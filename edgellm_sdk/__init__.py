@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "ChatSession": "chat",
+    "Embedder": "embed",
     "Engine": "engine",
     "ModelStore": "models.store",
     "PrefixCache": "cache.prefix",
@@ -43,6 +44,7 @@ __all__ = [
     "Completion",
     "ContextOverflow",
     "EdgeLLMError",
+    "Embedder",
     "Engine",
     "EngineClosed",
     "FinishReason",
@@ -65,10 +67,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .chat import ChatSession
-    from .engine import Engine
     from .cache.prefix import PrefixCache
     from .cache.response import ResponseCache
+    from .chat import ChatSession
+    from .embed import Embedder
+    from .engine import Engine
     from .models.store import ModelStore
     from .sampling import Sampling
     from .tokenizer import TextStream, Tokenizer

@@ -30,7 +30,7 @@ def test_pull_and_models(tmp_path, tiny_gguf):
 def test_unknown_model_is_a_clear_error(tmp_path):
     r = run("generate", "hi", "--model", "nope", home=tmp_path)
     assert r.returncode == 2
-    assert "unknown model 'nope'; known models: smollm2-135m" in r.stderr
+    assert "unknown model 'nope'; known models: minilm-l6, smollm2-135m" in r.stderr
     r = run("generate", "hi", home=tmp_path)
     assert "edgellm pull smollm2-135m" in r.stderr
 

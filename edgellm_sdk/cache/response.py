@@ -18,9 +18,9 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .stats import CacheStats
 
@@ -38,7 +38,7 @@ class CachedResponse:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, data: str) -> "CachedResponse":
+    def from_json(cls, data: str) -> CachedResponse:
         d = json.loads(data)
         return cls([tuple(p) for p in d["pieces"]], d["finish_reason"], d.get("stop"))
 

