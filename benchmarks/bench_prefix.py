@@ -31,6 +31,28 @@ QUESTIONS = ["Where do you charge your battery?", "How much weight can your arm 
              "What should I do before asking about safety?"]
 
 
+def multi_turn(turns: int = 10) -> dict:
+    """Prefill work of a 10-turn ChatSession vs the tokens each turn really adds."""
+    import numpy as np
+
+    from edgellm_sdk import Engine
+    from edgellm_sdk.cache.prefix import common_prefix
+
+    system = {"role": "system", "content": "You are a helpful robot."}
+    prefilled = new = 0
+    seen: list[int] = []
+    with Engine.load("smollm2-135m", threads=THREADS, prefix_cache=False) as engine:
+        session = engine.session(system=system["content"])
+        for q in (QUESTIONS * 2)[:turns]:
+            before = engine.prefill_tokens
+            reply = session.send(q, max_tokens=32)
+            prefilled += engine.prefill_tokens - before
+            ids = engine.prompt_ids([system, *[m.as_dict() for m in session.history[:-1]]])
+            new += len(ids) - common_prefix(np.array(seen), np.array(ids))
+            seen = ids + list(reply.token_ids) + ([2] if reply.finish_reason == "stop" else [])
+    return {"turns": turns, "prefill_tokens": prefilled, "new_tokens": new, "ratio": prefilled / new}
+
+
 def main(runs: int = len(QUESTIONS)) -> None:
     from edgellm_sdk import Engine
 
@@ -85,11 +107,13 @@ def main(runs: int = len(QUESTIONS)) -> None:
               "warm_speedup": results["edgellm cold"] / results["edgellm warm"],
               "response_cache_hit_ms_p50": ms["edgellm response-cache hit (whole answer)"],
               "prefix_cache": {"hits": stats.hits, "misses": stats.misses, "bytes": stats.bytes},
+              "multi_turn": (mt := multi_turn()),
               "date": time.strftime("%Y-%m-%d")}
     lines = ["| system | TTFT ms (median) |", "|---|---|"] + [f"| {k} | {v} |" for k, v in ms.items()]
     lines.append(f"\n{prompt_tokens}-token prompt ({warmed} tokens cached), {len(conv)} different questions, "
                  f"{THREADS} threads; edgellm warm is {report['warm_speedup']:.1f}x faster than cold; "
-                 f"prefix cache holds {stats.bytes / 2**20:.1f} MB.")
+                 f"prefix cache holds {stats.bytes / 2**20:.1f} MB. 10-turn ChatSession: "
+                 f"{mt['prefill_tokens']} tokens prefilled for {mt['new_tokens']} new tokens ({mt['ratio']:.2f}x).")
     table = "\n".join(lines)
     (HERE / "results" / "bench_prefix.json").write_text(json.dumps(report, indent=2) + "\n")
     (HERE / "results" / "bench_prefix.md").write_text(table + "\n")

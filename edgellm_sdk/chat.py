@@ -56,7 +56,8 @@ class ChatSession:
 
     When a new turn would not fit (prompt + max_tokens > context), the oldest
     user/assistant turns are dropped; the system prompt is always kept. The Engine
-    reuses the KV cache of the common token prefix, so a turn prefills only new tokens.
+    reuses the KV of everything already computed (``kv_reuse="full"``, including the
+    previous replies), so a turn prefills only its new tokens.
     """
 
     def __init__(self, engine: Engine, system: str | None = None, **defaults):
@@ -78,7 +79,7 @@ class ChatSession:
     def stream(self, text: str, **kwargs) -> Iterator[Token]:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("chat message is empty; pass some text")
-        options = {**self.defaults, **kwargs}
+        options = {"kv_reuse": "full", **self.defaults, **kwargs}
         max_tokens = options.setdefault("max_tokens", 256)
         messages = self._fit(self.history + [Message("user", text)], max_tokens)
         pieces: list[str] = []

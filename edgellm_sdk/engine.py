@@ -50,7 +50,7 @@ class Engine:
         self.manifest, self.variant = manifest, variant
         self.template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
         self._lock = threading.Lock()
-        self._cached_ids: list[int] = []  # the sequence whose KV the backend holds
+        self._kv_ids: list[int] = []  # the tokens whose KV the backend holds, in order
         self._canonical = 0  # leading cached tokens computed as whole aligned prefill chunks
         self._closed = False
         self.load_s = 0.0
@@ -123,8 +123,15 @@ class Engine:
     # --- generation ------------------------------------------------------------------
     def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
                  sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None, context: str | bytes | None = None) -> Iterator[Token]:
+                 cancel: threading.Event | None = None, context: str | bytes | None = None,
+                 kv_reuse: str = "exact") -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
+
+        ``kv_reuse``: "exact" (default) reuses only KV computed by chunk-aligned prefill, so
+        the answer is token-for-token what a cold start gives; "full" also reuses the KV of
+        tokens generated earlier (a chat's previous replies): nothing is recomputed, but the
+        quantized kernels round a token's activations differently when it was decoded alone,
+        so answers may differ slightly from a cold replay. ChatSession uses "full".
 
         ``context`` is a digest of the outside state the answer depends on (sensor values,
         time of day...); it is part of the ResponseCache key. Raises ValueError /
@@ -144,7 +151,9 @@ class Engine:
             raise ContextOverflow(len(ids), max_tokens, self.max_context)
         deadline = t_call + deadline_s if deadline_s is not None else None
         sampling = sampling or GREEDY
-        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call)
+        if kv_reuse not in ("exact", "full"):
+            raise ValueError(f"kv_reuse must be 'exact' or 'full', got {kv_reuse!r}")
+        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse)
         if self.response_cache is None or not sampling.deterministic:
             return run
         key = response_key(model_id=self.model_id, prompt_ids=ids, sampling=sampling, stop=stops,
@@ -195,7 +204,8 @@ class Engine:
                 self.response_cache.put(key, CachedResponse(pieces, token.finish_reason))
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
-             deadline: float | None, cancel: threading.Event | None, t_call: float) -> Iterator[Token]:
+             deadline: float | None, cancel: threading.Event | None, t_call: float,
+             kv_reuse: str = "exact") -> Iterator[Token]:
         def interrupted() -> FinishReason | None:
             if cancel is not None and cancel.is_set():
                 return "cancelled"
@@ -216,7 +226,7 @@ class Engine:
             ttft, reason = 0.0, None
             logits = None
             if (reason := interrupted()) is None:
-                logits, reason = self._prefill(ids, interrupted)
+                logits, reason = self._prefill(ids, interrupted, kv_reuse)
             while reason is None:
                 token = sample(logits, sampling, rng, ids + generated if sampling.repetition_penalty != 1.0 else ())
                 if not generated:
@@ -237,19 +247,25 @@ class Engine:
                     return
                 yield Token(token, text)
                 logits = self.backend.forward([token])
+                self._kv_ids.append(token)
             yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
         finally:
             self._lock.release()
 
-    def _prefill(self, ids: list[int], interrupted) -> tuple[np.ndarray | None, FinishReason | None]:
+    def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
+                 ) -> tuple[np.ndarray | None, FinishReason | None]:
         """Feed ``ids`` after the longest prefix already computed; logits of the last one.
 
         The reusable prefix is the longer of what the KV cache holds now and the best
-        PrefixCache entry, cut to a chunk boundary (at least one token is always fed).
+        PrefixCache entry (at least one token is always fed). With kv_reuse "exact" only
+        chunk-aligned prefill KV is reused; "full" also reuses KV written while decoding.
         """
         limit = len(ids) - 1
-        common = _common(self._cached_ids, ids, min(limit, self._canonical))
-        common -= common % PREFILL_CHUNK
+        if kv_reuse == "full":
+            common = _common(self._kv_ids, ids, min(limit, len(self._kv_ids)))
+        else:
+            common = _common(self._kv_ids, ids, min(limit, self._canonical))
+            common -= common % PREFILL_CHUNK
         cache = self.prefix_cache
         if cache is not None:
             found, entry = cache.longest(ids[:limit])
@@ -257,19 +273,20 @@ class Engine:
             cache.record(hit=max(found, common) >= PREFILL_CHUNK)
             if found > common:
                 self.backend.restore(entry.arrays, found)
-                self._cached_ids, self._canonical, common = ids[:found], found, found
+                self._kv_ids, self._canonical, common = ids[:found], found, found
         self.backend.truncate(common)
-        self._cached_ids, self._canonical = ids[:common], common
-        logits = None
-        for start in range(common, len(ids), PREFILL_CHUNK):
+        self._kv_ids, self._canonical = ids[:common], min(self._canonical, common)
+        logits, start = None, common
+        while start < len(ids):
             if start > common and (reason := interrupted()) is not None:
                 return None, reason
-            chunk = ids[start:start + PREFILL_CHUNK]
-            logits = self.backend.forward(chunk)
-            self.prefill_tokens += len(chunk)
-            self._cached_ids = ids[:start + len(chunk)]
-            if len(chunk) == PREFILL_CHUNK:
-                self._canonical = start + PREFILL_CHUNK
+            end = min(len(ids), (start // PREFILL_CHUNK + 1) * PREFILL_CHUNK)  # next aligned boundary
+            logits = self.backend.forward(ids[start:end])
+            self.prefill_tokens += end - start
+            self._kv_ids = ids[:end]
+            if start == self._canonical and end - start == PREFILL_CHUNK:
+                self._canonical = end
+            start = end
         if cache is not None:
             self._remember_prefix(ids[:self._canonical])
         return logits, None
@@ -323,7 +340,7 @@ class Engine:
     def reset(self) -> None:
         """Forget the cached KV state (the next request prefills from scratch)."""
         with self._lock:
-            self._cached_ids, self._canonical = [], 0
+            self._kv_ids, self._canonical = [], 0
             self.backend.truncate(0)
 
     # --- lifetime --------------------------------------------------------------------

@@ -100,3 +100,26 @@ def test_prefix_cache_is_exact_on_the_default_model(default_store):
             got = cached.complete(messages, max_tokens=24)
             assert got.token_ids == want.token_ids
             assert cached.prefill_tokens - before <= got.usage.prompt_tokens - warmed + 32
+
+
+def test_ten_turn_chat_prefills_only_new_tokens(default_store):
+    """New tokens = prompt tokens the conversation had not produced yet (the user turn and its
+    template markers); the replies' tokens were computed while decoding and are not redone."""
+    from edgellm_sdk.cache.prefix import common_prefix
+
+    questions = ["Hi, I'm Ana.", "What is a robot?", "Name a sensor.", "What is lidar?", "Is it expensive?",
+                 "What about cameras?", "Which is better indoors?", "Thanks!", "What did I ask first?", "Bye."]
+    system = {"role": "system", "content": "You are a helpful robot."}
+    with Engine.load("smollm2-135m", store=default_store, threads=2, prefix_cache=False) as engine:
+        session = engine.session(system=system["content"])
+        prefilled = new = 0
+        seen: list[int] = []
+        for q in questions:
+            before = engine.prefill_tokens
+            reply = session.send(q, max_tokens=24)
+            prefilled += engine.prefill_tokens - before
+            ids = engine.prompt_ids([system, *[m.as_dict() for m in session.history[:-1]]])
+            new += len(ids) - common_prefix(np.array(seen), np.array(ids))
+            eos = [next(iter(engine.tokenizer.eos_ids))] if reply.finish_reason == "stop" else []
+            seen = ids + list(reply.token_ids) + eos
+        assert prefilled <= 1.1 * new, (prefilled, new)
