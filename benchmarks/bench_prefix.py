@@ -53,6 +53,26 @@ def multi_turn(turns: int = 10) -> dict:
     return {"turns": turns, "prefill_tokens": prefilled, "new_tokens": new, "ratio": prefilled / new}
 
 
+def budgets(budget_mb: int = 8) -> dict:
+    """Fill caches far past their byte budgets; report what they hold and the process RSS growth."""
+    import psutil
+
+    from edgellm_sdk import Engine, PrefixCache, ResponseCache
+
+    proc = psutil.Process()
+    with Engine.load("smollm2-135m", threads=THREADS, prefix_cache=PrefixCache(budget_mb << 20),
+                     response_cache=ResponseCache(1 << 20)) as engine:
+        engine.complete("warm-up", max_tokens=1)
+        rss0 = proc.memory_info().rss
+        for i in range(40):  # 40 distinct ~100-token prompts: ~4.6 MB of KV each
+            engine.warm([{"role": "system", "content": f"Robot {i}: " + SYSTEM[:400]}])
+            engine.complete(f"Status report {i}: " + SYSTEM[:200], max_tokens=4)
+        p, r = engine.prefix_cache.stats, engine.response_cache.stats
+        growth = proc.memory_info().rss - rss0
+    return {"prefix_budget_mb": budget_mb, "prefix_bytes_mb": p.bytes / 2**20, "prefix_evictions": p.evictions,
+            "response_budget_mb": 1, "response_bytes_mb": r.bytes / 2**20, "rss_growth_mb": growth / 2**20}
+
+
 def main(runs: int = len(QUESTIONS)) -> None:
     from edgellm_sdk import Engine
 
@@ -108,12 +128,16 @@ def main(runs: int = len(QUESTIONS)) -> None:
               "response_cache_hit_ms_p50": ms["edgellm response-cache hit (whole answer)"],
               "prefix_cache": {"hits": stats.hits, "misses": stats.misses, "bytes": stats.bytes},
               "multi_turn": (mt := multi_turn()),
+              "budgets": (bu := budgets()),
               "date": time.strftime("%Y-%m-%d")}
     lines = ["| system | TTFT ms (median) |", "|---|---|"] + [f"| {k} | {v} |" for k, v in ms.items()]
     lines.append(f"\n{prompt_tokens}-token prompt ({warmed} tokens cached), {len(conv)} different questions, "
                  f"{THREADS} threads; edgellm warm is {report['warm_speedup']:.1f}x faster than cold; "
                  f"prefix cache holds {stats.bytes / 2**20:.1f} MB. 10-turn ChatSession: "
-                 f"{mt['prefill_tokens']} tokens prefilled for {mt['new_tokens']} new tokens ({mt['ratio']:.2f}x).")
+                 f"{mt['prefill_tokens']} tokens prefilled for {mt['new_tokens']} new tokens ({mt['ratio']:.2f}x). "
+                 f"Budgets: prefix cache {bu['prefix_bytes_mb']:.1f} of {bu['prefix_budget_mb']} MB after "
+                 f"{bu['prefix_evictions']} evictions, response cache {bu['response_bytes_mb']:.2f} of 1 MB, "
+                 f"process RSS +{bu['rss_growth_mb']:.1f} MB.")
     table = "\n".join(lines)
     (HERE / "results" / "bench_prefix.json").write_text(json.dumps(report, indent=2) + "\n")
     (HERE / "results" / "bench_prefix.md").write_text(table + "\n")
