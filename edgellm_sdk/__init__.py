@@ -34,6 +34,7 @@ _LAZY = {
     "ModelStore": "models.store",
     "PrefixCache": "cache.prefix",
     "ResponseCache": "cache.response",
+    "SemanticCache": "cache.semantic",
     "Sampling": "sampling",
     "TextStream": "tokenizer",
     "Tokenizer": "tokenizer",
@@ -58,6 +59,7 @@ __all__ = [
     "PullError",
     "ResponseCache",
     "Sampling",
+    "SemanticCache",
     "TextStream",
     "Token",
     "Tokenizer",
@@ -69,6 +71,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .cache.prefix import PrefixCache
     from .cache.response import ResponseCache
+    from .cache.semantic import SemanticCache
     from .chat import ChatSession
     from .embed import Embedder
     from .engine import Engine

@@ -142,14 +142,15 @@ def cmd_chat(args) -> int:
 
 def _cache_stats(engine) -> str:
     parts = [f"prefilled {engine.prefill_tokens} tokens"]
-    for name in ("prefix_cache", "response_cache"):
+    for name in ("prefix_cache", "response_cache", "semantic_cache"):
         cache = getattr(engine, name)
         if cache is None:
             parts.append(f"{name}: off")
         else:
             st = cache.stats
+            budget = f" of {st.max_bytes / 2**20:.0f}" if st.max_bytes >= 0 else ""
             parts.append(f"{name}: {st.hits} hits / {st.misses} misses ({100 * st.hit_rate:.0f} %), "
-                         f"{st.entries} entries, {st.bytes / 2**20:.1f} of {st.max_bytes / 2**20:.0f} MB")
+                         f"{st.entries} entries, {st.bytes / 2**20:.1f}{budget} MB")
     return "; ".join(parts)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .cache.prefix import PrefixCache
 from .cache.response import CachedResponse, ResponseCache, response_key
+from .cache.semantic import SemanticCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
@@ -40,7 +41,7 @@ DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
 class Engine:
     def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
                  variant: str | None = None, prefix_cache: PrefixCache | None = None,
-                 response_cache: ResponseCache | None = None):
+                 response_cache: ResponseCache | None = None, semantic_cache: SemanticCache | None = None):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
             raise VocabularyMismatch(
@@ -56,19 +57,22 @@ class Engine:
         self.load_s = 0.0
         self.prefix_cache = prefix_cache
         self.response_cache = response_cache
+        self.semantic_cache = semantic_cache
         self.prefill_tokens = 0  # tokens run through prefill since load (cache effectiveness)
 
     @classmethod
     def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
              threads: int | None = None, profile=None, store: ModelStore | None = None,
              verify: bool = True, prefix_cache: PrefixCache | int | bool = True,
-             response_cache: ResponseCache | None = None) -> Engine:
+             response_cache: ResponseCache | None = None,
+             semantic_cache: SemanticCache | None = None) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
         supplies defaults for the explicit arguments. ``prefix_cache``: True (a 32 MB
         PrefixCache), a byte budget, a PrefixCache to share between engines, or False.
-        ``response_cache``: a ResponseCache for deterministic requests (off by default).
+        ``response_cache`` / ``semantic_cache``: answer caches for deterministic requests (off
+        by default); the semantic one matches a chat's last user question by meaning.
         """
         from .backends.ort import OrtBackend
 
@@ -94,7 +98,7 @@ class Engine:
         elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
             prefix_cache = PrefixCache(prefix_cache)
         engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,
-                     response_cache=response_cache)
+                     response_cache=response_cache, semantic_cache=semantic_cache)
         engine.load_s = time.perf_counter() - t0
         return engine
 
@@ -154,15 +158,34 @@ class Engine:
         if kv_reuse not in ("exact", "full"):
             raise ValueError(f"kv_reuse must be 'exact' or 'full', got {kv_reuse!r}")
         run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse)
-        if self.response_cache is None or not sampling.deterministic:
+        if not sampling.deterministic or (self.response_cache is None and self.semantic_cache is None):
             return run
         key = response_key(model_id=self.model_id, prompt_ids=ids, sampling=sampling, stop=stops,
                            max_tokens=max_tokens, context=context)
-        hit = self.response_cache.get(key)
+        scope, question = self._semantic_scope(prompt, sampling, stops, max_tokens, context)
+        hit = self.response_cache.get(key) if self.response_cache is not None else None
+        if hit is None and scope is not None:
+            semantic = self.semantic_cache.lookup(scope, question)
+            hit = semantic.response if semantic is not None else None
         if hit is not None:
             run.close()
             return self._replay(hit, len(ids), t_call)
-        return self._record(run, key)
+        return self._record(run, key, scope, question)
+
+    def _semantic_scope(self, prompt, sampling, stops, max_tokens, context) -> tuple[str | None, str | None]:
+        """(exact key of everything but the last user question, that question), for message prompts."""
+        if self.semantic_cache is None or isinstance(prompt, str):
+            return None, None
+        messages = list(prompt)
+        if not messages or isinstance(messages[0], (int, np.integer)):
+            return None, None
+        messages = as_messages(messages)
+        if messages[-1].role != "user":
+            return None, None
+        head = self.tokenizer.encode(self.render(messages[:-1], add_generation_prompt=False)) if len(messages) > 1 else []
+        scope = response_key(model_id=self.model_id, prompt_ids=head, sampling=sampling, stop=stops,
+                             max_tokens=max_tokens, context=context)
+        return scope, messages[-1].content
 
     def complete(self, prompt, **kwargs) -> Completion:
         return self._collect(self.generate(prompt, **kwargs))
@@ -195,13 +218,17 @@ class Engine:
                 yield Token(token_id, text, hit.finish_reason, Usage(prompt_tokens, generated, elapsed, elapsed),
                             cached=True)
 
-    def _record(self, run: Iterator[Token], key: str) -> Iterator[Token]:
+    def _record(self, run: Iterator[Token], key: str, scope: str | None, question: str | None) -> Iterator[Token]:
         pieces = []
         for token in run:
             pieces.append((token.id, token.text))
             yield token
             if token.finish_reason in ("stop", "length"):  # cancelled/deadline answers are partial
-                self.response_cache.put(key, CachedResponse(pieces, token.finish_reason))
+                answer = CachedResponse(pieces, token.finish_reason)
+                if self.response_cache is not None:
+                    self.response_cache.put(key, answer)
+                if scope is not None:
+                    self.semantic_cache.put(scope, question, answer)
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float,
