@@ -69,8 +69,9 @@ class Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
-        supplies defaults for the explicit arguments. ``prefix_cache``: True (a 32 MB
-        PrefixCache), a byte budget, a PrefixCache to share between engines, or False.
+        supplies defaults for the explicit arguments and the prefix cache budget
+        (``prefix_cache_bytes``). ``prefix_cache``: True (a PrefixCache, 32 MB unless the
+        profile says), a byte budget, a PrefixCache to share between engines, or False.
         ``response_cache`` / ``semantic_cache``: answer caches for deterministic requests (off
         by default); the semantic one matches a chat's last user question by meaning.
         """
@@ -94,7 +95,7 @@ class Engine:
         tokenizer = Tokenizer.from_dir(manifest.root)
         backend = OrtBackend(onnx_path, max_context=max_context, threads=threads)
         if prefix_cache is True:
-            prefix_cache = PrefixCache(DEFAULT_PREFIX_CACHE_BYTES)
+            prefix_cache = PrefixCache(getattr(profile, "prefix_cache_bytes", None) or DEFAULT_PREFIX_CACHE_BYTES)
         elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
             prefix_cache = PrefixCache(prefix_cache)
         engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,

@@ -113,3 +113,11 @@ def test_persisted_cache_boots_warm(tmp_path, tiny_store):
         assert e.prefill_tokens - before < PREFILL_CHUNK * 2
         with pytest.raises(ValueError, match="not 'other"):
             PrefixCache().load(tmp_path / "warm.npz", "other:model")
+
+
+def test_profile_sets_threads_context_variant_and_cache_budget(tiny_store):
+    from types import SimpleNamespace
+
+    profile = SimpleNamespace(threads=1, max_context=96, variant="q8", prefix_cache_bytes=1 << 20)
+    with Engine.load("tiny", store=tiny_store, profile=profile) as e:
+        assert (e.max_context, e.variant, e.prefix_cache.max_bytes) == (96, "q8", 1 << 20)
