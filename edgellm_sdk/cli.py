@@ -68,10 +68,15 @@ def _sampling(args):
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
 
 
-def _stream(engine, prompt, args, cancel: threading.Event) -> object:
+def _generation_options(args, cancel: threading.Event) -> dict:
+    return {"max_tokens": args.max_tokens, "stop": args.stop or (), "sampling": _sampling(args),
+            "deadline_s": args.deadline, "cancel": cancel}
+
+
+def _print_stream(tokens):
+    """Write tokens as they come; return the last one (it carries finish_reason and usage)."""
     last = None
-    for token in engine.generate(prompt, max_tokens=args.max_tokens, stop=args.stop or (),
-                                 sampling=_sampling(args), deadline_s=args.deadline, cancel=cancel):
+    for token in tokens:
         sys.stdout.write(token.text)
         sys.stdout.flush()
         last = token
@@ -93,7 +98,7 @@ def cmd_generate(args) -> int:
         if not args.raw:
             messages = ([{"role": "system", "content": args.system}] if args.system else [])
             prompt = messages + [{"role": "user", "content": prompt}]
-        last = _stream(engine, prompt, args, cancel)
+        last = _print_stream(engine.generate(prompt, **_generation_options(args, cancel)))
         if not args.quiet:
             _print_usage(engine, last)
     return 0
@@ -129,13 +134,7 @@ def cmd_chat(args) -> int:
             cancel.clear()
             if interactive:
                 sys.stdout.write("bot> ")
-            last = None
-            for token in session.stream(line, max_tokens=args.max_tokens, stop=args.stop or (),
-                                        sampling=_sampling(args), deadline_s=args.deadline, cancel=cancel):
-                sys.stdout.write(token.text)
-                sys.stdout.flush()
-                last = token
-            sys.stdout.write("\n")
+            last = _print_stream(session.stream(line, **_generation_options(args, cancel)))
             if args.verbose and last is not None:
                 _print_usage(engine, last)
 
