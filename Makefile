@@ -37,8 +37,10 @@ $(BIN)/.bench: $(BIN)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
-bench: $(MODEL) $(BIN)/.bench
-	$(BIN)/python benchmarks/bench_decode.py
+bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
+	$(BIN)/python benchmarks/bench_decode.py --runs 9 --variants q4,q8,fp32
+	$(BIN)/python benchmarks/bench_prefix.py
+	$(BIN)/python benchmarks/calibrate_semantic.py
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
