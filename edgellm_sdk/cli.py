@@ -91,14 +91,24 @@ def _print_usage(engine, token) -> None:
           f"decode {u.decode_tokens_per_s:.1f} tok/s, load {engine.load_s:.2f} s", file=sys.stderr)
 
 
+def _read_schema(path: str | None):
+    if path is None:
+        return None
+    try:
+        return json.loads(open(path, encoding="utf-8").read())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--schema {path}: not a readable JSON file ({e})") from e
+
+
 def cmd_generate(args) -> int:
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    constraint = {"schema": _read_schema(args.schema), "regex": args.regex}
     cancel = _cancel_on_sigint()
     with _engine(args) as engine:
         if not args.raw:
             messages = ([{"role": "system", "content": args.system}] if args.system else [])
             prompt = messages + [{"role": "user", "content": prompt}]
-        last = _print_stream(engine.generate(prompt, **_generation_options(args, cancel)))
+        last = _print_stream(engine.generate(prompt, **_generation_options(args, cancel), **constraint))
         if not args.quiet:
             _print_usage(engine, last)
     return 0
@@ -229,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help="the prompt ('-' reads stdin)")
     _add_generation_args(p)
     p.add_argument("--raw", action="store_true", help="no chat template: continue the text as is")
+    p.add_argument("--schema", help="JSON Schema file: the output is JSON that matches it")
+    p.add_argument("--regex", help="the output matches this regular expression")
     p.add_argument("--quiet", "-q", action="store_true", help="no usage line on stderr")
     p.set_defaults(func=cmd_generate)
 

@@ -129,7 +129,8 @@ class Engine:
     def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
                  sampling: Sampling | None = None, deadline_s: float | None = None,
                  cancel: threading.Event | None = None, context: str | bytes | None = None,
-                 kv_reuse: str = "exact") -> Iterator[Token]:
+                 kv_reuse: str = "exact", schema=None, regex: str | None = None,
+                 grammar: str | None = None) -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
 
         ``kv_reuse``: "exact" (default) reuses only KV computed by chunk-aligned prefill, so
@@ -137,6 +138,10 @@ class Engine:
         tokens generated earlier (a chat's previous replies): nothing is recomputed, but the
         quantized kernels round a token's activations differently when it was decoded alone,
         so answers may differ slightly from a cold replay. ChatSession uses "full".
+
+        ``schema`` (JSON Schema dict/text or pydantic model), ``regex`` or ``grammar`` (Lark)
+        constrain the output token by token (the ``structured`` extra); generation ends when
+        the constrained output is complete.
 
         ``context`` is a digest of the outside state the answer depends on (sensor values,
         time of day...); it is part of the ResponseCache key. Raises ValueError /
@@ -158,12 +163,18 @@ class Engine:
         sampling = sampling or GREEDY
         if kv_reuse not in ("exact", "full"):
             raise ValueError(f"kv_reuse must be 'exact' or 'full', got {kv_reuse!r}")
-        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse)
+        from .constrain import compile_constraint
+
+        vocab = self.backend.vocab_size if getattr(self.backend, "vocab_size", -1) > 0 else self.tokenizer.vocab_size
+        constraint = compile_constraint(self.tokenizer, vocab, schema=schema, regex=regex, grammar=grammar) \
+            if (schema, regex, grammar) != (None, None, None) else None
+        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse, constraint)
         if not sampling.deterministic or (self.response_cache is None and self.semantic_cache is None):
             return run
+        shape = constraint.grammar if constraint is not None else None
         key = response_key(model_id=self.model_id, prompt_ids=ids, sampling=sampling, stop=stops,
-                           max_tokens=max_tokens, context=context)
-        scope, question = self._semantic_scope(prompt, sampling, stops, max_tokens, context)
+                           max_tokens=max_tokens, context=context, grammar=shape)
+        scope, question = self._semantic_scope(prompt, sampling, stops, max_tokens, context, shape)
         hit = self.response_cache.get(key) if self.response_cache is not None else None
         if hit is None and scope is not None:
             semantic = self.semantic_cache.lookup(scope, question)
@@ -173,7 +184,8 @@ class Engine:
             return self._replay(hit, len(ids), t_call)
         return self._record(run, key, scope, question)
 
-    def _semantic_scope(self, prompt, sampling, stops, max_tokens, context) -> tuple[str | None, str | None]:
+    def _semantic_scope(self, prompt, sampling, stops, max_tokens, context, grammar
+                        ) -> tuple[str | None, str | None]:
         """(exact key of everything but the last user question, that question), for message prompts."""
         if self.semantic_cache is None or isinstance(prompt, str):
             return None, None
@@ -185,7 +197,7 @@ class Engine:
             return None, None
         head = self.tokenizer.encode(self.render(messages[:-1], add_generation_prompt=False)) if len(messages) > 1 else []
         scope = response_key(model_id=self.model_id, prompt_ids=head, sampling=sampling, stop=stops,
-                             max_tokens=max_tokens, context=context)
+                             max_tokens=max_tokens, context=context, grammar=grammar)
         return scope, messages[-1].content
 
     def complete(self, prompt, **kwargs) -> Completion:
@@ -233,7 +245,7 @@ class Engine:
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float,
-             kv_reuse: str = "exact") -> Iterator[Token]:
+             kv_reuse: str = "exact", constraint=None) -> Iterator[Token]:
         def interrupted() -> FinishReason | None:
             if cancel is not None and cancel.is_set():
                 return "cancelled"
@@ -256,15 +268,20 @@ class Engine:
             if (reason := interrupted()) is None:
                 logits, reason = self._prefill(ids, interrupted, kv_reuse)
             while reason is None:
+                if constraint is not None:
+                    logits = constraint.mask(logits)
                 token = sample(logits, sampling, rng, ids + generated if sampling.repetition_penalty != 1.0 else ())
                 if not generated:
                     ttft = time.perf_counter() - t_call
+                if constraint is not None:
+                    constraint.advance(token)
                 if token in self.tokenizer.eos_ids:
                     yield Token(token, stream.flush(), "stop", self._usage(ids, generated, ttft, t_call))
                     return
                 generated.append(token)
                 text = stream.step(token)
-                if stream.stopped is not None:
+                if stream.stopped is not None or (constraint is not None and constraint.done):
+                    text += stream.flush()
                     yield Token(token, text, "stop", self._usage(ids, generated, ttft, t_call))
                     return
                 if len(generated) >= max_tokens:

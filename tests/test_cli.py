@@ -69,3 +69,14 @@ def test_models_reports_variant_sizes_with_weights(tmp_path, tiny_gguf):
     listed = json.loads(run("models", "--json", home=tmp_path).stdout)[0]["variants"]
     onnx_dir = tmp_path / "models" / "tiny" / "onnx"
     assert listed["fp32"] == sum(p.stat().st_size for p in onnx_dir.glob("model.onnx*"))
+
+
+def test_generate_with_schema_file(tmp_path, default_store):
+    schema = tmp_path / "cmd.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"action": {"enum": ["move", "stop"]}},
+                                  "required": ["action"], "additionalProperties": False}))
+    r = run("generate", "Stop the robot now.", "--schema", str(schema), "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["action"] in ("move", "stop")
+    r = run("generate", "hi", "--schema", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and "--schema" in r.stderr and "not a readable JSON file" in r.stderr

@@ -44,10 +44,10 @@ class CachedResponse:
 
 
 def response_key(*, model_id: str, prompt_ids: Sequence[int], sampling, stop: Sequence[str], max_tokens: int,
-                 context: str | bytes | None = None) -> str:
+                 context: str | bytes | None = None, grammar: str | None = None) -> str:
     ctx = context.encode() if isinstance(context, str) else context or b""
     payload = json.dumps({"model": model_id, "prompt": list(prompt_ids), "sampling": asdict(sampling),
-                          "stop": list(stop), "max_tokens": max_tokens,
+                          "stop": list(stop), "max_tokens": max_tokens, "grammar": grammar,
                           "context": hashlib.sha256(ctx).hexdigest()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
