@@ -41,6 +41,7 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
 	$(BIN)/python benchmarks/bench_decode.py --runs 9 --variants q4,q8,fp32
 	$(BIN)/python benchmarks/bench_prefix.py
 	$(BIN)/python benchmarks/calibrate_semantic.py
+	$(BIN)/python benchmarks/bench_constrain.py
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
