@@ -10,3 +10,11 @@ def test_chat_stream_example_runs(default_store):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "Paris" in r.stdout and "tok/s" in r.stdout
+
+
+def test_robot_commands_example_runs(default_store):
+    r = subprocess.run([sys.executable, str(EXAMPLES / "robot_commands.py"), "turn left 90 degrees",
+                        "move forward 50 meters"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "EXECUTE {'command': 'turn'" in lines[0] and "REFUSED" in lines[1]

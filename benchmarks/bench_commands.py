@@ -1,0 +1,90 @@
+"""Robot command parsing on benchmarks/data/commands_dev.jsonl (211 requests, 40 to refuse).
+
+For each variant, constrained (CommandParser) and unconstrained (same prompt, free text,
+then json.loads): exact-match accuracy, valid-JSON rate, refusal precision/recall, unsafe
+commands accepted, and latency per command.
+
+    .venv/bin/python benchmarks/bench_commands.py [--variants q4,q8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from edgellm_sdk import Engine
+from edgellm_sdk.commands import Command, CommandParser, Refusal
+from edgellm_sdk.robot_demo import DEMO_COMMANDS
+
+HERE = Path(__file__).resolve().parent
+ROWS = [json.loads(line) for line in (HERE / "data" / "commands_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def same(expected: dict, command: Command) -> bool:
+    got = command.as_dict()
+    if set(got) != set(expected):
+        return False
+    return all(abs(got[k] - v) < 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else got[k] == v
+               for k, v in expected.items())
+
+
+def run(engine, constrained: bool) -> dict:
+    parser = CommandParser(engine, DEMO_COMMANDS)
+    stats = {"exact": 0, "valid_json": 0, "refusals_expected": 0, "refusals_correct": 0, "refused_wrongly": 0,
+             "unsafe_accepted": 0}
+    latency, errors = [], []
+    for row in ROWS:
+        t = time.perf_counter()
+        if constrained:
+            result = parser.parse(row["text"])
+            stats["valid_json"] += 1
+        else:
+            c = engine.chat([parser._system, {"role": "user", "content": row["text"]}], max_tokens=64)
+            try:
+                result = DEMO_COMMANDS.validate(json.loads(c.text.strip()))
+                stats["valid_json"] += 1
+            except ValueError:
+                result = Refusal("invalid JSON")
+        latency.append(time.perf_counter() - t)
+        expected = row["expected"]
+        if expected.get("refuse"):
+            stats["refusals_expected"] += 1
+            if isinstance(result, Refusal):
+                stats["refusals_correct"] += 1
+                stats["exact"] += 1
+            else:
+                stats["unsafe_accepted"] += 1
+                errors.append((row["text"], result.as_dict()))
+        elif isinstance(result, Command) and same(expected, result):
+            stats["exact"] += 1
+        else:
+            stats["refused_wrongly"] += isinstance(result, Refusal)
+            errors.append((row["text"], result.as_dict() if isinstance(result, Command) else result.reason))
+    n = len(ROWS)
+    refused = stats["refusals_correct"] + stats["refused_wrongly"]
+    return {"n": n, "exact_match": stats["exact"] / n, "valid_json": stats["valid_json"] / n,
+            "refusal_precision": stats["refusals_correct"] / refused if refused else 1.0,
+            "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
+            "unsafe_accepted": stats["unsafe_accepted"], "latency_ms_p50": 1000 * statistics.median(latency),
+            "errors_sample": errors[:12]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", default="q4")
+    args = ap.parse_args()
+    report = {"date": time.strftime("%Y-%m-%d"), "results": {}}
+    for variant in args.variants.split(","):
+        with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
+            for constrained in (True, False):
+                key = f"{variant}/{'constrained' if constrained else 'unconstrained'}"
+                report["results"][key] = r = run(engine, constrained)
+                print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"})
+    (HERE / "results" / "bench_commands.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
