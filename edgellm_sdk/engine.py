@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .cache.prefix import PrefixCache
-from .cache.response import CachedResponse, ResponseCache, response_key
+from .cache.answers import AnswerCaches
+from .cache.response import CachedResponse, ResponseCache
 from .cache.semantic import SemanticCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
@@ -169,36 +170,16 @@ class Engine:
         constraint = compile_constraint(self.tokenizer, vocab, schema=schema, regex=regex, grammar=grammar) \
             if (schema, regex, grammar) != (None, None, None) else None
         run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse, constraint)
-        if not sampling.deterministic or (self.response_cache is None and self.semantic_cache is None):
+        caches = AnswerCaches(self.response_cache, self.semantic_cache)
+        if not sampling.deterministic or not caches.enabled:
             return run
-        shape = constraint.grammar if constraint is not None else None
-        key = response_key(model_id=self.model_id, prompt_ids=ids, sampling=sampling, stop=stops,
-                           max_tokens=max_tokens, context=context, grammar=shape)
-        scope, question = self._semantic_scope(prompt, sampling, stops, max_tokens, context, shape)
-        hit = self.response_cache.get(key) if self.response_cache is not None else None
-        if hit is None and scope is not None:
-            semantic = self.semantic_cache.lookup(scope, question)
-            hit = semantic.response if semantic is not None else None
+        key = caches.key(self, prompt, ids, sampling=sampling, stop=stops, max_tokens=max_tokens, context=context,
+                         grammar=constraint.grammar if constraint is not None else None)
+        hit = caches.get(key)
         if hit is not None:
             run.close()
             return self._replay(hit, len(ids), t_call)
-        return self._record(run, key, scope, question)
-
-    def _semantic_scope(self, prompt, sampling, stops, max_tokens, context, grammar
-                        ) -> tuple[str | None, str | None]:
-        """(exact key of everything but the last user question, that question), for message prompts."""
-        if self.semantic_cache is None or isinstance(prompt, str):
-            return None, None
-        messages = list(prompt)
-        if not messages or isinstance(messages[0], (int, np.integer)):
-            return None, None
-        messages = as_messages(messages)
-        if messages[-1].role != "user":
-            return None, None
-        head = self.tokenizer.encode(self.render(messages[:-1], add_generation_prompt=False)) if len(messages) > 1 else []
-        scope = response_key(model_id=self.model_id, prompt_ids=head, sampling=sampling, stop=stops,
-                             max_tokens=max_tokens, context=context, grammar=grammar)
-        return scope, messages[-1].content
+        return caches.record(run, key)
 
     def complete(self, prompt, **kwargs) -> Completion:
         return self._collect(self.generate(prompt, **kwargs))
@@ -230,18 +211,6 @@ class Engine:
                 elapsed = time.perf_counter() - t_call
                 yield Token(token_id, text, hit.finish_reason, Usage(prompt_tokens, generated, elapsed, elapsed),
                             cached=True)
-
-    def _record(self, run: Iterator[Token], key: str, scope: str | None, question: str | None) -> Iterator[Token]:
-        pieces = []
-        for token in run:
-            pieces.append((token.id, token.text))
-            yield token
-            if token.finish_reason in ("stop", "length"):  # cancelled/deadline answers are partial
-                answer = CachedResponse(pieces, token.finish_reason)
-                if self.response_cache is not None:
-                    self.response_cache.put(key, answer)
-                if scope is not None:
-                    self.semantic_cache.put(scope, question, answer)
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float,

@@ -1,0 +1,62 @@
+"""Answer caches in front of generation: exact (ResponseCache), then by meaning (SemanticCache)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..chat import as_messages
+from .response import CachedResponse, ResponseCache, response_key
+from .semantic import SemanticCache
+
+
+@dataclass(frozen=True)
+class AnswerKey:
+    exact: str
+    scope: str | None = None  # semantic: everything but the wording of the last user question
+    question: str | None = None
+
+
+class AnswerCaches:
+    def __init__(self, response: ResponseCache | None, semantic: SemanticCache | None):
+        self.response, self.semantic = response, semantic
+
+    @property
+    def enabled(self) -> bool:
+        return self.response is not None or self.semantic is not None
+
+    def key(self, engine, prompt, ids, *, sampling, stop, max_tokens, context, grammar) -> AnswerKey:
+        common = {"sampling": sampling, "stop": stop, "max_tokens": max_tokens, "context": context, "grammar": grammar}
+        exact = response_key(model_id=engine.model_id, prompt_ids=ids, **common)
+        if self.semantic is None or isinstance(prompt, str):
+            return AnswerKey(exact)
+        try:
+            messages = as_messages(prompt)
+        except ValueError:
+            return AnswerKey(exact)  # token ids, not messages
+        if messages[-1].role != "user":
+            return AnswerKey(exact)
+        head = engine.tokenizer.encode(engine.render(messages[:-1], add_generation_prompt=False)) \
+            if len(messages) > 1 else []
+        scope = response_key(model_id=engine.model_id, prompt_ids=head, **common)
+        return AnswerKey(exact, scope, messages[-1].content)
+
+    def get(self, key: AnswerKey) -> CachedResponse | None:
+        hit = self.response.get(key.exact) if self.response is not None else None
+        if hit is None and key.scope is not None:
+            semantic = self.semantic.lookup(key.scope, key.question)
+            hit = semantic.response if semantic is not None else None
+        return hit
+
+    def record(self, run: Iterator, key: AnswerKey) -> Iterator:
+        """Pass tokens through; store the answer once it ended normally (not cancelled or late)."""
+        pieces = []
+        for token in run:
+            pieces.append((token.id, token.text))
+            yield token
+            if token.finish_reason in ("stop", "length"):
+                answer = CachedResponse(pieces, token.finish_reason)
+                if self.response is not None:
+                    self.response.put(key.exact, answer)
+                if key.scope is not None:
+                    self.semantic.put(key.scope, key.question, answer)
