@@ -184,7 +184,14 @@ class Engine:
     def complete(self, prompt, **kwargs) -> Completion:
         return self._collect(self.generate(prompt, **kwargs))
 
-    def chat(self, messages: Sequence[MessageLike], **kwargs) -> Completion:
+    def chat(self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3,
+             **kwargs) -> Completion:
+        """One chat turn. With ``tools`` (callables or JSON descriptions) the model may call them
+        first (see edgellm_sdk.tools); ``Completion.tool_calls`` lists the calls made."""
+        if tools:
+            from .tools import chat_with_tools
+
+            return chat_with_tools(self, messages, tools, max_rounds=max_tool_rounds, **kwargs)
         return self.complete(as_messages(messages), **kwargs)
 
     def session(self, system: str | None = None, **defaults):

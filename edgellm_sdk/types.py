@@ -51,3 +51,4 @@ class Completion:
     usage: Usage
     cached: bool = False
     stop: str | None = field(default=None)  # the stop string that ended it, if any
+    tool_calls: tuple = ()  # ToolCall records when chat(tools=...) was used
