@@ -21,6 +21,7 @@ from .cache.answers import AnswerCaches
 from .cache.response import CachedResponse, ResponseCache
 from .cache.semantic import SemanticCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
+from .constrain import compile_constraint
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
 from .sampling import GREEDY, Sampling, sample
@@ -164,11 +165,8 @@ class Engine:
         sampling = sampling or GREEDY
         if kv_reuse not in ("exact", "full"):
             raise ValueError(f"kv_reuse must be 'exact' or 'full', got {kv_reuse!r}")
-        from .constrain import compile_constraint
-
         vocab = self.backend.vocab_size if getattr(self.backend, "vocab_size", -1) > 0 else self.tokenizer.vocab_size
-        constraint = compile_constraint(self.tokenizer, vocab, schema=schema, regex=regex, grammar=grammar) \
-            if (schema, regex, grammar) != (None, None, None) else None
+        constraint = compile_constraint(self.tokenizer, vocab, schema=schema, regex=regex, grammar=grammar)
         run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse, constraint)
         caches = AnswerCaches(self.response_cache, self.semantic_cache)
         if not sampling.deterministic or not caches.enabled:
