@@ -75,11 +75,12 @@ def run(engine, constrained: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default="q4")
+    ap.add_argument("--constrained-only", action="store_true")
     args = ap.parse_args()
     report = {"date": time.strftime("%Y-%m-%d"), "results": {}}
     for variant in args.variants.split(","):
         with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
-            for constrained in (True, False):
+            for constrained in (True,) if args.constrained_only else (True, False):
                 key = f"{variant}/{'constrained' if constrained else 'unconstrained'}"
                 report["results"][key] = r = run(engine, constrained)
                 print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"})

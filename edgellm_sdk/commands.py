@@ -75,6 +75,7 @@ class Arg:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     description: str = ""
+    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (choice, words that name it), e.g. ("backward", ("back", "后退"))
 
     def __post_init__(self) -> None:
         if self.type not in ("number", "integer", "string", "enum"):
@@ -105,6 +106,17 @@ class Arg:
         if self.maximum is not None and value > self.maximum:
             return f"{self.name}={value}{unit} is above the maximum {self.maximum}{unit}"
         return None
+
+    def mentioned(self, text: str) -> list[str]:
+        """Choices the request names (by the choice itself or an alias); [] when it names none."""
+        lowered, words = text.lower(), set(re.findall(r"[a-z_]+", text.lower()))
+        aliases = dict(self.aliases)
+        found = []
+        for choice in self.choices:
+            names = (choice, choice.replace("_", " "), *aliases.get(choice, ()))
+            if any((n in words) if n.isascii() and " " not in n else (n in lowered) for n in names):
+                found.append(choice)
+        return found
 
     def describe(self) -> str:
         parts = [self.type if self.type != "enum" else "one of " + "/".join(self.choices)]
@@ -151,12 +163,17 @@ class CommandSet:
             raise ValueError(f"command names must be unique and not {NOT_UNDERSTOOD!r}: {names}")
         self._by_name = {c.name: c for c in self.commands}
 
-    def schema(self, stated_numbers: Sequence[float] | None = None) -> dict:
+    def schema(self, stated_numbers: Sequence[float] | None = None, text: str | None = None) -> dict:
         """The decoding schema. With ``stated_numbers``, numeric arguments may only take a
-        value the request states, so the model cannot invent or clip one."""
+        value the request states, so the model cannot invent or clip one; with ``text``, an
+        enum argument whose choices the request names is limited to those."""
         commands = []
         for c in self.commands:
             schema = c.json_schema()
+            if text is not None:
+                for arg in c.args:
+                    if arg.type == "enum" and (named := arg.mentioned(text)):
+                        schema["properties"][arg.name] = {"enum": named}
             if stated_numbers is not None:
                 numeric = [a.name for a in c.args if a.type in ("number", "integer")]
                 if numeric and not stated_numbers:
@@ -208,7 +225,7 @@ class CommandParser:
     def parse(self, text: str, *, deadline_s: float | None = None, cancel=None) -> Command | Refusal:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("command text is empty")
-        schema = self.commands.schema(numbers_in(text))
+        schema = self.commands.schema(numbers_in(text), text)
         c = self.engine.chat([self._system, {"role": "user", "content": text}], schema=schema,
                              max_tokens=self.max_tokens, deadline_s=deadline_s, cancel=cancel)
         if c.finish_reason != "stop":
