@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 FinishReason = Literal["stop", "length", "cancelled", "deadline"]
@@ -50,5 +50,4 @@ class Completion:
     finish_reason: FinishReason
     usage: Usage
     cached: bool = False
-    stop: str | None = field(default=None)  # the stop string that ended it, if any
     tool_calls: tuple = ()  # ToolCall records when chat(tools=...) was used

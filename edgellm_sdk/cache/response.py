@@ -32,7 +32,6 @@ DB_TIMEOUT_S = 0.2
 class CachedResponse:
     pieces: list[tuple[int, str]]  # (token id, text) exactly as first streamed
     finish_reason: str
-    stop: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -40,7 +39,7 @@ class CachedResponse:
     @classmethod
     def from_json(cls, data: str) -> CachedResponse:
         d = json.loads(data)
-        return cls([tuple(p) for p in d["pieces"]], d["finish_reason"], d.get("stop"))
+        return cls([tuple(p) for p in d["pieces"]], d["finish_reason"])
 
 
 def response_key(*, model_id: str, prompt_ids: Sequence[int], sampling, stop: Sequence[str], max_tokens: int,
