@@ -10,10 +10,15 @@ EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
 .PHONY: demo test bench verify-llamacpp lint clean
 
+# The MQTT sensor tests need a real mosquitto broker: installed when we can (root), else they skip.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[tools,dev]'
+	if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ] && [ "$$(id -u)" = 0 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq mosquitto >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; } \
+	  || echo "mosquitto could not be installed: the MQTT sensor tests will be skipped"; fi
 	touch $@
 
 $(MODEL): $(BIN)/.installed

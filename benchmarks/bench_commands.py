@@ -1,8 +1,12 @@
-"""Robot command parsing on benchmarks/data/commands_dev.jsonl (211 requests, 40 to refuse).
+"""Robot command parsing on benchmarks/data/commands_dev.jsonl (211 requests; 40 to refuse:
+20 out of range ("unsafe"), 20 not robot commands ("nonsense")).
 
-For each variant, constrained (CommandParser) and unconstrained (same prompt, free text,
-then json.loads): exact-match accuracy, valid-JSON rate, refusal precision/recall, unsafe
-commands accepted, and latency per command.
+For each variant: constrained with retrieved few-shot examples by sentence embedding
+(CommandParser with an Embedder, the recommended set-up), constrained with lexical
+retrieval only (no embedder), and unconstrained (the same prompt, free text, then
+json.loads). Reports exact-match accuracy, valid-JSON rate, refusal precision/recall,
+unsafe commands accepted, and latency per command. The few-shot pool (DEMO_COMMANDS.examples)
+shares no request with the dev set (checked below).
 
     .venv/bin/python benchmarks/bench_commands.py [--variants q4,q8]
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from edgellm_sdk import Engine
 from edgellm_sdk.commands import Command, CommandParser, Refusal
+from edgellm_sdk.embed import Embedder
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
 
 HERE = Path(__file__).resolve().parent
@@ -31,10 +36,9 @@ def same(expected: dict, command: Command) -> bool:
                for k, v in expected.items())
 
 
-def run(engine, constrained: bool) -> dict:
-    parser = CommandParser(engine, DEMO_COMMANDS)
+def run(engine, parser: CommandParser, constrained: bool) -> dict:
     stats = {"exact": 0, "valid_json": 0, "refusals_expected": 0, "refusals_correct": 0, "refused_wrongly": 0,
-             "unsafe_accepted": 0}
+             "unsafe_accepted": 0, "nonsense_accepted": 0}
     latency, errors = [], []
     for row in ROWS:
         t = time.perf_counter()
@@ -42,7 +46,7 @@ def run(engine, constrained: bool) -> dict:
             result = parser.parse(row["text"])
             stats["valid_json"] += 1
         else:
-            c = engine.chat([parser._system, {"role": "user", "content": row["text"]}], max_tokens=64)
+            c = engine.chat(parser.plan(row["text"])[0], max_tokens=64)
             try:
                 result = DEMO_COMMANDS.validate(json.loads(c.text.strip()))
                 stats["valid_json"] += 1
@@ -56,7 +60,7 @@ def run(engine, constrained: bool) -> dict:
                 stats["refusals_correct"] += 1
                 stats["exact"] += 1
             else:
-                stats["unsafe_accepted"] += 1
+                stats[f"{expected['refuse']}_accepted"] += 1
                 errors.append((row["text"], result.as_dict()))
         elif isinstance(result, Command) and same(expected, result):
             stats["exact"] += 1
@@ -68,7 +72,8 @@ def run(engine, constrained: bool) -> dict:
     return {"n": n, "exact_match": stats["exact"] / n, "valid_json": stats["valid_json"] / n,
             "refusal_precision": stats["refusals_correct"] / refused if refused else 1.0,
             "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
-            "unsafe_accepted": stats["unsafe_accepted"], "latency_ms_p50": 1000 * statistics.median(latency),
+            "unsafe_accepted": stats["unsafe_accepted"], "nonsense_accepted": stats["nonsense_accepted"],
+            "latency_ms_p50": 1000 * statistics.median(latency),
             "errors_sample": errors[:12]}
 
 
@@ -77,12 +82,19 @@ def main() -> None:
     ap.add_argument("--variants", default="q4")
     ap.add_argument("--constrained-only", action="store_true")
     args = ap.parse_args()
+    overlap = {t.lower() for t, _ in DEMO_COMMANDS.examples} & {r["text"].lower() for r in ROWS}
+    assert not overlap, f"few-shot examples must not be dev-set requests: {overlap}"
     report = {"date": time.strftime("%Y-%m-%d"), "results": {}}
+    embedder = Embedder.load()
     for variant in args.variants.split(","):
         with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
-            for constrained in (True,) if args.constrained_only else (True, False):
-                key = f"{variant}/{'constrained' if constrained else 'unconstrained'}"
-                report["results"][key] = r = run(engine, constrained)
+            setups = [("constrained+embedder", CommandParser(engine, DEMO_COMMANDS, embedder=embedder), True),
+                      ("constrained", CommandParser(engine, DEMO_COMMANDS), True)]
+            if not args.constrained_only:
+                setups.append(("unconstrained", setups[0][1], False))
+            for name, parser, constrained in setups:
+                key = f"{variant}/{name}"
+                report["results"][key] = r = run(engine, parser, constrained)
                 print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"})
     (HERE / "results" / "bench_commands.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 

@@ -21,6 +21,7 @@ from .errors import (
     ModelError,
     ModelNotFound,
     PullError,
+    SensorError,
     VocabularyMismatch,
 )
 from .types import Completion, FinishReason, Message, Token, Usage
@@ -60,6 +61,7 @@ __all__ = [
     "ResponseCache",
     "Sampling",
     "SemanticCache",
+    "SensorError",
     "TextStream",
     "Token",
     "Tokenizer",

@@ -248,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_args(p)
     p.add_argument("--verbose", "-v", action="store_true", help="usage line after each reply")
     p.set_defaults(func=cmd_chat)
+
+    from .sensors.cli import add_parser as add_sensors
+
+    add_sensors(sub)
     return parser
 
 

@@ -9,6 +9,7 @@
     ├── PullError                     fetching a model package failed (pip, network, disk)
     ├── ContextOverflow               prompt + max_tokens exceed the model's context window
     ├── MissingDependency             an optional extra is not installed (names the pip command)
+    ├── SensorError                   a sensor URL, option or device is wrong (says the fix)
     └── EngineClosed                  the engine was used after close()
 
 Bad arguments (empty prompt, negative max_tokens, temperature < 0 ...) raise ``ValueError``
@@ -66,3 +67,8 @@ class MissingDependency(EdgeLLMError, ImportError):
 
 class EngineClosed(EdgeLLMError):
     pass
+
+
+class SensorError(EdgeLLMError):
+    """A sensor source cannot be opened: unknown URL scheme, missing or bad option, device or
+    broker unreachable. The message names what was wrong and how to fix it."""

@@ -7,13 +7,19 @@ import sys
 
 from edgellm_sdk import Engine
 from edgellm_sdk.commands import Command, CommandParser
+from edgellm_sdk.embed import Embedder
+from edgellm_sdk.errors import ModelError
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
 
 requests = sys.argv[1:] or ["turn left 90 degrees", "stop", "move forward 50 meters", "sing me a song"]
+try:
+    embedder = Embedder.load()  # picks few-shot examples by meaning (`edgellm pull minilm-l6`)
+except ModelError:
+    embedder = None  # falls back to lexical example retrieval
 with Engine.load("smollm2-135m") as engine:
-    parser = CommandParser(engine, DEMO_COMMANDS)  # instructions + examples prefilled once
+    parser = CommandParser(engine, DEMO_COMMANDS, embedder=embedder)  # instructions prefilled once
     for text in requests:
-        result = parser.parse(text, deadline_s=2.0)
+        result = parser.parse(text, deadline_s=5.0)
         if isinstance(result, Command):
             print(f"{text!r:35} -> EXECUTE {result.as_dict()}")
         else:

