@@ -18,3 +18,10 @@ def test_robot_commands_example_runs(default_store):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert "EXECUTE {'command': 'turn'" in lines[0] and "REFUSED" in lines[1]
+
+
+def test_sensor_narrator_example_runs(default_store):
+    r = subprocess.run([sys.executable, str(EXAMPLES / "sensor_narrator.py")], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "ALERT:" in r.stdout and "STATUS:" in r.stdout and "greenhouse 2 temperature is 31.2 °C" in r.stdout

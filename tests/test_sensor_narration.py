@@ -29,6 +29,9 @@ LOG_URL = f"file://{LOG}?rate=0&name=greenhouse2"
     ("温度二十五度", "temp is 25 °C", []),
     ("温度二十六度", "temp is 25 °C", [26]),
     ("falling 0.3 %/min", "falling 0.31 %/min", []),
+    ("31.2 degrees", "temp is 31.2 °C", []),  # same kind of unit
+    ("a 1.2% rise", "current is 1.2 A", [1.2]),  # the number exists, but not as a percentage
+    ("2 degrees above", "greenhouse 2 temperature is 30 °C", [2]),
 ])
 def test_unsupported_numbers(text, data, bad):
     assert unsupported_numbers(text, data) == bad
@@ -127,3 +130,29 @@ def test_sensors_cli_end_to_end(default_store):
     bad = subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", "gopher://x", "--no-model"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "gopher" in bad.stderr
+
+
+def test_mqtt_readings_raise_a_live_alert_through_the_pipeline(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from sensor_fixtures import Mosquitto, Publisher, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed (make test installs it when run as root)")
+    broker = Mosquitto(tmp_path).start()
+    publisher = Publisher(broker.port)
+    alerts, cancel = [], threading.Event()
+    try:
+        with open_source(f"mqtt://127.0.0.1:{broker.port}/farm/#?name_from=parent") as source:
+            book = FactBook(RuleSet.from_dict({"rule": [{"channel": "farm/temp_c", "above": 30}]}))
+            pipeline = SensorPipeline(source, Narrator(None), book, every_s=3600, on_status=lambda n: None,
+                                      on_alert=lambda n: (alerts.append(n), cancel.set()))
+            runner = threading.Thread(target=pipeline.run, kwargs={"duration_s": 20, "cancel": cancel})
+            runner.start()
+            for value in (25, 28, 31.5):
+                publisher.publish("farm/gh2", f'{{"temp_c": {value}}}')
+            runner.join(25)
+        assert not runner.is_alive() and alerts
+        assert "farm/temp_c is above the 30 limit" in alerts[0].text and "31.5" in alerts[0].text
+    finally:
+        publisher.close()
+        broker.stop()

@@ -4,7 +4,8 @@ The prompt follows LLMSense's shape (objective, context, data, format). The fixe
 system message, prefilled once into the prefix cache; the data is the facts' compact text.
 Every number in the model's text (digits, English or Chinese number words) must be a
 number of the facts, as written there or rounded to fewer decimals; otherwise, and when the
-deadline passes, the narration is a template sentence built from the facts. Identical facts
+deadline passes, or when it states no number of the facts at all (made-up prose) or loops,
+the narration is a template sentence built from the facts. Identical facts
 give an identical prompt, so the Engine's response cache (when configured) and the
 narrator's own small cache keyed by the facts digest serve repeats without generation.
 """
@@ -16,8 +17,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..commands.quantities import quantities
-from ..sampling import Sampling
+from ..commands.quantities import UNIT_WORDS, quantities
 from .facts import Event, Facts, fmt
 
 INSTRUCTIONS = {
@@ -31,8 +31,9 @@ INSTRUCTIONS = {
            "示例数据：\nroom temperature is 26.5 °C, rising 0.4 °C/min, 4.5 °C above the 22 °C target.\n"
            "示例报告：警报：房间温度26.5 °C，比目标高4.5 °C，还在上升。"),
 }
+PROMPTS = {"en": "Summarize these sensor readings in one or two sentences:\n", "zh": "用一两句中文总结这些传感器读数：\n"}
 CACHE_SIZE = 64
-NARRATION_SAMPLING = Sampling(repetition_penalty=1.15)  # greedy, but a small model must not loop
+
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,21 @@ class Narration:
     finish_reason: str | None = None
 
 
+def _unit_groups(word: str | None) -> set[str]:
+    return {unit for unit, words in UNIT_WORDS.items() if word in words} or ({word} if word else set())
+
+
 def unsupported_numbers(text: str, data: str) -> list[float]:
     """Numbers in ``text`` that ``data`` (the facts as given to the model) does not state,
-    exactly or rounded to fewer decimals."""
-    allowed = [q.value for q in quantities(data)]
+    exactly or rounded to fewer decimals. A number written with a unit must also have a
+    unit of the same kind there: "1.2 %" is not the fact "1.2 A", "2 degrees" not "greenhouse 2"."""
+    allowed = quantities(data)
     bad = []
     for q in quantities(text):
         decimals = len(f"{q.value:.6f}".rstrip("0").split(".")[1]) if q.value != int(q.value) else 0
-        if not any(round(a, decimals) == q.value or round(-a, decimals) == q.value for a in allowed):
+        groups = _unit_groups(q.unit_word)
+        if not any(round(a.value, decimals) == q.value and (not groups or groups & _unit_groups(a.unit_word))
+                   for a in allowed):
             bad.append(q.value)
     return bad
 
@@ -74,6 +82,16 @@ def repetitive(text: str, n: int = 4) -> bool:
     words = text.lower().split()
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     return any(grams.count(g) >= 3 for g in set(grams))
+
+
+def states_a_fact(text: str, facts: Facts, events: tuple[Event, ...] = ()) -> bool:
+    """A narration must state at least one number of the facts (of the alerting channels, for
+    an alert): fluent prose with no number in it is usually made up by a small model."""
+    channels = [c for c in facts.channels if not events or c.channel in {e.channel for e in events}]
+    wanted = {fmt(v) for c in channels for v in (c.last, c.minimum, c.maximum, c.mean)}
+    wanted |= {fmt(e.threshold) for e in events if e.threshold is not None}
+    stated = {fmt(q.value) for q in quantities(text)}
+    return bool(stated & wanted) or any(round(float(w)) == float(x) for w in wanted for x in stated)
 
 
 def template(facts: Facts, language: str = "en", events: tuple[Event, ...] = ()) -> str:
@@ -110,7 +128,7 @@ class Narrator:
         """A status (or, with ``events``, an alert) for ``facts``."""
         t0 = time.perf_counter()
         data = narration_data(facts, events)
-        prompt = f"Data:\n{data}"
+        prompt = PROMPTS[self.language] + data
         key = f"{facts.digest()}|{prompt}"
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -119,11 +137,11 @@ class Narrator:
         if self.engine is None or not facts.channels:
             return Narration(template(facts, self.language, events), "template", (), time.perf_counter() - t0)
         c = self.engine.chat([self._system, {"role": "user", "content": prompt}], max_tokens=self.max_tokens,
-                             sampling=NARRATION_SAMPLING,
                              deadline_s=deadline_s if deadline_s is not None else self.deadline_s, cancel=cancel)
         text = first_sentences(c.text)
         bad = tuple(unsupported_numbers(text, data))
-        if c.finish_reason in ("deadline", "cancelled") or bad or not text or repetitive(text):
+        if (c.finish_reason in ("deadline", "cancelled") or bad or repetitive(text)
+                or not states_a_fact(text, facts, events)):
             result = Narration(template(facts, self.language, events), "template", bad, time.perf_counter() - t0,
                                c.finish_reason)
         else:
