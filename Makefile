@@ -47,6 +47,9 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
 	$(BIN)/python benchmarks/bench_prefix.py
 	$(BIN)/python benchmarks/calibrate_semantic.py
 	$(BIN)/python benchmarks/bench_constrain.py
+	$(BIN)/python benchmarks/bench_commands.py --variants q4,q8
+	$(BIN)/python benchmarks/bench_sensor_ingest.py
+	$(BIN)/python benchmarks/bench_sensor_narration.py
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py

@@ -156,3 +156,10 @@ def test_mqtt_readings_raise_a_live_alert_through_the_pipeline(tmp_path):
     finally:
         publisher.close()
         broker.stop()
+
+
+def test_assistant_with_the_history_tool_keeps_the_number_check(engine, greenhouse):
+    answer = SensorAssistant(engine, greenhouse, tools=True).ask("Show me the last temperature readings.")
+    assert answer.origin in ("model", "template") and answer.text
+    history = SensorAssistant(engine, greenhouse).channel_history("greenhouse2/temp_c", last=50)
+    assert unsupported_numbers(answer.text, greenhouse.facts().text() + "\n" + history) == []
