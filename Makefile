@@ -10,15 +10,18 @@ EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
 .PHONY: demo test bench verify-llamacpp lint clean
 
-# The MQTT sensor tests need a real mosquitto broker: installed when we can (root), else they skip.
+# Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech). Installed
+# when we can (root); without them those tests skip and say why.
+APT_PACKAGES := mosquitto espeak-ng
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[tools,dev]'
-	if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ] && [ "$$(id -u)" = 0 ]; then \
-	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq mosquitto >/dev/null 2>&1 \
-	  || { apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; } \
-	  || echo "mosquitto could not be installed: the MQTT sensor tests will be skipped"; fi
+	$(BIN)/pip install -q -e '.[tools,dev,speech]'
+	missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq $$missing >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+	  || echo "could not install $$missing: the tests that need them will be skipped"; fi
 	touch $@
 
 $(MODEL): $(BIN)/.installed
@@ -31,6 +34,7 @@ demo: $(MODEL)
 	$(BIN)/edgellm models
 	$(BIN)/edgellm generate "Explain in two sentences why robots need to run language models locally." --max-tokens 96
 	printf 'Hi! What is your name?\nWhat is 2 + 3?\n' | $(BIN)/edgellm chat --max-tokens 48 --verbose
+	$(BIN)/edgellm voice --input examples/data/question.wav --output .cache/answer.wav
 
 test: $(MODEL) $(EMBEDDER)
 	$(BIN)/python -m pytest -q
@@ -50,6 +54,9 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
 	$(BIN)/python benchmarks/bench_commands.py --variants q4,q8
 	$(BIN)/python benchmarks/bench_sensor_ingest.py
 	$(BIN)/python benchmarks/bench_sensor_narration.py
+	$(BIN)/python benchmarks/bench_asr.py
+	$(BIN)/python benchmarks/bench_tts.py
+	$(BIN)/python benchmarks/bench_voice.py
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py

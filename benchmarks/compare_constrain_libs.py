@@ -495,7 +495,8 @@ def feature_support(lib: Lib, encode) -> dict:
 
 class MaskAdapter:
     """What Engine._run needs (mask / advance / done / grammar) on top of one library's matcher,
-    with the same bitmask -> logits code for every library."""
+    with the same bitmask -> logits code for every library. Times itself in place: ``lib_s`` is the
+    library's own calls (fill + consume), ``total_s`` everything including applying the mask."""
 
     def __init__(self, lib: Lib, compiled):
         self._m = lib.matcher(compiled)
@@ -504,23 +505,38 @@ class MaskAdapter:
         self._done = False
         self._eos = lib.eos
         self._next = None
+        self.lib_s = self.total_s = 0.0
+        self.steps = 0
+
+    def _fill(self):
+        t = time.perf_counter()
+        bm = self._m.fill()
+        self.lib_s += time.perf_counter() - t
+        return allowed_from_bitmask(bm, self.V)
 
     def mask(self, logits):
-        allowed = self._next if self._next is not None else allowed_from_bitmask(self._m.fill(), self.V)
+        t = time.perf_counter()
+        allowed = self._next if self._next is not None else self._fill()
         self._next = None
         out = np.asarray(logits, dtype=np.float32).reshape(-1)[: self.V].copy()
         out[~allowed] = -np.inf
+        self.total_s += time.perf_counter() - t
+        self.steps += 1
         return out
 
     def advance(self, token):
+        t0 = time.perf_counter()
         if token == self._eos:
             self._done = True
             return
-        if not self._m.consume(token):
+        ok = self._m.consume(token)
+        self.lib_s += time.perf_counter() - t0
+        if not ok:
             raise RuntimeError(f"token {token} rejected")
         # the next step's mask (computed once, here): stop when it allows nothing but EOS, as the SDK does
-        self._next = allowed = allowed_from_bitmask(self._m.fill(), self.V)
+        self._next = allowed = self._fill()
         self._done = bool(allowed[self._eos]) and int(allowed.sum()) == 1
+        self.total_s += time.perf_counter() - t0
 
     @property
     def done(self):
@@ -548,6 +564,7 @@ def decode_rates(engine, libs, compiled_by_lib, schema, prompt, ref_seq, validat
     by_name = {lib.name: lib for lib in libs}
     ms_per_tok = {v: [] for v in variants}
     ttft = {v: [] for v in variants}
+    in_situ = {v: [] for v in variants[1:]}  # (library ms, all constraint ms) per generated token
     outputs = {}
     n = len(ref_seq)
     eos_saved = engine.tokenizer.eos_ids
@@ -563,9 +580,17 @@ def decode_rates(engine, libs, compiled_by_lib, schema, prompt, ref_seq, validat
                     engine.tokenizer.eos_ids = eos_saved
             else:
                 lib = by_name[name]
-                with engine_constraint(lambda s, lib=lib: MaskAdapter(lib, compiled_by_lib[lib.name])):
+                made = []
+
+                def factory(_schema, lib=lib, made=made):
+                    made.append(MaskAdapter(lib, compiled_by_lib[lib.name]))
+                    return made[-1]
+
+                with engine_constraint(factory):
                     c = engine.complete(prompt, max_tokens=2 * n + 8, schema=schema)
                 outputs[name] = c
+                a = made[0]
+                in_situ[name].append((1000 * a.lib_s / a.steps, 1000 * a.total_s / a.steps))
             u = c.usage
             ms_per_tok[name].append(1000 * (u.total_s - u.ttft_s) / max(1, u.completion_tokens - 1))
             ttft[name].append(1000 * u.ttft_s)
@@ -576,6 +601,12 @@ def decode_rates(engine, libs, compiled_by_lib, schema, prompt, ref_seq, validat
                   "ttft_ms_p50": statistics.median(ttft[v]),
                   "slowdown_pct": 100 * (statistics.median(ratios) - 1),
                   "slowdown_pct_range": [100 * (min(ratios) - 1), 100 * (max(ratios) - 1)]}
+        if v in in_situ:
+            lib_ms = statistics.median(x[0] for x in in_situ[v])
+            all_ms = statistics.median(x[1] for x in in_situ[v])
+            out[v].update({"in_situ_library_ms_per_token": lib_ms, "in_situ_constraint_ms_per_token": all_ms,
+                           "in_situ_library_pct_of_decode": 100 * lib_ms / out[v]["ms_per_token_p50"],
+                           "in_situ_constraint_pct_of_decode": 100 * all_ms / out[v]["ms_per_token_p50"]})
         if v in outputs:
             c = outputs[v]
             out[v].update({"tokens": len(c.token_ids), "text": c.text, "finish_reason": c.finish_reason,
@@ -703,7 +734,11 @@ def main() -> None:
                 r["mask_plus_advance_pct_of_decode"] = 100 * (r["mask_us_p50"] + r["advance_us_p50"]) / 1000 / base
                 r["mask_p95_pct_of_decode"] = 100 * r["mask_us_p95"] / 1000 / base
             print("  decode ms/token: " + ", ".join(
-                f"{v} {d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%)"
+                f"{v} {d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%"
+                + (f"; in situ: library {1000 * d['in_situ_library_ms_per_token']:.0f} µs = "
+                   f"{d['in_situ_library_pct_of_decode']:.2f}%, with masking the logits "
+                   f"{1000 * d['in_situ_constraint_ms_per_token']:.0f} µs)" if "in_situ_library_ms_per_token" in d
+                   else ")")
                 for v, d in srep["decode"].items() if isinstance(d, dict)), flush=True)
             for v, d in srep["decode"].items():
                 if isinstance(d, dict) and "text" in d:
@@ -745,8 +780,9 @@ def markdown(rep: dict) -> str:
           "unconstrained rate (run-to-run noise is a few %%)." % (COMPILE_TRIALS, REPLAYS, DECODE_RUNS), "",
           "| schema | library | compile ms | first mask ms | mask p50 µs | mask p95 µs | advance p50 µs "
           "| (mask+advance) p50 / decode | tokens allowed | end accepted | agreement exact / up to tok. "
-          "| steps with special-token / grammar differences | decode ms/token (vs unconstrained) |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| steps with special-token / grammar differences | in decode: library µs/token (% of decode) "
+          "| decode ms/token (vs unconstrained) |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, sd in rep["schemas"].items():
         dec = sd["decode"]
         for n in libs:
@@ -754,7 +790,7 @@ def markdown(rep: dict) -> str:
             if r is None:
                 continue
             if "error" in r:
-                L.append(f"| {s} | {n} | error: {r['error'][:100]} |" + " |" * 11)
+                L.append(f"| {s} | {n} | error: {r['error'][:100]} |" + " |" * 12)
                 continue
             if r.get("agreement_with_llguidance") is None:
                 agr, kinds = "reference", ""
@@ -765,12 +801,14 @@ def markdown(rep: dict) -> str:
                 kinds = f"{w['special']} / {w['grammar'] + w['stricter']}"
             d = dec.get(n)
             dtxt = f"{d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%)" if d else ""
+            situ = (f"{1000 * d['in_situ_library_ms_per_token']:.0f} ({d['in_situ_library_pct_of_decode']:.2f}%)"
+                    if d else "")
             L.append(f"| {s} | {n} | {r['compile_ms_median']:.1f} | {r['first_mask_ms_median']:.2f} | "
                      f"{r['mask_us_p50']:.1f} | {r['mask_us_p95']:.0f} | {r['advance_us_p50']:.1f} | "
                      f"{r.get('mask_plus_advance_pct_of_decode', float('nan')):.2f}% | "
                      f"{'yes' if r['all_tokens_allowed'] else 'NO'} | {'yes' if r['end_accepted'] else 'NO'} | "
-                     f"{agr} | {kinds} | {dtxt} |")
-        L.append(f"| {s} | (unconstrained) |" + " |" * 10 + f" {dec['unconstrained']['ms_per_token_p50']:.2f} |")
+                     f"{agr} | {kinds} | {situ} | {dtxt} |")
+        L.append(f"| {s} | (unconstrained) |" + " |" * 11 + f" {dec['unconstrained']['ms_per_token_p50']:.2f} |")
     L += ["", "What greedy decoding wrote with each library's masks (validity: llguidance accepts the text "
           "re-tokenized canonically):", "", "| schema | library | tokens | same tokens as llguidance | valid | text |",
           "|---|---|---|---|---|---|"]

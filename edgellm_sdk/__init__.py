@@ -22,6 +22,7 @@ from .errors import (
     ModelNotFound,
     PullError,
     SensorError,
+    SpeechError,
     VocabularyMismatch,
 )
 from .types import Completion, FinishReason, Message, Token, Usage
@@ -62,6 +63,7 @@ __all__ = [
     "Sampling",
     "SemanticCache",
     "SensorError",
+    "SpeechError",
     "TextStream",
     "Token",
     "Tokenizer",

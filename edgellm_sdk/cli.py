@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sensors.cli import add_parser as add_sensors
 
     add_sensors(sub)
+    from .speech.cli import add_parser as add_voice
+
+    add_voice(sub)
     return parser
 
 

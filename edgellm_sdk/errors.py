@@ -10,6 +10,7 @@
     ├── ContextOverflow               prompt + max_tokens exceed the model's context window
     ├── MissingDependency             an optional extra is not installed (names the pip command)
     ├── SensorError                   a sensor URL, option or device is wrong (says the fix)
+    ├── SpeechError                   audio or a speech model cannot be used (says the fix)
     └── EngineClosed                  the engine was used after close()
 
 Bad arguments (empty prompt, negative max_tokens, temperature < 0 ...) raise ``ValueError``
@@ -72,3 +73,8 @@ class EngineClosed(EdgeLLMError):
 class SensorError(EdgeLLMError):
     """A sensor source cannot be opened: unknown URL scheme, missing or bad option, device or
     broker unreachable. The message names what was wrong and how to fix it."""
+
+
+class SpeechError(EdgeLLMError):
+    """Audio or a speech model cannot be used: not a WAV file, unsupported encoding, missing or
+    invalid model directory, words outside a recognizer's vocabulary. The message says the fix."""

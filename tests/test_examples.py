@@ -25,3 +25,11 @@ def test_sensor_narrator_example_runs(default_store):
                        timeout=180)
     assert r.returncode == 0, r.stderr
     assert "ALERT:" in r.stdout and "STATUS:" in r.stdout and "greenhouse 2 temperature is 31.2 °C" in r.stdout
+
+
+def test_voice_assistant_example_runs(default_store, tmp_path):
+    r = subprocess.run([sys.executable, str(EXAMPLES / "voice_assistant.py"), str(EXAMPLES / "data" / "question.wav"),
+                        str(tmp_path / "answer.wav")], capture_output=True, text=True, timeout=180,
+                       cwd=EXAMPLES.parent)
+    assert r.returncode == 0, r.stderr
+    assert "heard: What is the capital of France?" in r.stdout and (tmp_path / "answer.wav").stat().st_size > 10000

@@ -3,11 +3,11 @@
 The prompt follows LLMSense's shape (objective, context, data, format). The fixed part is a
 system message, prefilled once into the prefix cache; the data is the facts' compact text.
 Every number in the model's text (digits, English or Chinese number words) must be a
-number of the facts, as written there or rounded to fewer decimals; otherwise, and when the
-deadline passes, or when it states no number of the facts at all (made-up prose) or loops,
-the narration is a template sentence built from the facts. Identical facts
-give an identical prompt, so the Engine's response cache (when configured) and the
-narrator's own small cache keyed by the facts digest serve repeats without generation.
+number of the facts, as written there or rounded to fewer decimals, in a unit of the same
+kind. The narration is a template sentence built from the facts instead when that check
+fails, when the text states no number of the facts at all (made-up prose), loops, or the
+deadline passes. Identical facts give an identical prompt, so the Engine's response cache
+(when configured) and the narrator's own cache keyed by the facts digest serve repeats.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ INSTRUCTIONS = {
 }
 PROMPTS = {"en": "Summarize these sensor readings in one or two sentences:\n", "zh": "用一两句中文总结这些传感器读数：\n"}
 CACHE_SIZE = 64
-
 
 
 @dataclass(frozen=True)

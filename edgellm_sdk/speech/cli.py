@@ -1,0 +1,69 @@
+"""`edgellm voice`: the voice assistant, headless (WAV in, WAV out) for machines without audio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import SpeechError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("voice", help="voice assistant: --input question.wav --output answer.wav (or directories)")
+    p.add_argument("--input", required=True, help="a WAV file, or a directory of WAV files")
+    p.add_argument("--output", required=True, help="the answer WAV file, or a directory (one answer per input)")
+    p.add_argument("--asr", default="moonshine", choices=("moonshine", "vosk"))
+    p.add_argument("--asr-model", help="vosk model directory (or an installed model package name)")
+    p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
+    p.add_argument("--language", default="en", choices=("en", "zh"))
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--model", "-m", default="smollm2-135m")
+    p.add_argument("--variant")
+    p.set_defaults(func=cmd_voice)
+
+
+def _pairs(source: Path, target: Path) -> list[tuple[Path, Path]]:
+    if source.is_dir():
+        inputs = sorted(source.glob("*.wav"))
+        if not inputs:
+            raise SpeechError(f"no .wav files in {source}")
+        target.mkdir(parents=True, exist_ok=True)
+        return [(i, target / f"{i.stem}.answer.wav") for i in inputs]
+    if not source.is_file():
+        raise SpeechError(f"{source} not found: give a WAV file or a directory of WAV files")
+    if target.is_dir():
+        return [(source, target / f"{source.stem}.answer.wav")]
+    return [(source, target)]
+
+
+def cmd_voice(args) -> int:
+    import numpy as np
+
+    from ..cli import _cancel_on_sigint
+    from ..engine import Engine
+    from .asr import open_transcriber
+    from .audio import read_wav, write_wav
+    from .tts import open_synthesizer
+    from .types import AudioChunk
+    from .voice import SYSTEM, VoiceLoop
+
+    pairs = _pairs(Path(args.input), Path(args.output))
+    asr_options = {"model": args.asr_model} if args.asr_model else {}
+    cancel = _cancel_on_sigint()
+    with Engine.load(args.model, variant=args.variant) as engine:
+        transcriber = open_transcriber(args.asr, **asr_options)
+        synthesizer = open_synthesizer(args.tts, language=args.language)
+        loop = VoiceLoop(engine, transcriber, synthesizer, system=args.system or SYSTEM, language=args.language,
+                         max_tokens=args.max_tokens)
+        for question, answer in pairs:
+            turn = loop.respond(read_wav(question), cancel=cancel)
+            audio = np.concatenate([c.samples for c in turn.audio]) if turn.audio else np.zeros(0, np.float32)
+            write_wav(answer, AudioChunk(audio, synthesizer.sample_rate))
+            print(f"{question.name}: heard {turn.heard!r} -> {turn.reply.strip()!r} -> {answer}")
+            first = f"{turn.first_audio_s:.2f}" if turn.first_audio_s is not None else "-"
+            print(f"  asr {turn.asr_s:.2f} s, first audio {first} s after end of speech, total {turn.total_s:.2f} s",
+                  file=sys.stderr)
+        transcriber.close()
+        synthesizer.close()
+    return 0
