@@ -253,8 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sensors(sub)
     from .speech.cli import add_parser as add_voice
+    from .speech.cli import add_wyoming_parser
 
     add_voice(sub)
+    add_wyoming_parser(sub)
     return parser
 
 

@@ -67,3 +67,39 @@ def cmd_voice(args) -> int:
         transcriber.close()
         synthesizer.close()
     return 0
+
+
+def add_wyoming_parser(sub) -> None:
+    p = sub.add_parser("serve-wyoming", help="serve ASR, TTS and the LLM to Home Assistant / Wyoming satellites")
+    p.add_argument("--uri", default="tcp://127.0.0.1:10700", help="tcp://HOST:PORT or unix://PATH")
+    p.add_argument("--asr", default="moonshine", choices=("moonshine", "vosk"))
+    p.add_argument("--asr-model")
+    p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--max-tokens", type=int, default=96)
+    p.add_argument("--model", "-m", default="smollm2-135m")
+    p.add_argument("--variant")
+    p.set_defaults(func=cmd_serve_wyoming)
+
+
+def cmd_serve_wyoming(args) -> int:
+    import asyncio
+
+    from ..engine import Engine
+    from .asr import open_transcriber
+    from .tts import open_synthesizer
+    from .voice import SYSTEM
+    from .wyoming_server import serve
+
+    if not args.uri.startswith(("tcp://", "unix://")):
+        raise SpeechError(f"--uri must be tcp://HOST:PORT or unix://PATH, got {args.uri!r}")
+    with Engine.load(args.model, variant=args.variant) as engine:
+        transcriber = open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {}))
+        synthesizer = open_synthesizer(args.tts)
+        print(f"serving Wyoming ASR/TTS/handle on {args.uri}", file=sys.stderr, flush=True)
+        try:
+            asyncio.run(serve(args.uri, engine, transcriber, synthesizer, system=args.system or SYSTEM,
+                              max_tokens=args.max_tokens))
+        except KeyboardInterrupt:
+            pass
+    return 0
