@@ -10,9 +10,10 @@ EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
 .PHONY: demo test bench verify-llamacpp lint clean
 
-# Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech). Installed
-# when we can (root); without them those tests skip and say why.
-APT_PACKAGES := mosquitto espeak-ng
+# Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech), PortAudio and a
+# PulseAudio server with its ALSA plugin (a virtual microphone and speaker). Installed when we can
+# (root); without them those tests skip and say why.
+APT_PACKAGES := mosquitto espeak-ng libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -115,7 +115,9 @@ FEATURES = {
     "pattern": (wrap({"type": "string", "pattern": "^[A-Z]{2}-[0-9]{3}$"}), ['{"v":"AB-123"}'], ['{"v":"ab-123"}']),
     "anyOf": (wrap({"anyOf": [{"type": "integer"}, {"enum": ["x"]}]}), ['{"v":5}', '{"v":"x"}'],
               ['{"v":"y"}', '{"v":true}']),
-    "minimum/maximum": (wrap({"type": "number", "minimum": 0.05, "maximum": 5}), ['{"v":2}'], ['{"v":7}']),
+    "minimum/maximum (number)": (wrap({"type": "number", "minimum": 0.05, "maximum": 5}), ['{"v":2}'], ['{"v":7}']),
+    "minimum/maximum (integer)": (wrap({"type": "integer", "minimum": 1, "maximum": 360}), ['{"v":90}'],
+                                  ['{"v":400}', '{"v":0}']),
     "const/enum": (wrap({"enum": ["forward", "backward"]}), ['{"v":"forward"}'], ['{"v":"left"}']),
     "maxItems": (wrap({"type": "array", "items": {"type": "integer"}, "maxItems": 2}), ['{"v":[1,2]}'],
                  ['{"v":[1,2,3]}']),
@@ -609,7 +611,8 @@ def decode_rates(engine, libs, compiled_by_lib, schema, prompt, ref_seq, validat
                            "in_situ_constraint_pct_of_decode": 100 * all_ms / out[v]["ms_per_token_p50"]})
         if v in outputs:
             c = outputs[v]
-            out[v].update({"tokens": len(c.token_ids), "text": c.text, "finish_reason": c.finish_reason,
+            out[v].update({"tokens": len(c.token_ids), "token_ids": list(c.token_ids), "text": c.text,
+                           "finish_reason": c.finish_reason,
                            "same_tokens_as_reference": list(c.token_ids) == list(ref_seq),
                            "valid_for_schema": validate(c.text)})
     return out

@@ -9,9 +9,14 @@ from ..errors import SpeechError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("voice", help="voice assistant: --input question.wav --output answer.wav (or directories)")
-    p.add_argument("--input", required=True, help="a WAV file, or a directory of WAV files")
-    p.add_argument("--output", required=True, help="the answer WAV file, or a directory (one answer per input)")
+    p = sub.add_parser("voice", help="voice assistant: live (microphone, wake word, speaker), or headless "
+                       "with --input question.wav --output answer.wav (or directories)")
+    p.add_argument("--input", help="headless: a WAV file, or a directory of WAV files")
+    p.add_argument("--output", help="headless: the answer WAV file, or a directory (one answer per input)")
+    p.add_argument("--wake", default="okay_nabu", help="live: wake word model, or 'none' to always listen")
+    p.add_argument("--mic", help="live: input device name (default: the system default)")
+    p.add_argument("--speaker", help="live: output device name (default: the system default)")
+    p.add_argument("--follow-up", type=float, default=5.0, help="live: seconds to listen after an answer")
     p.add_argument("--asr", default="moonshine", choices=("moonshine", "vosk"))
     p.add_argument("--asr-model", help="vosk model directory (or an installed model package name)")
     p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
@@ -48,6 +53,10 @@ def cmd_voice(args) -> int:
     from .types import AudioChunk
     from .voice import SYSTEM, VoiceLoop
 
+    if (args.input is None) != (args.output is None):
+        raise SpeechError("headless mode needs both --input and --output; give neither for the live assistant")
+    if args.input is None:
+        return _live(args)
     pairs = _pairs(Path(args.input), Path(args.output))
     asr_options = {"model": args.asr_model} if args.asr_model else {}
     cancel = _cancel_on_sigint()
@@ -66,6 +75,37 @@ def cmd_voice(args) -> int:
                   file=sys.stderr)
         transcriber.close()
         synthesizer.close()
+    return 0
+
+
+def _live(args) -> int:
+    from ..cli import _cancel_on_sigint
+    from ..engine import Engine
+    from .asr import open_transcriber
+    from .assistant import VoiceAssistant
+    from .devices import Microphone, Speaker
+    from .tts import open_synthesizer
+    from .vad import VoiceActivityDetector
+    from .voice import SYSTEM, VoiceLoop
+    from .wakeword import WakeWordDetector
+
+    wake = None if args.wake == "none" else WakeWordDetector(args.wake)
+    cancel = _cancel_on_sigint()
+
+    def show(event) -> None:
+        line = {"wake": "(listening)", "utterance": "(thinking)", "barge_in": "(interrupted)"}.get(event.kind)
+        if event.kind == "answer":
+            line = f"you: {event.turn.heard}\nassistant: {event.turn.reply.strip()}"
+        print(line, flush=True)
+
+    with Engine.load(args.model, variant=args.variant) as engine, Microphone(args.mic) as mic, \
+            Speaker(args.speaker) as speaker:
+        loop = VoiceLoop(engine, open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {})),
+                         open_synthesizer(args.tts, language=args.language), system=args.system or SYSTEM,
+                         language=args.language, max_tokens=args.max_tokens)
+        print(f"say {args.wake!r} and ask (Ctrl-C to stop)" if wake else "listening (Ctrl-C to stop)", flush=True)
+        VoiceAssistant(loop, VoiceActivityDetector(), wake, follow_up_s=args.follow_up, on_event=show).run(
+            mic, speaker, cancel=cancel)
     return 0
 
 

@@ -76,7 +76,7 @@ def ensure_silero_vad(home: str | Path | None = None, progress: Callable[[str], 
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "-d", dl, f"{SILERO_PACKAGE}=={SILERO_VERSION}"]
         try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+            run = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         except (subprocess.TimeoutExpired, OSError) as e:
             raise ModelNotFound(f"Silero VAD model is not in {target_dir} and pip download failed ({e}); {fix}") from e
         wheels = list(Path(dl).glob("*.whl"))

@@ -1,0 +1,463 @@
+"""Sound-card input and output over PortAudio (``sounddevice``, extra ``speech``).
+
+    list_devices()                       every PortAudio device (AudioDevice records)
+    find_device("USB", kind="input")     select a device by (part of) its name
+    Microphone(device, sample_rate)      callback stream -> bounded queue of mono AudioChunks
+    Speaker(device).play(chunks, cancel) blocking playback, cancellable within one block
+
+``sounddevice`` is imported lazily: importing this module never needs PortAudio. Every call
+that waits on the audio driver has a timeout, so a stuck or unplugged device raises
+``SpeechError`` instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgellm_sdk.errors import MissingDependency, SpeechError
+from edgellm_sdk.speech.audio import StreamResampler, to_mono
+from edgellm_sdk.speech.types import AudioChunk
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["AudioDevice", "Microphone", "Speaker", "find_device", "list_devices"]
+
+
+def _sd() -> Any:
+    """The ``sounddevice`` module, or MissingDependency naming the pip / apt fix."""
+    try:
+        import sounddevice
+    except OSError as exc:  # sounddevice is installed but the PortAudio C library is not
+        err = MissingDependency("sounddevice", "speech")
+        err.msg = f"the PortAudio library is not installed ({exc}); install it with: apt install libportaudio2"
+        err.args = (err.msg,)
+        raise err from exc
+    except ImportError as exc:
+        raise MissingDependency("sounddevice", "speech") from exc
+    return sounddevice
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    hostapi: str
+    max_input_channels: int
+    max_output_channels: int
+    default_samplerate: float
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.index}] {self.name} ({self.hostapi}, {self.max_input_channels} in, "
+            f"{self.max_output_channels} out, {self.default_samplerate:g} Hz)"
+        )
+
+
+def list_devices() -> list[AudioDevice]:
+    """Every device PortAudio can see, in PortAudio's order."""
+    sd = _sd()
+    try:
+        apis = [api["name"] for api in sd.query_hostapis()]
+        return [
+            AudioDevice(
+                index=int(d["index"]),
+                name=str(d["name"]),
+                hostapi=apis[d["hostapi"]] if d["hostapi"] < len(apis) else str(d["hostapi"]),
+                max_input_channels=int(d["max_input_channels"]),
+                max_output_channels=int(d["max_output_channels"]),
+                default_samplerate=float(d["default_samplerate"]),
+            )
+            for d in sd.query_devices()
+        ]
+    except sd.PortAudioError as exc:
+        raise SpeechError(f"cannot list audio devices: {exc}") from exc
+
+
+def _has(dev: AudioDevice, kind: str) -> bool:
+    return (dev.max_input_channels if kind == "input" else dev.max_output_channels) > 0
+
+
+def find_device(name: str | int, kind: str = "input") -> AudioDevice:
+    """The ``kind`` ("input" or "output") device whose name contains ``name`` (case-insensitive;
+    an exact name wins over a partial one). An int is taken as a PortAudio device index.
+    Unknown -> SpeechError listing the available devices of that kind."""
+    if kind not in ("input", "output"):
+        raise ValueError(f"kind must be 'input' or 'output', got {kind!r}")
+    devices = list_devices()
+    usable = [d for d in devices if _has(d, kind)]
+    if isinstance(name, int):
+        match = [d for d in usable if d.index == name]
+    else:
+        wanted = str(name).strip().lower()
+        match = [d for d in usable if d.name.lower() == wanted] or [d for d in usable if wanted in d.name.lower()]
+    if match:
+        return match[0]
+    listing = "\n  ".join(str(d) for d in usable) or "(none)"
+    raise SpeechError(f"no audio {kind} device matches {name!r}; available {kind} devices:\n  {listing}")
+
+
+def _default_device(kind: str) -> AudioDevice:
+    sd = _sd()
+    idx = sd.default.device[0 if kind == "input" else 1]
+    if idx is None or int(idx) < 0:
+        raise SpeechError(
+            f"there is no default audio {kind} device; pass device=<name> "
+            f"(see edgellm_sdk.speech.devices.list_devices())"
+        )
+    return find_device(int(idx), kind)
+
+
+def _resolve(device: str | int | AudioDevice | None, kind: str) -> AudioDevice:
+    if device is None:
+        return _default_device(kind)
+    if isinstance(device, AudioDevice):
+        return device
+    return find_device(device, kind)
+
+
+def _run_with_timeout(fn, timeout: float) -> bool:
+    """Run ``fn`` in a daemon thread; True if it finished within ``timeout`` seconds. A stuck
+    PortAudio call is left behind in its thread instead of hanging the caller."""
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - the stream is being torn down
+            _log.debug("audio stream shutdown: %s", exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=target, daemon=True, name="edgellm-audio-close").start()
+    return done.wait(timeout)
+
+
+class Microphone:
+    """Records mono float32 AudioChunks at ``sample_rate`` from an input device.
+
+    A PortAudio callback pushes blocks of ``block_s`` seconds into a queue holding at most
+    ``max_queue_s`` seconds; when the reader falls behind the oldest blocks are dropped and
+    counted in ``overflows``. If the device cannot run at ``sample_rate`` it is opened at its
+    default rate and the audio is resampled. ``read`` raises SpeechError when the device stops
+    delivering audio (unplugged, driver error) for ``stall_s`` seconds, so it never hangs."""
+
+    def __init__(
+        self,
+        device: str | int | AudioDevice | None = None,
+        sample_rate: int = 16000,
+        block_s: float = 0.05,
+        max_queue_s: float = 10.0,
+        stall_s: float = 2.0,
+        close_timeout_s: float = 2.0,
+    ):
+        if sample_rate <= 0 or block_s <= 0 or max_queue_s <= 0 or stall_s <= 0:
+            raise ValueError("sample_rate, block_s, max_queue_s and stall_s must be > 0")
+        sd = _sd()
+        self.device = _resolve(device, "input")
+        self.sample_rate = int(sample_rate)
+        self.block_s = float(block_s)
+        self.stall_s = max(float(stall_s), 4 * self.block_s)
+        self.close_timeout_s = float(close_timeout_s)
+        self.overflows = 0  # blocks dropped from the queue + PortAudio input overflows
+        self._queue: collections.deque[tuple[np.ndarray, int]] = collections.deque(maxlen=None)
+        self._max_blocks = max(1, math.ceil(max_queue_s / block_s))
+        self._cond = threading.Condition()
+        self._frames = 0  # device frames delivered so far
+        self._last_callback = time.monotonic()
+        self._finished = False  # PortAudio ended the stream by itself
+        self._closed = False
+        self._error: str | None = None
+
+        channels = 1 if self.device.max_input_channels >= 1 else 0
+        if channels == 0:
+            raise SpeechError(f"audio device {self.device} has no input channels")
+        self.device_rate = self.sample_rate
+        try:
+            sd.check_input_settings(
+                device=self.device.index, samplerate=self.sample_rate, channels=channels, dtype="float32"
+            )
+        except Exception:  # noqa: BLE001 - any rejection: fall back to the device rate
+            self.device_rate = round(self.device.default_samplerate)
+        try:
+            self._stream = self._open(sd, channels)
+        except sd.PortAudioError as first:
+            if self.device_rate == round(self.device.default_samplerate):
+                raise SpeechError(f"cannot open audio input {self.device}: {first}") from first
+            self.device_rate = round(self.device.default_samplerate)
+            try:
+                self._stream = self._open(sd, channels)
+            except sd.PortAudioError as exc:
+                raise SpeechError(f"cannot open audio input {self.device}: {exc}") from exc
+        self._resampler = (
+            StreamResampler(self.device_rate, self.sample_rate) if self.device_rate != self.sample_rate else None
+        )
+        self._out_frames = 0
+        try:
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self.close()
+            raise SpeechError(f"cannot start audio input {self.device}: {exc}") from exc
+        self._last_callback = time.monotonic()
+
+    def _open(self, sd: Any, channels: int) -> Any:
+        return sd.InputStream(
+            device=self.device.index,
+            samplerate=self.device_rate,
+            channels=channels,
+            dtype="float32",
+            blocksize=max(1, round(self.block_s * self.device_rate)),
+            callback=self._callback,
+            finished_callback=self._on_finished,
+        )
+
+    # PortAudio's thread ------------------------------------------------------------------
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        mono = to_mono(indata).astype(np.float32, copy=True)
+        with self._cond:
+            if status and getattr(status, "input_overflow", False):
+                self.overflows += 1
+            self._queue.append((mono, self._frames))
+            self._frames += frames
+            while len(self._queue) > self._max_blocks:
+                self._queue.popleft()
+                self.overflows += 1
+            self._last_callback = time.monotonic()
+            self._cond.notify_all()
+
+    def _on_finished(self) -> None:
+        with self._cond:
+            self._finished = True
+            self._cond.notify_all()
+
+    # reader side -------------------------------------------------------------------------
+    def _device_lost(self) -> str | None:
+        if self._finished:
+            return f"audio input device {self.device.name!r} stopped (disconnected or driver error)"
+        if time.monotonic() - self._last_callback > self.stall_s:
+            return (
+                f"audio input device {self.device.name!r} delivered no audio for "
+                f"{self.stall_s:g} s (disconnected or stuck)"
+            )
+        return None
+
+    def _pop(self, timeout: float | None) -> AudioChunk | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._queue:
+                    block, start = self._queue.popleft()
+                    break
+                if self._closed:
+                    return None
+                if self._error is None:
+                    self._error = self._device_lost()
+                if self._error is not None:
+                    raise SpeechError(self._error)
+                wait = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+                if wait <= 0:
+                    return None
+                self._cond.wait(wait)
+        if self._resampler is None:
+            return AudioChunk(block, self.sample_rate, start / self.device_rate)
+        out = self._resampler.process(block)
+        chunk = AudioChunk(out, self.sample_rate, self._out_frames / self.sample_rate)
+        self._out_frames += len(out)
+        return chunk
+
+    def read(self, timeout: float | None = None) -> AudioChunk | None:
+        """The next chunk; None if none arrived within ``timeout`` seconds (None: wait).
+        SpeechError if the device is gone or the microphone is closed and drained."""
+        chunk = self._pop(timeout)
+        if chunk is None and self._closed:
+            raise SpeechError("the Microphone is closed")
+        return chunk
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        """Chunks until close() (from another thread); SpeechError if the device is lost."""
+        while True:
+            chunk = self._pop(None)
+            if chunk is None:
+                return
+            yield chunk
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop recording. True if PortAudio let go within ``timeout`` (default
+        ``close_timeout_s``); a stuck driver is abandoned in a daemon thread."""
+        with self._cond:
+            if self._closed:
+                return True
+            self._closed = True
+            self._cond.notify_all()
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            return True
+
+        def shutdown() -> None:
+            try:
+                stream.abort()
+            finally:
+                stream.close()
+
+        return _run_with_timeout(shutdown, self.close_timeout_s if timeout is None else timeout)
+
+    def __enter__(self) -> Microphone:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Microphone({self.device.name!r}, {self.sample_rate} Hz, device at {self.device_rate} Hz)"
+
+
+class Speaker:
+    """Plays AudioChunks on an output device, resampled to the device rate (``sample_rate``, by
+    default the device's default rate). ``play`` blocks until the audio has been played, or
+    returns early (False) within one block when ``cancel`` is set or ``stop()`` is called."""
+
+    def __init__(
+        self,
+        device: str | int | AudioDevice | None = None,
+        sample_rate: int | None = None,
+        block_s: float = 0.05,
+        timeout_s: float = 2.0,
+    ):
+        if block_s <= 0 or timeout_s <= 0:
+            raise ValueError("block_s and timeout_s must be > 0")
+        self._sd = _sd()
+        self.device = _resolve(device, "output")
+        if self.device.max_output_channels < 1:
+            raise SpeechError(f"audio device {self.device} has no output channels")
+        self.sample_rate = int(sample_rate or round(self.device.default_samplerate))
+        self.block_s = float(block_s)
+        self.timeout_s = float(timeout_s)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one play() at a time
+        self._stream: Any = None
+
+    def _open(self) -> Any:
+        sd = self._sd
+        try:
+            stream = sd.OutputStream(
+                device=self.device.index,
+                samplerate=self.sample_rate,
+                channels=1,
+                dtype="float32",
+                blocksize=max(1, round(self.block_s * self.sample_rate)),
+            )
+            stream.start()
+        except sd.PortAudioError as exc:
+            raise SpeechError(f"cannot open audio output {self.device} at {self.sample_rate} Hz: {exc}") from exc
+        return stream
+
+    def _blocks(self, chunks: Iterable[AudioChunk]) -> Iterator[np.ndarray]:
+        resampler: StreamResampler | None = None
+        rate = None
+        for chunk in chunks:
+            if chunk.sample_rate != rate:
+                if resampler is not None:
+                    yield resampler.process(np.zeros(0, np.float32), final=True)
+                rate = chunk.sample_rate
+                resampler = StreamResampler(rate, self.sample_rate) if rate != self.sample_rate else None
+            samples = np.asarray(chunk.samples, np.float32)
+            yield resampler.process(samples) if resampler is not None else samples
+        if resampler is not None:
+            yield resampler.process(np.zeros(0, np.float32), final=True)
+
+    def play(self, chunks: Iterable[AudioChunk], cancel: threading.Event | None = None) -> bool:
+        """Play ``chunks`` to the end (True) or until ``cancel`` / ``stop()`` (False).
+        SpeechError if the device stops accepting audio for ``timeout_s`` seconds."""
+        with self._lock:
+            self._stop.clear()
+            stream = self._stream = self._open()
+            completed = False
+            try:
+                completed = self._feed(stream, self._blocks(chunks), cancel)
+                if completed:  # let the buffered tail play out
+                    drain = stream.latency + self.block_s + self.timeout_s
+                    if not _run_with_timeout(stream.stop, drain):
+                        raise SpeechError(
+                            f"audio output {self.device.name!r} did not finish playing "
+                            f"within {drain:.1f} s (device stuck)"
+                        )
+                return completed
+            finally:
+                self._stream = None
+
+                def shutdown() -> None:
+                    try:
+                        if not completed:
+                            stream.abort()
+                    finally:
+                        stream.close()
+
+                _run_with_timeout(shutdown, self.timeout_s)
+
+    def _feed(self, stream: Any, blocks: Iterator[np.ndarray], cancel: threading.Event | None) -> bool:
+        block = max(1, round(self.block_s * self.sample_rate))
+        poll = min(0.01, self.block_s / 4)
+        stalled_since: float | None = None
+
+        def cancelled() -> bool:
+            return self._stop.is_set() or (cancel is not None and cancel.is_set())
+
+        for samples in blocks:
+            pos = 0
+            while pos < len(samples):
+                if cancelled():
+                    return False
+                try:
+                    free = stream.write_available
+                except self._sd.PortAudioError as exc:
+                    raise SpeechError(f"audio output device {self.device.name!r} failed: {exc}") from exc
+                if not stream.active:
+                    raise SpeechError(
+                        f"audio output device {self.device.name!r} stopped (disconnected or driver error)"
+                    )
+                if free <= 0:
+                    now = time.monotonic()
+                    stalled_since = stalled_since or now
+                    if now - stalled_since > self.timeout_s:
+                        raise SpeechError(
+                            f"audio output device {self.device.name!r} accepted no audio "
+                            f"for {self.timeout_s:g} s (disconnected or stuck)"
+                        )
+                    (cancel or self._stop).wait(poll)
+                    continue
+                stalled_since = None
+                n = min(free, block, len(samples) - pos)
+                try:
+                    stream.write(np.ascontiguousarray(samples[pos : pos + n]))
+                except self._sd.PortAudioError as exc:
+                    raise SpeechError(f"audio output device {self.device.name!r} failed: {exc}") from exc
+                pos += n
+        return not cancelled()
+
+    def stop(self) -> None:
+        """Make a running play() return within one block (from any thread)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> Speaker:  # noqa: PYI034
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Speaker({self.device.name!r}, {self.sample_rate} Hz)"

@@ -1,0 +1,135 @@
+"""The live assistant loop on real models: wake word -> VAD -> ASR -> LLM -> TTS, follow-up, barge-in.
+
+The microphone is a real-time stream of synthesized speech (the PulseAudio rig in
+test_speech_devices.py covers the device layer); everything after it is real.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymicro_wakeword", reason="the speech extra is not installed")
+pytest.importorskip("piper", reason="the speech extra is not installed")
+
+from edgellm_sdk.speech.asr import open_transcriber  # noqa: E402
+from edgellm_sdk.speech.assistant import VoiceAssistant  # noqa: E402
+from edgellm_sdk.speech.audio import resample  # noqa: E402
+from edgellm_sdk.speech.tts import open_synthesizer  # noqa: E402
+from edgellm_sdk.speech.types import AudioChunk  # noqa: E402
+from edgellm_sdk.speech.vad import VoiceActivityDetector  # noqa: E402
+from edgellm_sdk.speech.voice import VoiceLoop  # noqa: E402
+from edgellm_sdk.speech.wakeword import WakeWordDetector  # noqa: E402
+
+RATE, BLOCK = 16000, 1600
+
+
+class RecordingSpeaker:
+    def __init__(self):
+        self.played, self.stops = [], 0
+
+    def play(self, chunks, cancel=None):
+        for c in chunks:
+            self.played.append(c)
+            time.sleep(min(c.duration_s, 0.2))  # a real speaker takes time; enough for barge-in
+
+    def stop(self):
+        self.stops += 1
+
+
+@pytest.fixture(scope="module")
+def stack():
+    tts = open_synthesizer("piper")
+
+    def say(text):
+        audio = AudioChunk(np.concatenate([c.samples for c in tts.synthesize(text)]), tts.sample_rate)
+        return resample(audio, RATE).samples
+
+    yield tts, open_transcriber("moonshine"), say
+
+
+def realtime_mic(parts, stop: threading.Event | None = None, speed=2.0):
+    audio = np.concatenate(parts).astype(np.float32)
+    for i in range(0, len(audio), BLOCK):
+        if stop is not None and stop.is_set():
+            return
+        yield AudioChunk(audio[i:i + BLOCK], RATE, i / RATE)
+        time.sleep(BLOCK / RATE / speed)
+
+
+def silence(seconds):
+    return np.zeros(int(seconds * RATE), np.float32)
+
+
+def test_wake_word_then_question_is_answered_and_follow_up_needs_no_wake_word(engine, stack):
+    tts, asr, say = stack
+    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts), VoiceActivityDetector(), WakeWordDetector("okay_nabu"),
+                               follow_up_s=8.0)
+    speaker = RecordingSpeaker()
+    mic = realtime_mic([silence(1), say("Okay Nabu."), silence(0.6), say("What is the capital of France?"),
+                        silence(9), say("How many legs does a spider have?"), silence(3)])
+    events = assistant.run(mic, speaker, max_turns=2)
+    kinds = [e.kind for e in events]
+    assert kinds[:3] == ["wake", "utterance", "answer"] and kinds.count("answer") == 2, kinds
+    answers = [e.turn for e in events if e.kind == "answer"]
+    assert "capital of france" in answers[0].heard.lower() and "paris" in answers[0].reply.lower()
+    assert "spider" in answers[1].heard.lower()
+    assert speaker.played and sum(c.duration_s for c in speaker.played) > 1
+
+
+def test_speech_without_the_wake_word_is_ignored(engine, stack):
+    tts, asr, say = stack
+    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts), VoiceActivityDetector(), WakeWordDetector("okay_nabu"))
+    events = assistant.run(realtime_mic([silence(0.5), say("What is the capital of France?"), silence(1)], speed=8),
+                           RecordingSpeaker())
+    assert events == []
+
+
+def test_wake_word_while_speaking_barges_in(engine, stack):
+    tts, asr, say = stack
+    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(),
+                               WakeWordDetector("okay_nabu", refractory_s=1.0))
+    speaker = RecordingSpeaker()
+    mic = realtime_mic([silence(0.5), say("Okay Nabu."), silence(0.6),
+                        say("Tell me a long story about a brave little robot."), silence(2.5), say("Okay Nabu."),
+                        silence(3)], speed=1.0)
+    events = assistant.run(mic, speaker)
+    kinds = [e.kind for e in events]
+    assert "barge_in" in kinds and speaker.stops == 1, kinds
+    answer = next(e.turn for e in events if e.kind == "answer")
+    assert answer.finish_reason == "cancelled"
+
+
+def test_live_cli_hears_the_virtual_microphone_and_speaks(default_store, stack, tmp_path):
+    """`edgellm voice` live, on a real PulseAudio server: question into the mic FIFO, answer out of the sink."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from audio_rig import PulseAudioRig
+
+    if (reason := PulseAudioRig.skip_reason()) is not None:
+        pytest.skip(reason)
+    _, _, say = stack
+    with PulseAudioRig(tmp_path) as rig:
+        proc = subprocess.Popen([sys.executable, "-m", "edgellm_sdk.cli", "voice", "--wake", "none", "--mic", "pulse",
+                                 "--speaker", "pulse", "--tts", "espeak"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        try:
+            assert "listening" in proc.stdout.readline()
+            time.sleep(1.0)
+            rig.start_recording()
+            rig.say_into_mic(np.concatenate([say("What is the capital of France?"), silence(1.5)]))
+            lines = [proc.stdout.readline() for _ in range(3)]  # (thinking), you: ..., assistant: ...
+            time.sleep(2.0)
+            played = rig.stop_recording()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(20)
+    assert "capital of france" in lines[1].lower() and lines[2].startswith("assistant:"), (lines, proc.stderr.read())
+    assert np.sqrt(np.mean(np.square(played.astype(np.float64)))) > 0.005  # the answer reached the speaker
