@@ -58,6 +58,7 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
 	$(BIN)/python benchmarks/bench_asr.py
 	$(BIN)/python benchmarks/bench_tts.py
 	$(BIN)/python benchmarks/bench_voice.py
+	$(BIN)/python benchmarks/bench_wakeword.py
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
