@@ -46,6 +46,7 @@ def cmd_voice(args) -> int:
     import numpy as np
 
     from ..cli import _cancel_on_sigint
+    from ..cache.response import ResponseCache
     from ..engine import Engine
     from .asr import open_transcriber
     from .audio import read_wav, write_wav
@@ -60,7 +61,7 @@ def cmd_voice(args) -> int:
     pairs = _pairs(Path(args.input), Path(args.output))
     asr_options = {"model": args.asr_model} if args.asr_model else {}
     cancel = _cancel_on_sigint()
-    with Engine.load(args.model, variant=args.variant) as engine:
+    with Engine.load(args.model, variant=args.variant, response_cache=ResponseCache()) as engine:
         transcriber = open_transcriber(args.asr, **asr_options)
         synthesizer = open_synthesizer(args.tts, language=args.language)
         loop = VoiceLoop(engine, transcriber, synthesizer, system=args.system or SYSTEM, language=args.language,
@@ -80,6 +81,7 @@ def cmd_voice(args) -> int:
 
 def _live(args) -> int:
     from ..cli import _cancel_on_sigint
+    from ..cache.response import ResponseCache
     from ..engine import Engine
     from .asr import open_transcriber
     from .assistant import VoiceAssistant
@@ -98,8 +100,8 @@ def _live(args) -> int:
             line = f"you: {event.turn.heard}\nassistant: {event.turn.reply.strip()}"
         print(line, flush=True)
 
-    with Engine.load(args.model, variant=args.variant) as engine, Microphone(args.mic) as mic, \
-            Speaker(args.speaker) as speaker:
+    engine = Engine.load(args.model, variant=args.variant, response_cache=ResponseCache())  # repeated questions
+    with engine, Microphone(args.mic) as mic, Speaker(args.speaker) as speaker:
         loop = VoiceLoop(engine, open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {})),
                          open_synthesizer(args.tts, language=args.language), system=args.system or SYSTEM,
                          language=args.language, max_tokens=args.max_tokens)
@@ -125,6 +127,7 @@ def add_wyoming_parser(sub) -> None:
 def cmd_serve_wyoming(args) -> int:
     import asyncio
 
+    from ..cache.response import ResponseCache
     from ..engine import Engine
     from .asr import open_transcriber
     from .tts import open_synthesizer
@@ -133,7 +136,7 @@ def cmd_serve_wyoming(args) -> int:
 
     if not args.uri.startswith(("tcp://", "unix://")):
         raise SpeechError(f"--uri must be tcp://HOST:PORT or unix://PATH, got {args.uri!r}")
-    with Engine.load(args.model, variant=args.variant) as engine:
+    with Engine.load(args.model, variant=args.variant, response_cache=ResponseCache()) as engine:
         transcriber = open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {}))
         synthesizer = open_synthesizer(args.tts)
         print(f"serving Wyoming ASR/TTS/handle on {args.uri}", file=sys.stderr, flush=True)
