@@ -22,7 +22,7 @@ pin it so pip never pulls another build; on this machine the wheel is in /opt/wh
 
 Run (a library that is not installed is reported and skipped):
 
-    EDGELLM_HOME=/work/main/.cache/edgellm .venv/bin/python benchmarks/compare_constrain_libs.py
+    EDGELLM_HOME=.cache/edgellm .venv/bin/python benchmarks/compare_constrain_libs.py
     # writes benchmarks/results/compare_constrain_libs.json and .md
 """
 
