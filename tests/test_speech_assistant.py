@@ -133,3 +133,17 @@ def test_live_cli_hears_the_virtual_microphone_and_speaks(default_store, stack, 
             proc.wait(20)
     assert "capital of france" in lines[1].lower() and lines[2].startswith("assistant:"), (lines, proc.stderr.read())
     assert np.sqrt(np.mean(np.square(played.astype(np.float64)))) > 0.005  # the answer reached the speaker
+
+
+def test_saying_stop_while_it_speaks_barges_in(engine, stack):
+    tts, asr, say = stack
+    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(min_silence_s=0.3),
+                               WakeWordDetector("okay_nabu"))
+    speaker = RecordingSpeaker()
+    mic = realtime_mic([silence(0.5), say("Okay Nabu."), silence(0.6),
+                        say("Tell me a long story about a brave little robot."), silence(2.5), say("Stop."),
+                        silence(3)], speed=1.0)
+    events = assistant.run(mic, speaker)
+    kinds = [e.kind for e in events]
+    assert ("barge_in", "stop") in [(e.kind, e.text) for e in events] and speaker.stops == 1, kinds
+    assert next(e.turn for e in events if e.kind == "answer").finish_reason == "cancelled"

@@ -2,9 +2,11 @@
 
     mic chunks -> wake word? -> VAD utterance -> VoiceLoop (ASR -> Engine -> TTS) -> speaker
 
-While it speaks it keeps listening for the wake word: hearing it cuts playback and generation
-(barge-in) and listens again. After an answer it listens for ``follow_up_s`` without the wake
-word. It does not listen to speech while speaking (no echo cancellation here).
+While it speaks it keeps listening: the wake word, or a short utterance that is one of
+``stop_words`` ("stop"), cuts playback and generation (barge-in). After an answer it listens
+for ``follow_up_s`` without the wake word. There is no echo cancellation: while speaking, only
+those two things are acted on, so its own voice reaching the microphone is never taken for a
+question.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ class AssistantEvent:
 
 class VoiceAssistant:
     def __init__(self, voice: VoiceLoop, vad, wake=None, *, listen_s: float = 8.0, follow_up_s: float = 5.0,
+                 stop_words: tuple[str, ...] = ("stop", "停", "停下"), max_stop_s: float = 1.5,
                  on_event: Callable[[AssistantEvent], None] | None = None):
         self.voice, self.vad, self.wake = voice, vad, wake
         self.listen_s, self.follow_up_s = listen_s, follow_up_s
+        self.stop_words, self.max_stop_s = {w.lower() for w in stop_words}, max_stop_s
+        self._speaking = threading.Event()  # set once the reply's first audio is out
         self.on_event = on_event or (lambda event: None)
         self.events: list[AssistantEvent] = []
 
@@ -51,6 +56,7 @@ class VoiceAssistant:
             now = chunk.timestamp + chunk.duration_s
             if responder is not None and not responder.is_alive():
                 responder, answered = None, answered + 1
+                self.vad.reset()  # forget whatever it heard while speaking
                 awake_until = max(awake_until, now + self.follow_up_s) if self.wake is not None else awake_until
                 if max_turns is not None and answered >= max_turns:
                     break
@@ -63,19 +69,42 @@ class VoiceAssistant:
                 awake_until = now + self.listen_s
                 self.vad.reset()
                 continue
-            if responder is not None or (now > awake_until and not self.vad.in_speech):
-                continue  # speaking, or asleep (an utterance begun while awake is heard to its end)
+            if responder is not None:
+                if self._speaking.is_set() and self._heard_stop(chunk):
+                    reply_cancel.set()
+                    speaker.stop()
+                    self._event("barge_in", now, "stop")
+                continue
+            if now > awake_until and not self.vad.in_speech:
+                continue  # asleep (an utterance begun while awake is heard to its end)
             for utterance in self.vad.process(chunk):
                 self._event("utterance", now)
                 reply_cancel = threading.Event()
                 responder = threading.Thread(target=self._answer, args=(utterance, speaker, reply_cancel, now),
                                              name="edgellm-voice-reply", daemon=True)
+                self._speaking.clear()
                 responder.start()
+                self.vad.reset()
                 break
         if responder is not None:
             responder.join(join_timeout_s)
         return self.events
 
+    def _heard_stop(self, chunk: AudioChunk) -> bool:
+        for utterance in self.vad.process(chunk):
+            if utterance.duration_s <= self.max_stop_s:
+                words = self.voice.transcriber.transcribe_audio(utterance).lower().strip(" .!?。！")
+                if words in self.stop_words:
+                    return True
+        return False
+
     def _answer(self, utterance: AudioChunk, speaker, cancel: threading.Event, now: float) -> None:
-        turn = self.voice.respond(utterance, cancel=cancel, on_audio=lambda c: speaker.play([c], cancel=cancel))
-        self._event("answer", now, turn.reply, turn)
+        def play(chunk: AudioChunk) -> None:
+            self._speaking.set()  # from here on the transcriber is free for "stop"
+            speaker.play([chunk], cancel=cancel)
+
+        try:
+            turn = self.voice.respond(utterance, cancel=cancel, on_audio=play)
+            self._event("answer", now, turn.reply, turn)
+        finally:
+            self._speaking.clear()
