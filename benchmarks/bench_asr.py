@@ -27,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from edgellm_sdk.errors import EdgeLLMError
-from edgellm_sdk.speech.asr import normalize_text, open_transcriber, word_error_rate
+from edgellm_sdk.speech.asr import character_error_rate, open_transcriber, word_error_rate
 from edgellm_sdk.speech.audio import chunks, read_wav
 from edgellm_sdk.speech.types import AudioChunk
 
@@ -53,18 +53,6 @@ KO_COMMANDS = [
     "문 열어 주세요", "문 닫아 주세요", "불 꺼 주세요", "불 켜 주세요", "멈춰",
     "앞으로 가", "학교 에 갑니다", "오늘 날씨", "감사합니다", "안녕하세요",
 ]
-
-
-def cer(ref: str, hyp: str) -> float:
-    """Character error rate, spaces ignored (fairer than WER for Korean)."""
-    r, h = list(normalize_text(ref).replace(" ", "")), list(normalize_text(hyp).replace(" ", ""))
-    prev = list(range(len(h) + 1))
-    for i, a in enumerate(r, 1):
-        cur = [i] + [0] * len(h)
-        for j, b in enumerate(h, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b))
-        prev = cur
-    return prev[-1] / max(1, len(r))
 
 
 def espeak(texts: list[str], voice: str, tmp: Path) -> list[AudioChunk]:
@@ -103,7 +91,7 @@ def run(name: str, asr, texts: list[str], audio: list[AudioChunk], load_s: float
     wer = sum(word_error_rate(r, h) for r, h in zip(texts, hyps)) / len(texts)
     row = {"name": name, "sentences": len(texts), "audio_s": round(total, 2), "load_s": round(load_s, 2),
            "rtf": round(busy / total, 3), "wer": round(wer, 3),
-           "cer": round(sum(cer(r, h) for r, h in zip(texts, hyps)) / len(texts), 3),
+           "cer": round(sum(character_error_rate(r, h) for r, h in zip(texts, hyps)) / len(texts), 3),
            "examples": [{"ref": r, "hyp": h} for r, h in list(zip(texts, hyps))[:4]]}
     print(f"{name:38s} RTF {row['rtf']:.3f}  WER {row['wer']:.3f}  CER {row['cer']:.3f}  load {row['load_s']} s")
     return row

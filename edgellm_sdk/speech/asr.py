@@ -94,16 +94,26 @@ def open_transcriber(name: str = "moonshine", model: str | Path | None = None, *
     return module.open(model, **options)
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word edit distance / reference words, after lower-casing and dropping punctuation."""
-    ref, hyp = normalize_text(reference).split(), normalize_text(hypothesis).split()
+def _edit_distance(ref: list, hyp: list) -> int:
     prev = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         cur = [i] + [0] * len(hyp)
         for j, h in enumerate(hyp, 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
-    return prev[-1] / max(1, len(ref))
+    return prev[-1]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word edit distance / reference words, after lower-casing and dropping punctuation."""
+    ref = normalize_text(reference).split()
+    return _edit_distance(ref, normalize_text(hypothesis).split()) / max(1, len(ref))
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Character edit distance / reference characters, spaces ignored (fairer than WER for Korean)."""
+    ref = list(normalize_text(reference).replace(" ", ""))
+    return _edit_distance(ref, list(normalize_text(hypothesis).replace(" ", ""))) / max(1, len(ref))
 
 
 def normalize_text(text: str) -> str:

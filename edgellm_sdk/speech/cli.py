@@ -17,15 +17,32 @@ def add_parser(sub) -> None:
     p.add_argument("--mic", help="live: input device name (default: the system default)")
     p.add_argument("--speaker", help="live: output device name (default: the system default)")
     p.add_argument("--follow-up", type=float, default=5.0, help="live: seconds to listen after an answer")
+    p.add_argument("--language", default="en", choices=("en", "zh"))
+    _add_speech_args(p, max_tokens=64)
+    p.set_defaults(func=cmd_voice)
+
+
+def _add_speech_args(p, *, max_tokens: int) -> None:
     p.add_argument("--asr", default="moonshine", choices=("moonshine", "vosk"))
     p.add_argument("--asr-model", help="vosk model directory (or an installed model package name)")
     p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
-    p.add_argument("--language", default="en", choices=("en", "zh"))
     p.add_argument("--system", help="system prompt")
-    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--max-tokens", type=int, default=max_tokens)
     p.add_argument("--model", "-m", default="smollm2-135m")
     p.add_argument("--variant")
-    p.set_defaults(func=cmd_voice)
+
+
+def _engine(args):
+    from ..cache.response import ResponseCache
+    from ..engine import Engine
+
+    return Engine.load(args.model, variant=args.variant, response_cache=ResponseCache())  # repeated questions
+
+
+def _transcriber(args):
+    from .asr import open_transcriber
+
+    return open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {}))
 
 
 def _pairs(source: Path, target: Path) -> list[tuple[Path, Path]]:
@@ -46,9 +63,6 @@ def cmd_voice(args) -> int:
     import numpy as np
 
     from ..cli import _cancel_on_sigint
-    from ..cache.response import ResponseCache
-    from ..engine import Engine
-    from .asr import open_transcriber
     from .audio import read_wav, write_wav
     from .tts import open_synthesizer
     from .types import AudioChunk
@@ -59,10 +73,9 @@ def cmd_voice(args) -> int:
     if args.input is None:
         return _live(args)
     pairs = _pairs(Path(args.input), Path(args.output))
-    asr_options = {"model": args.asr_model} if args.asr_model else {}
     cancel = _cancel_on_sigint()
-    with Engine.load(args.model, variant=args.variant, response_cache=ResponseCache()) as engine:
-        transcriber = open_transcriber(args.asr, **asr_options)
+    with _engine(args) as engine:
+        transcriber = _transcriber(args)
         synthesizer = open_synthesizer(args.tts, language=args.language)
         loop = VoiceLoop(engine, transcriber, synthesizer, system=args.system or SYSTEM, language=args.language,
                          max_tokens=args.max_tokens)
@@ -81,9 +94,6 @@ def cmd_voice(args) -> int:
 
 def _live(args) -> int:
     from ..cli import _cancel_on_sigint
-    from ..cache.response import ResponseCache
-    from ..engine import Engine
-    from .asr import open_transcriber
     from .assistant import VoiceAssistant
     from .devices import Microphone, Speaker
     from .tts import open_synthesizer
@@ -100,9 +110,8 @@ def _live(args) -> int:
             line = f"you: {event.turn.heard}\nassistant: {event.turn.reply.strip()}"
         print(line, flush=True)
 
-    engine = Engine.load(args.model, variant=args.variant, response_cache=ResponseCache())  # repeated questions
-    with engine, Microphone(args.mic) as mic, Speaker(args.speaker) as speaker:
-        loop = VoiceLoop(engine, open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {})),
+    with _engine(args) as engine, Microphone(args.mic) as mic, Speaker(args.speaker) as speaker:
+        loop = VoiceLoop(engine, _transcriber(args),
                          open_synthesizer(args.tts, language=args.language), system=args.system or SYSTEM,
                          language=args.language, max_tokens=args.max_tokens)
         print(f"say {args.wake!r} and ask (Ctrl-C to stop)" if wake else "listening (Ctrl-C to stop)", flush=True)
@@ -114,30 +123,21 @@ def _live(args) -> int:
 def add_wyoming_parser(sub) -> None:
     p = sub.add_parser("serve-wyoming", help="serve ASR, TTS and the LLM to Home Assistant / Wyoming satellites")
     p.add_argument("--uri", default="tcp://127.0.0.1:10700", help="tcp://HOST:PORT or unix://PATH")
-    p.add_argument("--asr", default="moonshine", choices=("moonshine", "vosk"))
-    p.add_argument("--asr-model")
-    p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
-    p.add_argument("--system", help="system prompt")
-    p.add_argument("--max-tokens", type=int, default=96)
-    p.add_argument("--model", "-m", default="smollm2-135m")
-    p.add_argument("--variant")
+    _add_speech_args(p, max_tokens=96)
     p.set_defaults(func=cmd_serve_wyoming)
 
 
 def cmd_serve_wyoming(args) -> int:
     import asyncio
 
-    from ..cache.response import ResponseCache
-    from ..engine import Engine
-    from .asr import open_transcriber
     from .tts import open_synthesizer
     from .voice import SYSTEM
     from .wyoming_server import serve
 
     if not args.uri.startswith(("tcp://", "unix://")):
         raise SpeechError(f"--uri must be tcp://HOST:PORT or unix://PATH, got {args.uri!r}")
-    with Engine.load(args.model, variant=args.variant, response_cache=ResponseCache()) as engine:
-        transcriber = open_transcriber(args.asr, **({"model": args.asr_model} if args.asr_model else {}))
+    with _engine(args) as engine:
+        transcriber = _transcriber(args)
         synthesizer = open_synthesizer(args.tts)
         print(f"serving Wyoming ASR/TTS/handle on {args.uri}", file=sys.stderr, flush=True)
         try:
