@@ -50,8 +50,20 @@ def load_command_set(spec: str):
 
 
 class EngineHost:
-    def __init__(self, engine, *, max_queue: int, parser=None):
-        self.engine, self.parser = engine, parser
+    """``make_parser`` (optional) builds the CommandParser in a background thread: it prefills the
+    command instructions (~1 s), which should not delay the node's start."""
+
+    PARSER_WAIT_S = 30.0
+
+    def __init__(self, engine, *, max_queue: int, make_parser: Callable[[], object] | None = None):
+        self.engine, self.parser = engine, None
+        self.parser_error = "no command_set configured" if make_parser is None else ""
+        self._parser_ready = threading.Event()
+        if make_parser is None:
+            self._parser_ready.set()
+        else:
+            threading.Thread(target=self._build_parser, args=(make_parser,), name="edgellm-command-parser",
+                             daemon=True).start()
         self.turns = Turns(max_queue)
         self.stats = HostStats()
         self.closing = threading.Event()
@@ -78,8 +90,10 @@ class EngineHost:
 
     def parse_command(self, text: str, *, deadline_s: float | None, cancel: threading.Event):
         """CommandParser.parse in turn; returns Command | Refusal, or an Outcome when it could not run."""
+        if not self._parser_ready.wait(self.PARSER_WAIT_S):
+            return Outcome(error=f"the command parser is still loading after {self.PARSER_WAIT_S:g} s")
         if self.parser is None:
-            return Outcome(error="no command_set configured")
+            return Outcome(error=self.parser_error)
         turn = self.turns.take()
         if turn is None:
             return Outcome(finish_reason="busy", error="busy: too many requests waiting")
@@ -92,6 +106,15 @@ class EngineHost:
                 return self.parser.parse(text, deadline_s=deadline_s, cancel=cancel)
             finally:
                 self._forget(cancel)
+
+    def _build_parser(self, make_parser) -> None:
+        try:
+            self.parser = make_parser()
+            import llguidance  # noqa: F401  (the first constrained request should not pay the import)
+        except Exception as exc:  # noqa: BLE001  (reported on every parse request and in diagnostics)
+            self.parser_error = f"command parser failed: {exc}"
+        finally:
+            self._parser_ready.set()
 
     def _forget(self, cancel: threading.Event) -> None:
         with self._lock:
@@ -137,6 +160,11 @@ class EngineHost:
                 self.stats.last_tokens_per_s, self.stats.last_ttft_s = usage.decode_tokens_per_s, usage.ttft_s
         return Outcome("".join(parts), last.finish_reason if last is not None else "stop", "", usage,
                        bool(last is not None and last.cached))
+
+    def parser_state(self) -> str:
+        if not self._parser_ready.is_set():
+            return "loading"
+        return "ready" if self.parser is not None else self.parser_error
 
     def cache_hit_rate(self) -> float:
         cache = self.engine.response_cache

@@ -89,25 +89,27 @@ class LlmNode(LifecycleNode):
                                  prefix_cache=(cfg["prefix_cache_mb"] << 20) or False, response_cache=cache)
             if cfg["system_prompt"] and engine.prefix_cache is not None:
                 engine.warm([{"role": "system", "content": cfg["system_prompt"]}])
-            parser = self._command_parser(engine, cfg) if cfg["command_set"] else None
+            make_parser = self._command_parser(engine, cfg) if cfg["command_set"] else None
         except (EdgeLLMError, ValueError, TypeError, OSError) as exc:
             self.problem = f"configure failed: {exc}"
             self.get_logger().error(self.problem)
             return TransitionCallbackReturn.FAILURE
-        self.host = EngineHost(engine, max_queue=cfg["max_queue"], parser=parser)
+        self.host = EngineHost(engine, max_queue=cfg["max_queue"], make_parser=make_parser)
         self.problem, self._state = "", "inactive"
         self.get_logger().info(f"loaded {engine.model_id} in {time.perf_counter() - t0:.2f} s")
         return TransitionCallbackReturn.SUCCESS
 
     def _command_parser(self, engine, cfg):
+        """Check the command set now; the parser itself is built in the background."""
         from edgellm_sdk.commands import CommandParser
 
+        commands = load_command_set(cfg["command_set"])
         embedder = None
         if cfg["command_embedder"]:
             from edgellm_sdk import Embedder
 
             embedder = Embedder.load(cfg["command_embedder"])
-        return CommandParser(engine, load_command_set(cfg["command_set"]), embedder=embedder)
+        return lambda: CommandParser(engine, commands, embedder=embedder)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         g = self._group
@@ -275,7 +277,7 @@ class LlmNode(LifecycleNode):
                           max_queue=host.turns.max_queue, requests=s.requests, tokens=s.tokens,
                           tokens_per_s=s.last_tokens_per_s, ttft_s=s.last_ttft_s, errors=s.errors,
                           busy_refusals=s.busy_refusals, cached_answers=s.cached_answers,
-                          cache_hit_rate=host.cache_hit_rate())
+                          cache_hit_rate=host.cache_hit_rate(), command_parser=host.parser_state())
         self._diagnostics.publish(diagnostic_array(self, level, message, values))
 
 
