@@ -215,7 +215,7 @@ def test_a_bad_parameter_value_is_refused_at_run_time(llm):
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
-    node, ros, client = llm
+    _, ros, client = llm
     setter = ros.node.create_client(SetParameters, "/llm/set_parameters")
     bad = Parameter(name="max_tokens", value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=0))
     wrong_type = Parameter(name="max_queue", value=ParameterValue(type=ParameterType.PARAMETER_STRING,

@@ -22,8 +22,9 @@ from ...errors import SensorError
 from .base import Source, SourceStats
 from .options import Options
 from .parsing import FORMATS, LineParser, make_parser
+from .push import PushSource
 
-__all__ = ["SensorError", "Source", "SourceStats", "open_source"]
+__all__ = ["PushSource", "SensorError", "Source", "SourceStats", "open_source"]
 
 _EXAMPLES = ("serial:///dev/ttyUSB0?baud=115200&format=csv, loop://?format=kv, mqtt://localhost:1883/sensors/#, "
              "mqtts://broker:8883/sensors/#, file://logs/greenhouse.csv?rate=10")

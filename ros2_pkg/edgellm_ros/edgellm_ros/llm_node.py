@@ -57,6 +57,7 @@ PARAMS = (
     Param("autostart", True, "configure and activate at start-up", read_only=True),
     Param("diagnostics_period_s", 1.0, "seconds between /diagnostics messages", 0.1, 60.0, read_only=True),
 )
+PARAM_BY_NAME = {p.name: p for p in PARAMS}
 
 
 class LlmNode(LifecycleNode):
@@ -74,7 +75,7 @@ class LlmNode(LifecycleNode):
         self.create_timer(self.p("diagnostics_period_s"), self._publish_diagnostics)
 
     def p(self, name: str):
-        return self.get_parameter(name).value
+        return PARAM_BY_NAME[name].coerce(self.get_parameter(name).value)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

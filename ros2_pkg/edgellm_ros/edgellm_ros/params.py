@@ -21,8 +21,18 @@ class Param:
     read_only: bool = False
     check: Callable[[object], str | None] | None = None  # extra rule: the reason a value is bad, or None
 
+    @property
+    def is_float(self) -> bool:
+        return isinstance(self.default, float)
+
+    def coerce(self, value: object) -> object:
+        """A float parameter written without a decimal point (``every_s: 60``) arrives as an int."""
+        return float(value) if self.is_float and isinstance(value, int) else value
+
     def descriptor(self) -> ParameterDescriptor:
-        desc = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
+        # dynamic typing lets a float parameter take an int; problem() still refuses other types
+        desc = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only,
+                                   dynamic_typing=self.is_float)
         if self.choices:
             desc.additional_constraints = "one of: " + ", ".join(self.choices)
         if isinstance(self.default, bool) or (self.minimum is None and self.maximum is None):
@@ -37,6 +47,8 @@ class Param:
 
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not acceptable, or None."""
+        if self.is_float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{self.name}={value!r} must be a number: {self.description}"
         if self.choices and value not in self.choices:
             return f"{self.name}={value!r} is not one of {', '.join(self.choices)}"
         if self.minimum is not None and isinstance(value, (int, float)) and value < self.minimum:
@@ -69,11 +81,11 @@ def declare(node, params: Sequence[Param]) -> dict[str, object]:
     values = {}
     for p in params:
         try:
-            values[p.name] = node.declare_parameter(p.name, p.default, p.descriptor()).value
+            values[p.name] = p.coerce(node.declare_parameter(p.name, p.default, p.descriptor()).value)
         except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
             raise BadParameter(f"parameter {p.name}: {exc}") from None
     return values
 
 
 def current(node, params: Sequence[Param]) -> dict[str, object]:
-    return {p.name: node.get_parameter(p.name).value for p in params}
+    return {p.name: p.coerce(node.get_parameter(p.name).value) for p in params}
