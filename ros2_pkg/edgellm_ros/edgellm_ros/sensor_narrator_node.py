@@ -19,7 +19,7 @@ from contextlib import ExitStack
 
 import rclpy
 import rclpy.logging
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -30,6 +30,7 @@ from edgellm_sdk.errors import SensorError
 from edgellm_sdk.sensors import FactBook, Narrator, RuleSet, SensorPipeline
 from edgellm_sdk.sensors.sources import PushSource
 
+from .diagnostics import ERROR, OK, WARN, diagnostic_array
 from .params import BadParameter, Param, declare
 from .sensor_topics import TOPIC_FORMAT, Subscription, convert, parse_topics, topics_problem
 
@@ -117,17 +118,13 @@ class SensorNarratorNode(Node):
 
     def _publish_diagnostics(self) -> None:
         stats, pipe = self.source.stats, self.pipeline.stats if self.pipeline else None
-        level = DiagnosticStatus.ERROR if self.error else DiagnosticStatus.OK if pipe else DiagnosticStatus.WARN
+        level = ERROR if self.error else OK if pipe else WARN
         values = {"state": self.state, "model": self.config["model"] if self.config["use_model"] else "(templates)",
                   "messages": sum(self.messages.values()), "readings": stats.readings, "dropped": stats.dropped,
                   **{f"skipped_{reason}": n for reason, n in sorted(self.skipped.items())}}
         if pipe is not None:
             values.update(statuses=pipe.statuses, alerts=pipe.alerts, template_fallbacks=pipe.template_fallbacks)
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: sensor narrator", message=self.state,
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diag_pub.publish(array)
+        self.diag_pub.publish(diagnostic_array(self, level, self.state, values))
 
     # ---- worker thread: the SDK pipeline ----------------------------------------------------
 
