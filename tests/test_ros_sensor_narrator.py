@@ -71,7 +71,7 @@ def texts(received) -> list[str]:
 def node_diagnostics(received) -> dict[str, str] | None:
     for array in reversed(list(received)):
         for status in array.status:
-            if status.name.startswith(NODE):
+            if status.name.endswith(f"/{NODE}"):
                 return {kv.key: kv.value for kv in status.values}
     return None
 
