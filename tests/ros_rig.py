@@ -55,16 +55,19 @@ def ros_env(domain: int, **extra: str) -> dict[str, str]:
 
 class NodeProcess:
     """``with NodeProcess("llm_node", domain, tmp_path, params={...}) as node:`` runs a node
-    process; on exit it gets SIGINT, then SIGKILL after ``stop_timeout``. ``node.log()`` is its
+    process (``python -m edgellm_ros.<module>``, or an installed ``executable``); on exit it gets SIGINT, then SIGKILL after ``stop_timeout``. ``node.log()`` is its
     output (shown by the tests on failure)."""
 
     def __init__(self, module: str, domain: int, workdir: Path, *, name: str | None = None,
                  params: dict | None = None, params_file: Path | None = None, env: dict | None = None,
-                 stop_timeout: float = 10.0):
+                 remaps: dict[str, str] | None = None, executable: Path | None = None, stop_timeout: float = 10.0):
         self.module, self.domain, self.stop_timeout = module, domain, stop_timeout
         self.name = name or module
         self.log_path = Path(workdir) / f"{self.name}.log"
-        args = [sys.executable, "-m", f"edgellm_ros.{module}", "--ros-args", "-r", f"__node:={self.name}"]
+        command = [str(executable)] if executable else [sys.executable, "-m", f"edgellm_ros.{module}"]
+        args = [*command, "--ros-args", "-r", f"__node:={self.name}"]
+        for old, new in (remaps or {}).items():
+            args += ["-r", f"{old}:={new}"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
         for key, value in (params or {}).items():
