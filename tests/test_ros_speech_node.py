@@ -307,3 +307,44 @@ def test_missing_audio_device_exits_with_a_clear_message(rig, tmp_path, params, 
     log = node.log()
     assert code == 1 and expect in log, log
     assert time.monotonic() - t0 < 15
+
+
+def launch_remaps(node_name: str) -> dict[str, str]:
+    """The remappings launch/edgellm.launch.xml gives ``node_name``."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(ros_rig.ROS_SOURCES / "launch" / "edgellm.launch.xml").getroot()
+    node = next(n for n in root.iter("node") if n.get("name") == node_name)
+    return {r.get("from"): r.get("to") for r in node.iter("remap")}
+
+
+@pytest.mark.model
+def test_the_launch_wiring_is_a_voice_assistant_over_topics(rig, asr, question, tmp_path):
+    """speech_node remapped as the launch files do + llm_node: a spoken question is answered aloud."""
+    from std_msgs.msg import Bool, String
+
+    from edgellm_sdk.speech.asr import character_error_rate, word_error_rate
+    from edgellm_sdk.speech.types import AudioChunk
+
+    remaps = launch_remaps("speech_node")
+    assert remaps == {"~/transcript": "/llm_node/prompt", "~/say": "/llm_node/response"}
+    domain = next_domain()
+    with NodeProcess("llm_node", domain, tmp_path, name="llm_node", params={"max_tokens": 24}) as llm, \
+            NodeProcess("speech_node", domain, tmp_path, name="speech_node", params_file=CONFIG, env=audio_env(),
+                        remaps=remaps) as speech, RosClient(domain) as client:
+        prompts, answers = client.collect(String, "/llm_node/prompt"), client.collect(String, "/llm_node/response")
+        speaking = client.collect(Bool, "/speech_node/speaking")
+        n = client.node
+        wait_for(lambda: n.count_subscribers("/llm_node/prompt") >= 2 and n.count_publishers("/llm_node/prompt")
+                 and n.count_subscribers("/llm_node/response") >= 2, 60, "the two nodes wired", speech)
+        wait_for(lambda: "ready: mic" in speech.log(), 30, "the microphone", speech)
+        time.sleep(0.3)
+        rig.start_recording()
+        rig.say_into_mic(np.concatenate([silence(0.3), question, silence(1.5)]))
+        wait_for(lambda: answers, 40, "an answer on /llm_node/response", llm)
+        wait_for(lambda: True in [m.data for m in speaking] and not speaking[-1].data, 30, "the answer spoken", speech)
+        time.sleep(0.3)
+        heard = asr.transcribe_audio(AudioChunk(rig.stop_recording(), RATE))
+    print(f"asked {prompts[0].data!r}, answered {answers[0].data!r}, heard {heard!r}")
+    assert word_error_rate(QUESTION_TEXT, prompts[0].data) <= 0.2
+    assert character_error_rate(answers[0].data, heard) <= 0.3, heard  # short answers: one merged word is 30 % WER
