@@ -17,6 +17,7 @@ Writes benchmarks/results/bench_ros.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import statistics
@@ -30,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-import ros_rig  # noqa: E402
-from bench_decode import PROMPT, THREADS, LlamaCppWorker  # noqa: E402
+import ros_rig
+from bench_decode import PROMPT, THREADS, LlamaCppWorker
 
 GEN_TOKENS = 64
 SYSTEM = "You are a helpful assistant on a robot. Answer in one or two short sentences."
@@ -74,7 +75,7 @@ def ros_run(client, goal) -> dict:
     t_end = time.perf_counter()
     usage = response.result.usage
     assert not response.result.cached
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     return {"first_feedback_s": arrivals[0] - t0, "interval_s": statistics.median(gaps),
             "round_trip_overhead_s": (t_end - t0) - usage.total_s, "node_ttft_s": usage.ttft_s,
             "tokens": usage.completion_tokens, "feedback_messages": len(arrivals), "text": response.result.text}
@@ -87,7 +88,7 @@ def sdk_run(engine, messages) -> dict:
     for token in engine.generate(messages, max_tokens=GEN_TOKENS):
         stamps.append(time.perf_counter())
         text.append(token.text)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     return {"ttft_s": stamps[0] - t0, "interval_s": statistics.median(gaps), "text": "".join(text)}
 
 
