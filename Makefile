@@ -57,7 +57,7 @@ $(BIN)/.bench: $(BIN)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
-bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
+bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench $(ROS_STAMP)
 	$(BIN)/python benchmarks/bench_decode.py --runs 9 --variants q4,q8,fp32
 	$(BIN)/python benchmarks/bench_prefix.py
 	$(BIN)/python benchmarks/calibrate_semantic.py
@@ -69,6 +69,7 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench
 	$(BIN)/python benchmarks/bench_tts.py
 	$(BIN)/python benchmarks/bench_voice.py
 	$(BIN)/python benchmarks/bench_wakeword.py
+	$(BIN)/python benchmarks/bench_ros.py --runs 9
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py

@@ -137,8 +137,7 @@ def main() -> None:
         ros_run(client, goal)  # warm-up: prefix cache, allocator
         sdk_run(engine, messages)
         for _ in range(args.runs):
-            ros_runs.append(ros_run(client, goal))
-            engine.reset()
+            ros_runs.append(ros_run(client, goal))  # both keep the previous request's KV (as a node does)
             sdk_runs.append(sdk_run(engine, messages))
             if peer is not None:
                 peer_runs.append(peer.run())
