@@ -16,10 +16,13 @@ from .errors import (
     ContextOverflow,
     EdgeLLMError,
     EngineClosed,
+    MemoryBudgetExceeded,
     MissingDependency,
     ModelCorrupt,
     ModelError,
     ModelNotFound,
+    ProfileError,
+    ProviderUnavailable,
     PullError,
     SensorError,
     SpeechError,
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "ChatSession": "chat",
+    "DeviceProfile": "profiles",
     "Embedder": "embed",
     "Engine": "engine",
     "ModelStore": "models.store",
@@ -46,11 +50,13 @@ __all__ = [
     "ChatSession",
     "Completion",
     "ContextOverflow",
+    "DeviceProfile",
     "EdgeLLMError",
     "Embedder",
     "Engine",
     "EngineClosed",
     "FinishReason",
+    "MemoryBudgetExceeded",
     "Message",
     "MissingDependency",
     "ModelCorrupt",
@@ -58,6 +64,8 @@ __all__ = [
     "ModelNotFound",
     "ModelStore",
     "PrefixCache",
+    "ProfileError",
+    "ProviderUnavailable",
     "PullError",
     "ResponseCache",
     "Sampling",
@@ -80,6 +88,7 @@ if TYPE_CHECKING:
     from .embed import Embedder
     from .engine import Engine
     from .models.store import ModelStore
+    from .profiles import DeviceProfile
     from .sampling import Sampling
     from .tokenizer import TextStream, Tokenizer
 

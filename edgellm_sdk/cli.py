@@ -58,7 +58,8 @@ def cmd_models(args) -> int:
 def _engine(args):
     from .engine import Engine
 
-    return Engine.load(args.model, variant=args.variant, threads=args.threads, max_context=args.max_context)
+    return Engine.load(args.model, variant=args.variant, threads=args.threads, max_context=args.max_context,
+                       profile=profile_arg(args.profile))
 
 
 def _sampling(args):
@@ -205,11 +206,29 @@ class _StepBar:
             self._bar.close()
 
 
+def add_profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="device profile: auto (detect this board), a name (rpi4, rpi5, "
+                                     "jetson-orin-nano, jetson-nano, x86-64) or a .toml file")
+
+
+def profile_arg(value: str | None):
+    """The DeviceProfile ``--profile`` names (auto: detected and fitted to this machine), or None."""
+    if not value:
+        return None
+    from .profiles import DeviceProfile
+
+    if value == "auto":
+        found = DeviceProfile.detect()
+        return found.profile.fitted(found.device)
+    return DeviceProfile.load(value)
+
+
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default="smollm2-135m", help="installed model name or model directory")
     p.add_argument("--variant", help="onnx variant (default: the manifest's default)")
     p.add_argument("--threads", type=int, help="CPU threads (default: min(4, cores))")
     p.add_argument("--max-context", type=int, help="KV cache size in tokens (default 2048)")
+    add_profile_arg(p)
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--stop", action="append", help="stop string (repeatable)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")

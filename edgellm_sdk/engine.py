@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .cache.prefix import PrefixCache
 from .cache.answers import AnswerCaches
+from .cache.prefix import PrefixCache
 from .cache.response import CachedResponse, ResponseCache
 from .cache.semantic import SemanticCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
@@ -70,20 +70,27 @@ class Engine:
              semantic_cache: SemanticCache | None = None) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
-        ``profile`` (a DeviceProfile or anything with ``threads``/``max_context``/``variant``)
-        supplies defaults for the explicit arguments and the prefix cache budget
-        (``prefix_cache_bytes``). ``prefix_cache``: True (a PrefixCache, 32 MB unless the
-        profile says), a byte budget, a PrefixCache to share between engines, or False.
-        ``response_cache`` / ``semantic_cache``: answer caches for deterministic requests (off
-        by default); the semantic one matches a chat's last user question by meaning.
+        ``profile`` (a DeviceProfile, a profile name such as "rpi4", a profile TOML path, or
+        anything with ``threads``/``max_context``/``variant``) supplies defaults for the
+        explicit arguments, the execution providers, the prefix cache budget and the memory
+        budget: before anything is loaded, the peak RSS is estimated and MemoryBudgetExceeded
+        raised when it would not fit (EDGELLM_MAX_RSS_MB overrides the budget; 0 = none).
+        ``prefix_cache``: True (a PrefixCache, 32 MB unless the profile says), a byte budget, a
+        PrefixCache to share between engines, or False. ``response_cache`` /
+        ``semantic_cache``: answer caches for deterministic requests (off by default); the
+        semantic one matches a chat's last user question by meaning.
         """
+        from . import memory
         from .backends.ort import OrtBackend
+        from .profiles import resolve
 
         t0 = time.perf_counter()
-        variant = variant or getattr(profile, "variant", None)
+        profile = resolve(profile)
         threads = threads or getattr(profile, "threads", None)
         max_context = max_context or getattr(profile, "max_context", None) or DEFAULT_MAX_CONTEXT
         manifest = (store or ModelStore()).resolve(model)
+        if variant is None and getattr(profile, "variant", None) in manifest.variants:
+            variant = profile.variant  # the profile's preference, when this model has it
         onnx_path = manifest.variant_path(variant)
         variant = variant or manifest.default_variant
         if verify:
@@ -94,12 +101,20 @@ class Engine:
             max_context = limit
         if not isinstance(max_context, int) or max_context < 2:
             raise ValueError(f"max_context must be an int >= 2, got {max_context!r}")
-        tokenizer = Tokenizer.from_dir(manifest.root)
-        backend = OrtBackend(onnx_path, max_context=max_context, threads=threads)
+        prefix_bytes = 0
         if prefix_cache is True:
-            prefix_cache = PrefixCache(getattr(profile, "prefix_cache_bytes", None) or DEFAULT_PREFIX_CACHE_BYTES)
+            prefix_bytes = getattr(profile, "prefix_cache_bytes", None) or DEFAULT_PREFIX_CACHE_BYTES
         elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
-            prefix_cache = PrefixCache(prefix_cache)
+            prefix_bytes = prefix_cache
+        kv_dtype = getattr(profile, "kv_dtype", "float32")
+        memory.check(manifest, variant, max_context, memory.budget_mb(profile), prefix_cache_bytes=prefix_bytes,
+                     kv_dtype=kv_dtype)
+        tokenizer = Tokenizer.from_dir(manifest.root)
+        backend = OrtBackend(onnx_path, max_context=max_context, threads=threads,
+                             providers=getattr(profile, "providers", None) or ("CPUExecutionProvider",),
+                             inter_op_threads=getattr(profile, "inter_op_threads", 1), kv_dtype=kv_dtype)
+        if prefix_bytes:
+            prefix_cache = PrefixCache(prefix_bytes)
         engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,
                      response_cache=response_cache, semantic_cache=semantic_cache)
         engine.load_s = time.perf_counter() - t0

@@ -11,6 +11,9 @@
     ├── MissingDependency             an optional extra is not installed (names the pip command)
     ├── SensorError                   a sensor URL, option or device is wrong (says the fix)
     ├── SpeechError                   audio or a speech model cannot be used (says the fix)
+    ├── ProfileError                  a device profile is missing or malformed (names the key)
+    ├── ProviderUnavailable           an execution provider the profile asks for is not there
+    ├── MemoryBudgetExceeded          loading would exceed the memory budget (says what fits)
     └── EngineClosed                  the engine was used after close()
 
 Bad arguments (empty prompt, negative max_tokens, temperature < 0 ...) raise ``ValueError``
@@ -78,3 +81,15 @@ class SensorError(EdgeLLMError):
 class SpeechError(EdgeLLMError):
     """Audio or a speech model cannot be used: not a WAV file, unsupported encoding, missing or
     invalid model directory, words outside a recognizer's vocabulary. The message says the fix."""
+
+
+class ProfileError(EdgeLLMError, ValueError):
+    """A device profile is missing, malformed or asks for what this machine cannot do."""
+
+
+class ProviderUnavailable(EdgeLLMError):
+    """An onnxruntime execution provider a profile requires is not available (no silent CPU fallback)."""
+
+
+class MemoryBudgetExceeded(EdgeLLMError, MemoryError):
+    """Loading would exceed the memory budget; the message names variants / contexts that fit."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import MissingDependency, ModelError
+from ..errors import MissingDependency, ModelError, ProviderUnavailable
 
 try:
     import onnxruntime as ort
@@ -26,24 +26,46 @@ except ImportError as e:  # pragma: no cover
 _PAST = re.compile(r"past_key_values\.(\d+)\.(key|value)")
 
 
+_KV_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)"}
+
+
+def _check_providers(requested: Sequence[str], present: Sequence[str], problem: str) -> None:
+    """Every requested execution provider must be there: a silent CPU fallback would break latency
+    and memory assumptions the device profile was made for."""
+    missing = [p for p in requested if p not in present]
+    if missing:
+        raise ProviderUnavailable(
+            f"execution provider {', '.join(missing)} {problem}; onnxruntime has {', '.join(present)}. On a Jetson "
+            "install the JetPack-matched onnxruntime-gpu wheel (pip uninstall onnxruntime first; see devices/jetson); "
+            "elsewhere use a CPU profile (x86-64, rpi4, rpi5)")
+
+
 def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
 class OrtBackend:
     def __init__(self, path: str | os.PathLike, *, max_context: int = 2048, threads: int | None = None,
-                 providers: Sequence[str] = ("CPUExecutionProvider",)):
+                 providers: Sequence[str] = ("CPUExecutionProvider",), inter_op_threads: int = 1,
+                 kv_dtype: str = "float32"):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or default_threads()
-        opts.inter_op_num_threads = 1
+        opts.inter_op_num_threads = inter_op_threads
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        _check_providers(providers, ort.get_available_providers(), "is not in this onnxruntime build")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=list(providers))
         except Exception as e:  # onnxruntime raises its own untyped Fail/InvalidGraph
             raise ModelError(f"onnxruntime could not load {path}: {e}") from e
+        _check_providers(providers, self.session.get_providers(), "could not be initialised (driver, CUDA libraries?)")
+        self.providers = tuple(self.session.get_providers())
         inputs = {i.name: i for i in self.session.get_inputs()}
+        kv_type = inputs["past_key_values.0.key"].type if "past_key_values.0.key" in inputs else None
+        if kv_type is not None and kv_type != _KV_TYPES.get(kv_dtype):
+            raise ModelError(f"{path} keeps its KV cache as {kv_type}, but kv_dtype={kv_dtype!r} was asked for "
+                             "(the device profile's [runtime] kv_dtype must match the model's graph)")
         self.input_names = set(inputs)
         for required in ("input_ids", "attention_mask"):
             if required not in inputs:

@@ -1,0 +1,93 @@
+"""Memory guard: estimate a model's peak RSS before loading it, and refuse what will not fit.
+
+peak RSS ≈ runtime (Python, onnxruntime, numpy, tokenizers) + weights × 1.1 (onnxruntime's
+prepacked copies) + session overhead + KV cache for the whole context + prefix cache budget.
+The constants were measured on the default model (q4 / q8 / fp32, contexts 512-8192) and the
+estimate is checked against a measured peak RSS in tests/test_profiles.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from .errors import EdgeLLMError, MemoryBudgetExceeded
+
+RUNTIME_MB = 60.0  # interpreter + onnxruntime + numpy + tokenizers + jinja2, nothing loaded
+SESSION_MB = 85.0  # onnxruntime session: arena, logits, graph
+WEIGHTS_FACTOR = 1.1
+MAX_RSS_ENV = "EDGELLM_MAX_RSS_MB"
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights_mb: float
+    kv_mb: float
+    prefix_cache_mb: float
+    overhead_mb: float
+
+    @property
+    def total_mb(self) -> float:
+        return self.weights_mb + self.kv_mb + self.prefix_cache_mb + self.overhead_mb
+
+    def describe(self) -> str:
+        return (f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, KV cache {self.kv_mb:.0f}, "
+                f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f})")
+
+
+def kv_bytes_per_token(manifest, kv_dtype: str = "float32") -> int:
+    """Bytes of keys + values one token occupies, from the model's config.json."""
+    try:
+        cfg = json.loads((manifest.root / "config.json").read_text(encoding="utf-8"))
+        layers, kv_heads = int(cfg["num_hidden_layers"]), int(cfg.get("num_key_value_heads",
+                                                                      cfg["num_attention_heads"]))
+        head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        return 0  # unknown architecture: weights-only estimate
+    return layers * 2 * kv_heads * head_dim * (2 if kv_dtype == "float16" else 4)
+
+
+def estimate(manifest, variant: str, max_context: int, *, prefix_cache_bytes: int = 0,
+             kv_dtype: str = "float32") -> MemoryEstimate:
+    weights = manifest.variant_bytes(variant) / 2**20
+    return MemoryEstimate(weights_mb=weights * WEIGHTS_FACTOR,
+                          kv_mb=kv_bytes_per_token(manifest, kv_dtype) * max_context / 2**20,
+                          prefix_cache_mb=prefix_cache_bytes / 2**20, overhead_mb=RUNTIME_MB + SESSION_MB)
+
+
+def budget_mb(profile=None) -> float | None:
+    """EDGELLM_MAX_RSS_MB when set (0 = no limit), else the profile's budget, else None."""
+    env = os.environ.get(MAX_RSS_ENV)
+    if env is not None and env.strip():
+        try:
+            value = float(env)
+        except ValueError:
+            raise EdgeLLMError(f"{MAX_RSS_ENV}={env!r} is not a number of megabytes (0 = no limit)") from None
+        return value or None
+    return getattr(profile, "memory_budget_mb", None)
+
+
+def check(manifest, variant: str, max_context: int, budget: float | None, *, prefix_cache_bytes: int = 0,
+          kv_dtype: str = "float32") -> MemoryEstimate:
+    """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``."""
+    est = estimate(manifest, variant, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
+    if budget is None or est.total_mb <= budget:
+        return est
+    hints = []
+    for other in sorted(manifest.variants, key=manifest.variant_bytes):
+        if other != variant:
+            alt = estimate(manifest, other, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
+            if alt.total_mb <= budget:
+                hints.append(f"variant={other!r} ({alt.total_mb:.0f} MB)")
+    per_token = kv_bytes_per_token(manifest, kv_dtype) / 2**20
+    room = budget - (est.total_mb - est.kv_mb)
+    if per_token and room >= 16 * per_token:
+        fits = int(room / per_token) // 256 * 256 or int(room / per_token)
+        hints.append(f"max_context={fits}")
+    if prefix_cache_bytes:
+        hints.append("a smaller prefix cache")
+    fix = ("; try " + " or ".join(hints)) if hints else "; use a smaller model"
+    raise MemoryBudgetExceeded(
+        f"{manifest.name}:{variant} with max_context={max_context} needs about {est.describe()}, more than the "
+        f"budget of {budget:.0f} MB{fix} (or raise the budget: {MAX_RSS_ENV}=<MB>, 0 = no limit)")
