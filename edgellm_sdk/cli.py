@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_voice(sub)
     add_wyoming_parser(sub)
+    from .bench import add_parser as add_bench
+
+    add_bench(sub)
     return parser
 
 
