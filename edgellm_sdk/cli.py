@@ -213,14 +213,9 @@ def add_profile_arg(p: argparse.ArgumentParser) -> None:
 
 def profile_arg(value: str | None):
     """The DeviceProfile ``--profile`` names (auto: detected and fitted to this machine), or None."""
-    if not value:
-        return None
-    from .profiles import DeviceProfile
+    from .profiles import named
 
-    if value == "auto":
-        found = DeviceProfile.detect()
-        return found.profile.fitted(found.device)
-    return DeviceProfile.load(value)
+    return named(value)
 
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -279,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_parser as add_bench
 
     add_bench(sub)
+    from .doctor import add_parser as add_doctor
+
+    add_doctor(sub)
     return parser
 
 

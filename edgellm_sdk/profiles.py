@@ -124,6 +124,17 @@ class Detection:
     reason: str
 
 
+def named(value: str | None) -> DeviceProfile | None:
+    """The profile a user names: "" / None = none, "auto" = detected and fitted to this machine,
+    a shipped name, or a TOML path."""
+    if not value:
+        return None
+    if value == "auto":
+        found = DeviceProfile.detect()
+        return found.profile.fitted(found.device)
+    return DeviceProfile.load(value)
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 

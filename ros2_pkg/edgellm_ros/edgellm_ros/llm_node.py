@@ -40,14 +40,18 @@ DEFAULT_SYSTEM = "You are a helpful assistant on a robot. Answer in one or two s
 PARAMS = (
     Param("model", "smollm2-135m", "installed model name (edgellm pull NAME) or a model directory; "
           "takes effect at the next configure"),
-    Param("variant", "", "ONNX variant (q4, q8, fp32...); empty = the model's default"),
-    Param("threads", 0, "onnxruntime intra-op threads; 0 = automatic", 0, 64),
-    Param("max_context", 0, "KV cache length in tokens; 0 = the SDK default (capped by the model)", 0, 131072),
+    Param("profile", "", "device profile: auto (detect the board), rpi4, rpi5, jetson-orin-nano, jetson-nano, "
+          "x86-64 or a .toml path; empty = none. It sets threads, context, variant, execution providers and the "
+          "memory budget unless the parameters below do"),
+    Param("variant", "", "ONNX variant (q4, q8, fp32...); empty = the profile's, else the model's default"),
+    Param("threads", 0, "onnxruntime intra-op threads; 0 = the profile's, else automatic", 0, 64),
+    Param("max_context", 0, "KV cache length in tokens; 0 = the profile's, else the SDK default (capped by the "
+          "model)", 0, 131072),
     Param("system_prompt", DEFAULT_SYSTEM, "system prompt for requests that bring none (prefilled once at configure)"),
     Param("max_tokens", 256, "default tokens per answer", 1, 8192),
     Param("deadline_s", 0.0, "default time limit per request in seconds; 0 = none", 0.0, 3600.0),
     Param("max_queue", 2, "requests that may wait while one runs; more are refused", 0, MAX_QUEUE_LIMIT),
-    Param("prefix_cache_mb", 32, "prefix KV cache budget in MB; 0 = off", 0, 4096),
+    Param("prefix_cache_mb", -1, "prefix KV cache budget in MB; 0 = off, -1 = the profile's (else 32)", -1, 4096),
     Param("response_cache_mb", 8, "answer cache for deterministic requests in MB; 0 = off", 0, 4096),
     Param("command_set", "edgellm_sdk.robot_demo:DEMO_COMMANDS",
           "'module:ATTRIBUTE' of the CommandSet ~/parse_command uses; empty = no command parsing",
@@ -80,14 +84,16 @@ class LlmNode(LifecycleNode):
     # ---- lifecycle ----------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from edgellm_sdk import EdgeLLMError, Engine, ResponseCache
+        from edgellm_sdk.profiles import named
 
         t0 = time.perf_counter()
         cfg = current(self, PARAMS)
         try:
             cache = ResponseCache(cfg["response_cache_mb"] << 20) if cfg["response_cache_mb"] else None
-            engine = Engine.load(cfg["model"], variant=cfg["variant"] or None, threads=cfg["threads"] or None,
-                                 max_context=cfg["max_context"] or None,
-                                 prefix_cache=(cfg["prefix_cache_mb"] << 20) or False, response_cache=cache)
+            prefix = True if cfg["prefix_cache_mb"] < 0 else (cfg["prefix_cache_mb"] << 20) or False
+            engine = Engine.load(cfg["model"], profile=named(cfg["profile"]), variant=cfg["variant"] or None,
+                                 threads=cfg["threads"] or None, max_context=cfg["max_context"] or None,
+                                 prefix_cache=prefix, response_cache=cache)
             if cfg["system_prompt"] and engine.prefix_cache is not None:
                 engine.warm([{"role": "system", "content": cfg["system_prompt"]}])
             make_parser = self._command_parser(engine, cfg) if cfg["command_set"] else None
