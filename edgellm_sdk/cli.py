@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -207,8 +208,9 @@ class _StepBar:
 
 
 def add_profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", help="device profile: auto (detect this board), a name (rpi4, rpi5, "
-                                     "jetson-orin-nano, jetson-nano, x86-64) or a .toml file")
+    p.add_argument("--profile", default=os.environ.get("EDGELLM_PROFILE") or None,
+                   help="device profile: auto (detect this board), a name (rpi4, rpi5, jetson-orin-nano, "
+                        "jetson-nano, x86-64) or a .toml file (default: $EDGELLM_PROFILE, else none)")
 
 
 def profile_arg(value: str | None):

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument("--model", "-m", default="smollm2-135m")
     p.add_argument("--variant")
     p.add_argument("--threads", type=int)
+    from ..cli import add_profile_arg
+
+    add_profile_arg(p)
     p.add_argument("--json", action="store_true", help="one JSON object per narration")
     p.set_defaults(func=cmd_sensors)
 
@@ -47,8 +50,9 @@ def cmd_sensors(args) -> int:
     engine = None
     if not args.no_model:
         from ..engine import Engine
+        from ..profiles import named
 
-        engine = Engine.load(args.model, variant=args.variant, threads=args.threads)
+        engine = Engine.load(args.model, variant=args.variant, threads=args.threads, profile=named(args.profile))
     source = open_source(args.source)
     facts = FactBook(rules, clock=None if source.kind == "file" else time.time)
     narrator = Narrator(engine, context=args.context, language=args.language)

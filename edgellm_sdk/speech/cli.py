@@ -30,13 +30,18 @@ def _add_speech_args(p, *, max_tokens: int) -> None:
     p.add_argument("--max-tokens", type=int, default=max_tokens)
     p.add_argument("--model", "-m", default="smollm2-135m")
     p.add_argument("--variant")
+    from ..cli import add_profile_arg
+
+    add_profile_arg(p)
 
 
 def _engine(args):
     from ..cache.response import ResponseCache
     from ..engine import Engine
+    from ..profiles import named
 
-    return Engine.load(args.model, variant=args.variant, response_cache=ResponseCache())  # repeated questions
+    return Engine.load(args.model, variant=args.variant, profile=named(args.profile),
+                       response_cache=ResponseCache())  # repeated questions
 
 
 def _transcriber(args):
