@@ -111,7 +111,7 @@ def simulate(model: str, variant: str | None, profile, runs: int, max_tokens: in
     report = {"simulated_profile": profile.name, "cores": len(cores), "host_cores": len(host_cores),
               "memory_limit_mb": profile.memory_budget_mb, "memory_limit_method": limit.method,
               "host": f"{platform.machine()} {platform.processor() or ''}".strip()}
-    if proc.returncode == 0:
+    if proc.returncode in (0, 3):
         return {**report, **json.loads(proc.stdout.strip().splitlines()[-1])}
     killed = proc.returncode in (-9, 137)
     return {**report, "error": "killed: over the memory limit" if killed else proc.stderr.strip()[-500:]}
@@ -134,15 +134,21 @@ def caveats(report: dict) -> list[str]:
     return lines
 
 
-def _child(argv: list[str]) -> None:
+def _child(argv: list[str]) -> int:
+    from .errors import EdgeLLMError
     from .profiles import DeviceProfile
 
     model, variant, profile, runs, max_tokens = argv
-    print(json.dumps(measure(model, variant or None, DeviceProfile.load(profile), int(runs), int(max_tokens))))
+    try:
+        print(json.dumps(measure(model, variant or None, DeviceProfile.load(profile), int(runs), int(max_tokens))))
+    except (EdgeLLMError, ValueError) as exc:  # the reason, not a traceback, goes into the report
+        print(json.dumps({"error": str(exc)}))
+        return 3
+    return 0
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
-    _child(sys.argv[2:])
+    sys.exit(_child(sys.argv[2:]))
 
 
 # ---- CLI ---------------------------------------------------------------------------------------

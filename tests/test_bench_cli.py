@@ -64,6 +64,12 @@ def test_simulate_enforces_the_memory_limit_and_the_guard_refuses_first(default_
     assert killed.returncode == 1 and json.loads(killed.stdout)["error"] == "killed: over the memory limit"
 
 
+def test_simulate_reports_a_missing_execution_provider(tiny_store):
+    out = bench("--model", str(tiny_store.path("tiny")), "--profile", "jetson-orin-nano", "--simulate")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["error"].startswith("execution provider CUDAExecutionProvider is not in")
+
+
 def test_simulate_needs_a_profile():
     out = bench("--simulate")
     assert out.returncode == 2 and "--simulate needs --profile" in out.stderr
