@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 MODEL    := $(EDGELLM_HOME)/models/smollm2-135m/manifest.json
 EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
-.PHONY: demo test ros bench verify-llamacpp lint clean
+.PHONY: demo test ros bench verify-llamacpp lint clean check-aarch64
 
 # Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech), PortAudio and a
 # PulseAudio server with its ALSA plugin (a virtual microphone and speaker). Installed when we can
@@ -73,6 +73,11 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench $(ROS_STAMP)
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
+
+# Not part of `make test` (~10 min the first time, ~2 min cached): installs the package in an emulated
+# Debian arm64 rootfs (qemu-user-static) and runs the core test subset there. devices/aarch64/README.md
+check-aarch64:
+	bash devices/aarch64/check.sh
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check edgellm_sdk tests benchmarks ros2_pkg examples

@@ -16,12 +16,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from edgellm_sdk.memory import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 PROMPT = (
@@ -125,7 +126,7 @@ def worker_main(system: str) -> None:
         if line.strip() == "run":
             print(json.dumps(w.run()), flush=True)
         elif line.strip() == "rss":
-            print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+            print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)  # VmHWM: not inherited like ru_maxrss
 
 
 class Worker:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -70,6 +69,7 @@ def memory_limit(limit_mb: int) -> MemoryLimit:
 def measure(model: str, variant: str | None, profile, runs: int, max_tokens: int) -> dict:
     """Load the model (with ``profile``) and time ``runs`` greedy generations of ``max_tokens``."""
     from .engine import Engine
+    from .memory import peak_rss_mb
 
     t0 = time.perf_counter()
     engine = Engine.load(model, variant=variant, profile=profile, prefix_cache=False)
@@ -86,7 +86,7 @@ def measure(model: str, variant: str | None, profile, runs: int, max_tokens: int
             get_session_options().intra_op_num_threads, "max_context": engine.max_context,
             "prompt_tokens": len(ids), "tokens": max_tokens, "runs": runs, "load_s": round(load_s, 3),
             "ttft_ms": round(statistics.median(ttft) * 1000, 1), "decode_tok_s": round(statistics.median(tps), 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def simulate(model: str, variant: str | None, profile, runs: int, max_tokens: int, timeout_s: float = 900) -> dict:

@@ -36,6 +36,21 @@ class MemoryEstimate:
                 f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f})")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. /proc's VmHWM starts afresh at exec; ru_maxrss would report a
+    parent's larger peak inherited across fork + exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def kv_bytes_per_token(manifest, kv_dtype: str = "float32") -> int:
     """Bytes of keys + values one token occupies, from the model's config.json."""
     try:

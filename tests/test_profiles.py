@@ -146,13 +146,14 @@ def test_memory_guard_refuses_an_oversized_configuration_and_says_what_fits(defa
 
 
 PEAK_RSS = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from edgellm_sdk import Engine
+    from edgellm_sdk.memory import peak_rss_mb
     variant, ctx = sys.argv[1], int(sys.argv[2])
     engine = Engine.load("smollm2-135m", variant=variant, max_context=ctx, threads=2, prefix_cache=False)
     ids = engine.tokenizer.encode("The robot counts the doors along the corridor. " * 600)[: ctx - 4]
     engine.complete(ids, max_tokens=2)  # the whole context filled
-    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_mb": peak_rss_mb()}))
 """)
 
 
