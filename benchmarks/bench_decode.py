@@ -217,8 +217,8 @@ def main() -> None:
     report = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "threads": THREADS}, "gen_tokens": GEN_TOKENS, "runs": args.runs,
               "speed": results, "quality": q, "date": time.strftime("%Y-%m-%d")}
-    lines = ["| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
-             "× llama.cpp | peak RSS MB | load s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
+             "× llama.cpp | peak RSS MB | load s |"), "|---|---|---|---|---|---|---|---|---|"]
     for s, r in results.items():
         v = s.split(":", 1)[1] if s.startswith("edgellm:") else None
         qv = q.get(v, {}) if v else {}

@@ -21,7 +21,7 @@ def as_messages(messages: Iterable[MessageLike]) -> list[Message]:
         elif isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str):
             out.append(Message(m["role"], m["content"]))
         else:
-            raise ValueError(f"a message must be Message(role, content) or {{'role': str, 'content': str}}, got {m!r}")
+            raise ValueError(f"a message must be Message(role, content) or {{'role': str, 'content': str}}, got {m!r}")  # noqa: TRY004  (documented ValueError)
     if not out:
         raise ValueError("messages is empty; pass at least one {'role': 'user', 'content': ...}")
     return out

@@ -384,7 +384,7 @@ class Engine:
                 self._closed = True
                 self.backend.close()
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> Engine:  # noqa: PYI034  (no typing_extensions dependency in the core)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -30,7 +30,7 @@ class Tool:
     fn: Callable | None = None
 
     @classmethod
-    def from_callable(cls, fn: Callable) -> "Tool":
+    def from_callable(cls, fn: Callable) -> Tool:
         hints = typing.get_type_hints(fn)
         props, required = {}, []
         for name, param in inspect.signature(fn).parameters.items():
@@ -82,8 +82,8 @@ def choice_schema(tools: Sequence[Tool], allow_answer: bool = True) -> dict:
 
 
 def tools_prompt(tools: Sequence[Tool]) -> str:
-    lines = ["You can call tools. Reply with JSON: {\"tool\": name, \"arguments\": {...}} to call one, "
-             "or {\"answer\": text} when you can answer. Tools:"]
+    lines = [("You can call tools. Reply with JSON: {\"tool\": name, \"arguments\": {...}} to call one, "
+             "or {\"answer\": text} when you can answer. Tools:")]
     lines += [f"- {t.name}: {t.description}; arguments: {json.dumps(t.parameters.get('properties', {}))}"
               for t in tools]
     return "\n".join(lines)

@@ -6,7 +6,7 @@ HEAVY = ["onnxruntime", "tokenizers", "numpy", "jinja2", "onnx", "gguf", "vosk",
 
 
 def test_import_is_light():
-    code = "import sys, edgellm_sdk; print(','.join(m for m in %r if m in sys.modules))" % HEAVY
+    code = f"import sys, edgellm_sdk; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
 

@@ -20,7 +20,7 @@ def conversation(q):
 @pytest.fixture(params=["q8", "q4"])
 def engines(request, tiny_store):
     """A cached engine and an uncached reference, on a quantized variant (int8-rounded activations)."""
-    kw = dict(store=tiny_store, variant=request.param, max_context=256, threads=1)
+    kw = {"store": tiny_store, "variant": request.param, "max_context": 256, "threads": 1}
     with Engine.load("tiny", **kw) as cached, Engine.load("tiny", prefix_cache=False, **kw) as plain:
         yield cached, plain
 
@@ -78,7 +78,7 @@ def test_bad_budget_is_a_value_error():
 
 def test_shared_cache_across_threads_and_engines(tiny_store):
     shared = PrefixCache()
-    kw = dict(store=tiny_store, variant="q8", max_context=256, threads=1, prefix_cache=shared)
+    kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1, "prefix_cache": shared}
     with Engine.load("tiny", **kw) as a, Engine.load("tiny", **kw) as b, \
             Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, prefix_cache=False) as ref:
         want = {q: ref.complete(conversation(q), max_tokens=6).token_ids for q in QUESTIONS}
@@ -101,7 +101,7 @@ def test_shared_cache_across_threads_and_engines(tiny_store):
 
 
 def test_persisted_cache_boots_warm(tmp_path, tiny_store):
-    kw = dict(store=tiny_store, variant="q8", max_context=256, threads=1)
+    kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1}
     with Engine.load("tiny", **kw) as e:
         e.warm(SYSTEM)
         e.prefix_cache.save(tmp_path / "warm.npz", e.model_id)

@@ -13,14 +13,14 @@ import pytest
 pytest.importorskip("pymicro_wakeword", reason="the speech extra is not installed")
 pytest.importorskip("piper", reason="the speech extra is not installed")
 
-from edgellm_sdk.speech.asr import open_transcriber  # noqa: E402
-from edgellm_sdk.speech.assistant import VoiceAssistant  # noqa: E402
-from edgellm_sdk.speech.audio import resample  # noqa: E402
-from edgellm_sdk.speech.tts import open_synthesizer  # noqa: E402
-from edgellm_sdk.speech.types import AudioChunk  # noqa: E402
-from edgellm_sdk.speech.vad import VoiceActivityDetector  # noqa: E402
-from edgellm_sdk.speech.voice import VoiceLoop  # noqa: E402
-from edgellm_sdk.speech.wakeword import WakeWordDetector  # noqa: E402
+from edgellm_sdk.speech.asr import open_transcriber
+from edgellm_sdk.speech.assistant import VoiceAssistant
+from edgellm_sdk.speech.audio import resample
+from edgellm_sdk.speech.tts import open_synthesizer
+from edgellm_sdk.speech.types import AudioChunk
+from edgellm_sdk.speech.vad import VoiceActivityDetector
+from edgellm_sdk.speech.voice import VoiceLoop
+from edgellm_sdk.speech.wakeword import WakeWordDetector
 
 RATE, BLOCK = 16000, 1600
 

@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("moonshine_voice", reason="the speech extra is not installed")
 pytest.importorskip("piper", reason="the speech extra is not installed")
 
-from edgellm_sdk.speech.asr import normalize_text, open_transcriber  # noqa: E402
-from edgellm_sdk.speech.audio import read_wav  # noqa: E402
-from edgellm_sdk.speech.tts import open_synthesizer  # noqa: E402
-from edgellm_sdk.speech.types import AudioChunk  # noqa: E402
-from edgellm_sdk.speech.voice import NOT_UNDERSTOOD, VoiceLoop  # noqa: E402
+from edgellm_sdk.speech.asr import normalize_text, open_transcriber
+from edgellm_sdk.speech.audio import read_wav
+from edgellm_sdk.speech.tts import open_synthesizer
+from edgellm_sdk.speech.types import AudioChunk
+from edgellm_sdk.speech.voice import NOT_UNDERSTOOD, VoiceLoop
 
 QUESTION = Path(__file__).resolve().parents[1] / "examples" / "data" / "question.wav"
 

@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("wyoming", reason="the speech extra is not installed")
 pytest.importorskip("moonshine_voice", reason="the speech extra is not installed")
 
-from wyoming.asr import Transcribe, Transcript  # noqa: E402
-from wyoming.audio import AudioChunk, AudioStart, AudioStop  # noqa: E402
-from wyoming.client import AsyncTcpClient  # noqa: E402
-from wyoming.handle import HandledChunk, HandledStart, HandledStop  # noqa: E402
-from wyoming.info import Describe, Info  # noqa: E402
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped  # noqa: E402
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.handle import HandledChunk, HandledStart, HandledStop
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 
 @pytest.fixture(scope="module")

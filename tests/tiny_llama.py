@@ -72,8 +72,8 @@ def write_tiny_gguf(path: Path, *, qtype: str = "F32", seed: int = 0, layers: in
         w.add_tensor(name, m)
         return m
 
-    ref = {"config": dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn,
-                          vocab=vocab, theta=10000.0, eps=1e-5), "layers": []}
+    ref = {"config": {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "ffn": ffn,
+                          "vocab": vocab, "theta": 10000.0, "eps": 1e-5}, "layers": []}
     embed_q = gguf.GGMLQuantizationType.Q8_0 if qt != gguf.GGMLQuantizationType.F32 else qt
     embed = mat(vocab, hidden, 0.5)
     if embed_q == gguf.GGMLQuantizationType.F32:

@@ -29,7 +29,7 @@ from .response import CachedResponse
 from .stats import CacheStats
 
 DEFAULT_THRESHOLD = 0.85
-_FILLER = frozenset("a an the please can could would you me tell just right now currently".split())
+_FILLER = frozenset("a an the please can could would you me tell just right now currently".split())  # noqa: SIM905
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -49,7 +49,7 @@ def _edit_distance(a: list[str], b: list[str]) -> int:
 def same_slots(a: str, b: str) -> bool:
     """False when ``a`` and ``b`` name different numbers or differ by a one- or two-word swap."""
     wa, wb = _words(a), _words(b)
-    numbers = lambda ws: {w for w in ws if any(c.isdigit() for c in w)}  # noqa: E731
+    numbers = lambda ws: {w for w in ws if any(c.isdigit() for c in w)}
     if numbers(wa) != numbers(wb):
         return False
     return wa == wb or _edit_distance(wa, wb) > 2

@@ -21,13 +21,13 @@ class ConstraintError(EdgeLLMError, ValueError):
     """The schema / grammar is invalid, or the model's tokens cannot satisfy it."""
 
 
-_TOKENIZERS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_TOKENIZERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _llguidance():
     try:
         import llguidance
-        import llguidance.numpy  # noqa: F401
+        import llguidance.numpy
     except ImportError as e:
         raise MissingDependency("llguidance", "structured") from e
     return llguidance
@@ -38,7 +38,7 @@ def _ll_tokenizer(tokenizer, vocab_size: int):
     cached = _TOKENIZERS.get(tokenizer)
     if cached is None or cached[0] != vocab_size:
         ll = _llguidance()
-        eos = sorted(tokenizer.eos_ids)[0] if tokenizer.eos_ids else None
+        eos = min(tokenizer.eos_ids) if tokenizer.eos_ids else None
         cached = (vocab_size, ll.LLTokenizer(tokenizer.hf.to_str(), n_vocab=vocab_size, eos_token=eos))
         _TOKENIZERS[tokenizer] = cached
     return cached[1]
