@@ -74,7 +74,7 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench $(ROS_STAMP)
 verify-llamacpp: $(MODEL) $(BIN)/.bench
 	$(BIN)/python benchmarks/verify_llamacpp.py
 
-# Not part of `make test` (~10 min the first time, ~2 min cached): installs the package in an emulated
+# Not part of `make test` (~12 min the first time, ~1.5 min cached): installs the package in an emulated
 # Debian arm64 rootfs (qemu-user-static) and runs the core test subset there. devices/aarch64/README.md
 check-aarch64:
 	bash devices/aarch64/check.sh
