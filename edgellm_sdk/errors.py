@@ -6,6 +6,7 @@
     │   ├── ModelCorrupt              a file is missing or its sha256 differs from manifest.json
     │   └── VocabularyMismatch        tokenizer and model disagree on the vocabulary size
     ├── ConversionError               a GGUF file cannot be converted (unsupported arch/quant)
+    ├── ToolchainError                a toolchain input is unusable (data file line, model, option)
     ├── PullError                     fetching a model package failed (pip, network, disk)
     ├── ContextOverflow               prompt + max_tokens exceed the model's context window
     ├── MissingDependency             an optional extra is not installed (names the pip command)
@@ -46,6 +47,11 @@ class VocabularyMismatch(ModelError):
 
 class ConversionError(EdgeLLMError):
     pass
+
+
+class ToolchainError(EdgeLLMError):
+    """quantize / prune / distill / finetune / eval cannot use an input: the message names the
+    file (and line of a JSONL file), what was wrong, and the fix."""
 
 
 class PullError(EdgeLLMError):

@@ -16,11 +16,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .gguf_llama import LlamaConfig, LlamaWeights, Matrix
-from .packing import BLOCK, NBitsWeight, pack_matrix
+from .packing import BLOCK, NBitsWeight, pack_gguf_exact, quantize_rtn8
+from .quantspec import PRESETS, QuantSpec, quantize_weight
 
 OPSET = 21
 MS = "com.microsoft"
-VARIANTS = ("fp32", "q8", "q4")
+VARIANTS = tuple(PRESETS)
 
 
 class _Graph:
@@ -46,12 +47,19 @@ class _Graph:
 
 
 class _Builder:
-    def __init__(self, weights: LlamaWeights, variant: str, accuracy_level: int):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        self.w, self.cfg, self.variant, self.acc = weights, weights.config, variant, accuracy_level
+    def __init__(self, weights: LlamaWeights, spec: QuantSpec, accuracy_level: int):
+        self.w, self.cfg, self.spec, self.acc = weights, weights.config, spec, accuracy_level
         self.g = _Graph()
         self.c = {}  # shared constants
+
+    def pack(self, m: Matrix, name: str) -> NBitsWeight | np.ndarray:
+        spec = self.spec
+        if spec.gguf_preset:
+            return pack_gguf_exact(m, spec.gguf_preset)
+        if spec.keeps_fp32(name):
+            return m.dense()
+        return quantize_weight(m.dense(), spec.bits, spec.block, symmetric=spec.symmetric, method=spec.method,
+                               importance=spec.importance.get(name))
 
     def const(self, name: str, array) -> str:
         if name not in self.c:
@@ -59,7 +67,7 @@ class _Builder:
         return self.c[name]
 
     def linear(self, x: str, m: Matrix, name: str) -> str:
-        g, packed = self.g, pack_matrix(m, self.variant)
+        g, packed = self.g, self.pack(m, name)
         if isinstance(packed, np.ndarray):
             return g.op("MatMul", x, g.init(name + ".weight", packed.T), name=name)
         return self.nbits(x, packed, name)
@@ -72,7 +80,7 @@ class _Builder:
         if p.zero_points is not None:
             inputs.append(g.init(name + ".zp", p.zero_points.reshape(-1)))
         return g.op("MatMulNBits", *inputs, domain=MS, name=name, K=p.k, N=p.n, bits=p.bits,
-                    block_size=BLOCK, accuracy_level=self.acc)
+                    block_size=p.block, accuracy_level=self.acc)
 
     def nbits_with_offsets(self, x: str, p: NBitsWeight, name: str) -> str:
         """Exact per-block offsets: y = x @ W.T + blocksum(x) @ C.T.
@@ -90,8 +98,13 @@ class _Builder:
         return g.op("Add", main, correction)
 
     def embed(self, ids: str) -> str:
-        g, e = self.g, self.w.embed
-        packed = pack_matrix(e, "q8" if self.variant != "fp32" else "fp32")
+        g, e, spec = self.g, self.w.embed, self.spec
+        if spec.head_bits is None:
+            packed = e.dense()
+        elif spec.gguf_preset:
+            packed = pack_gguf_exact(e, "q8")
+        else:
+            packed = quantize_rtn8(e.dense())
         if isinstance(packed, np.ndarray):
             self.embed_dense = g.init("embed.weight", packed)
             return g.op("Gather", self.embed_dense, ids)
@@ -109,7 +122,7 @@ class _Builder:
         g, cfg = self.g, self.cfg
         if not cfg.tie_embeddings:
             return self.linear(h, self.w.lm_head, "lm_head")
-        if self.variant == "fp32":
+        if self.spec.head_bits is None:
             flat = g.op("Reshape", h, self.const("shape_flat", np.array([-1, cfg.hidden_size], np.int64)))
             logits = g.op("Gemm", flat, self.embed_dense, transB=1)
             lead = g.op("Slice", g.op("Shape", h), self.const("zero1", np.array([0], np.int64)),
@@ -175,7 +188,8 @@ class _Builder:
             h, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], 4, MS,
                                        p + ".ffn_norm", epsilon=eps)
             gate_up = self.linear(h, Matrix.concat([layer.gate, layer.up]), p + ".gate_up_proj")
-            split = self.const("ffn_split", np.array([cfg.intermediate_size] * 2, np.int64))
+            ffn = layer.gate.rows  # per layer: pruning can narrow some layers more than others
+            split = self.const(f"ffn_split_{ffn}", np.array([ffn] * 2, np.int64))
             gate, up = g.node("Split", [gate_up, split], 2, axis=-1)
             act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)  # SiLU(gate) * up
             mlp_out = self.linear(act, layer.down, p + ".down_proj")
@@ -192,7 +206,8 @@ class _Builder:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
                                   producer_name="edgellm_sdk")
         model.ir_version = 10
-        helper.set_model_props(model, {"edgellm.variant": self.variant, "edgellm.kv_inplace": "1"})
+        helper.set_model_props(model, {"edgellm.variant": self.spec.gguf_preset or "custom",
+                                       "edgellm.kv_inplace": "1"})
         return model
 
 
@@ -204,8 +219,13 @@ def _indicator_nbits(k: int) -> np.ndarray:
     return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
 
 
-def build_llama_onnx(weights: LlamaWeights, variant: str = "fp32", accuracy_level: int = 4) -> onnx.ModelProto:
-    """The ONNX graph of ``weights`` for one variant: fp32 | q8 (int8 RTN) | q4 (GGUF Q4_1 blocks, exact)."""
+def build_llama_onnx(weights: LlamaWeights, variant: str | QuantSpec = "fp32",
+                     accuracy_level: int = 4) -> onnx.ModelProto:
+    """The ONNX graph of ``weights`` for a preset (fp32 | q8 int8 RTN | q4 GGUF Q4_1 blocks, exact) or a QuantSpec."""
+    if isinstance(variant, str):
+        if variant not in PRESETS:
+            raise ValueError(f"variant must be one of {VARIANTS} or a QuantSpec, got {variant!r}")
+        variant = PRESETS[variant]
     return _Builder(weights, variant, accuracy_level).build()
 
 

@@ -27,6 +27,8 @@ class NBitsWeight:
     scales: np.ndarray  # float32 [N, n_blocks]
     zero_points: np.ndarray | None  # uint8 packed, None = default 2**(bits-1)
     mins: np.ndarray | None = None  # float32 [N, n_blocks]: per-block offset added via block sums
+    block: int = BLOCK
+    cols: int | None = None  # K when it is not a multiple of block (the last block is zero-padded)
 
     @property
     def n(self) -> int:
@@ -34,7 +36,7 @@ class NBitsWeight:
 
     @property
     def k(self) -> int:
-        return self.b.shape[1] * BLOCK
+        return self.cols or self.b.shape[1] * self.block
 
 
 def _blocks(m: Matrix, bytes_per_block: int) -> np.ndarray:
@@ -72,8 +74,8 @@ def quantize_rtn8(w: np.ndarray) -> NBitsWeight:
     return NBitsWeight(8, q.astype(np.uint8), scales.astype(np.float32), None)
 
 
-def pack_matrix(m: Matrix, variant: str) -> NBitsWeight | np.ndarray:
-    """Weights for one linear layer of ``variant``: NBitsWeight, or fp32 [N, K] for plain MatMul."""
+def pack_gguf_exact(m: Matrix, variant: str) -> NBitsWeight | np.ndarray:
+    """The GGUF presets: fp32 (dequantized), q8 (Q8_0 exact, else int8 RTN), q4 (Q4_1/Q8_0 exact)."""
     if variant == "fp32":
         return m.dense()
     if m.qtype == QType.Q8_0:
