@@ -279,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     from .doctor import add_parser as add_doctor
 
     add_doctor(sub)
+    from .toolchain.cli_opt import add_parser as add_optimize
+
+    add_optimize(sub)
+    from .toolchain.cli_eval import add_parser as add_eval
+
+    add_eval(sub)
     return parser
 
 

@@ -149,6 +149,7 @@ def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: L
     """Quantize the model's fp32 weights with ``spec`` into a new variant ``onnx/model_<variant>.onnx``."""
     if not variant.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"variant name {variant!r} may use letters, digits, '-' and '_' only")
+    manifest = Manifest.load(manifest.root)  # the caller's copy may predate another variant
     if variant in manifest.variants and not overwrite:
         raise ToolchainError(f"{manifest.root} already has a variant {variant!r}; choose another --name "
                              "or pass --overwrite")
@@ -159,3 +160,13 @@ def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: L
                                               variant: {**spec.describe(), "accuracy_level": accuracy_level}}}
     return write_manifest(manifest.root, name=manifest.name, variants={**manifest.variants, variant: rel},
                           default_variant=variant if make_default else manifest.default_variant, source=source)
+
+
+def output_dir(out: str | Path) -> Path:
+    """``--out``: a path (has a '/' or starts with '.') or a name in the model store."""
+    text = str(out)
+    if "/" in text or text.startswith("."):
+        return Path(text).expanduser()
+    from ..models.store import ModelStore
+
+    return ModelStore().path(text)

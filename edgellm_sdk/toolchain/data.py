@@ -66,7 +66,7 @@ def read_examples(path: str | Path, *, need_target: bool) -> list[Example]:
 
 def _example(obj, line: int, need_target: bool) -> Example:
     if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")  # noqa: TRY004  (reported per line)
     if "messages" in obj:
         messages = obj["messages"]
         if not isinstance(messages, list) or not messages or not all(

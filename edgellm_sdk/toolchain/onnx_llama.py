@@ -58,8 +58,8 @@ class _Builder:
             return pack_gguf_exact(m, spec.gguf_preset)
         if spec.keeps_fp32(name):
             return m.dense()
-        return quantize_weight(m.dense(), spec.bits, spec.block, symmetric=spec.symmetric, method=spec.method,
-                               importance=spec.importance.get(name))
+        return quantize_weight(m.dense(), spec.bits, spec.block, symmetric=spec.symmetric, offsets=spec.offsets,
+                               method=spec.method, importance=spec.importance.get(name))
 
     def const(self, name: str, array) -> str:
         if name not in self.c:
@@ -88,11 +88,11 @@ class _Builder:
         The block sums come out of the same MatMulNBits as extra output rows (a 0/1 block
         indicator, exact in 4 bits), so they see the same int8-rounded x and cost no extra pass.
         """
-        g, nb = self.g, p.k // BLOCK
-        b = np.concatenate([p.b, _indicator_nbits(p.k)])
+        g, nb = self.g, p.k // p.block
+        b = np.concatenate([p.b, _indicator_nbits(p.k, p.block)])
         scales = np.concatenate([p.scales, np.ones((nb, nb), np.float32)])
         y = g.op("MatMulNBits", x, g.init(name + ".qweight", b), g.init(name + ".scales", scales.reshape(-1)),
-                 domain=MS, name=name, K=p.k, N=p.n + nb, bits=4, block_size=BLOCK, accuracy_level=self.acc)
+                 domain=MS, name=name, K=p.k, N=p.n + nb, bits=4, block_size=p.block, accuracy_level=self.acc)
         main, sums = g.node("Split", [y, self.const(f"split_{p.n}_{nb}", np.array([p.n, nb], np.int64))], 2, axis=-1)
         correction = g.op("MatMul", sums, g.init(name + ".offsets", p.mins.T.copy()), name=name + ".offsets")
         return g.op("Add", main, correction)
@@ -131,7 +131,7 @@ class _Builder:
             return g.op("Reshape", logits, shape)
         p = self.embed_packed
         return g.op("MatMulNBits", h, "lm_head.qweight", "lm_head.scales", domain=MS, name="lm_head",
-                    K=p.k, N=p.n, bits=8, block_size=BLOCK, accuracy_level=self.acc)
+                    K=p.k, N=p.n, bits=8, block_size=p.block, accuracy_level=self.acc)
 
     def build(self) -> onnx.ModelProto:
         g, cfg = self.g, self.cfg
@@ -211,10 +211,10 @@ class _Builder:
         return model
 
 
-def _indicator_nbits(k: int) -> np.ndarray:
-    """MatMulNBits weight [nb, nb, 16] whose row b is 1 on block b, 0 elsewhere (zp 8, scale 1)."""
-    nb = k // BLOCK
-    q = np.full((nb, nb, BLOCK), 8, np.uint8)
+def _indicator_nbits(k: int, block: int = BLOCK) -> np.ndarray:
+    """MatMulNBits weight [nb, nb, block/2] whose row b is 1 on block b, 0 elsewhere (zp 8, scale 1)."""
+    nb = k // block
+    q = np.full((nb, nb, block), 8, np.uint8)
     q[np.arange(nb), np.arange(nb)] = 9
     return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
 

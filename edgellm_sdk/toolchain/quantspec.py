@@ -25,6 +25,7 @@ class QuantSpec:
     bits: int | None = None  # None = fp32 MatMul
     block: int = 32
     symmetric: bool = False
+    offsets: bool = False  # float per-block minimum (Q4_1-style), added back through block sums
     method: str = "mse"  # "rtn" | "mse"
     head_bits: int | None = 8  # tied embedding / lm_head: 8 or None (fp32)
     exclude: tuple[str, ...] = ()  # fnmatch patterns of linear names kept fp32 ("layers.0.*", "*.down_proj")
@@ -38,6 +39,8 @@ class QuantSpec:
             raise ValueError(f"block must be one of {BLOCKS}, got {self.block}")
         if self.method not in ("rtn", "mse"):
             raise ValueError(f"method must be 'rtn' or 'mse', got {self.method!r}")
+        if self.offsets and (self.symmetric or self.bits != 4):
+            raise ValueError("offsets apply to asymmetric int4 only")
         if self.head_bits not in (None, 8):
             raise ValueError(f"head_bits must be 8 or None (fp32), got {self.head_bits}")
 
@@ -47,7 +50,8 @@ class QuantSpec:
     def describe(self) -> dict:
         if self.gguf_preset:
             return {"preset": self.gguf_preset}
-        return {"bits": self.bits, "block": self.block, "symmetric": self.symmetric, "method": self.method,
+        return {"bits": self.bits, "block": self.block, "symmetric": self.symmetric, "offsets": self.offsets,
+                "method": self.method,
                 "lm_head": "fp32" if self.head_bits is None else f"int{self.head_bits}",
                 "exclude": list(self.exclude), "activation_aware": bool(self.importance)}
 
@@ -55,19 +59,26 @@ class QuantSpec:
 PRESETS = {
     "fp32": QuantSpec(bits=None, head_bits=None, gguf_preset="fp32"),
     "q8": QuantSpec(bits=8, symmetric=True, method="rtn", gguf_preset="q8"),
-    "q4": QuantSpec(bits=4, gguf_preset="q4"),
+    "q4": QuantSpec(bits=4, offsets=True, gguf_preset="q4"),
 }
 
 
-def quantize_weight(w: np.ndarray, bits: int, block: int = 32, *, symmetric: bool = False, method: str = "mse",
-                    importance: np.ndarray | None = None, rows_per_chunk: int = 2048) -> NBitsWeight:
+def quantize_weight(w: np.ndarray, bits: int, block: int = 32, *, symmetric: bool = False, offsets: bool = False,
+                    method: str = "mse", importance: np.ndarray | None = None,
+                    rows_per_chunk: int = 2048) -> NBitsWeight:
     """Quantize ``w`` [N, K] per row and block of ``block`` input columns (K is zero-padded).
 
     ``importance`` [K] weighs the squared error of each input column (calibration E[x^2]);
     the MSE search picks, per block, the clip factor that minimizes that weighted error.
+    ``offsets``: w ~ d*q + m with a float m per block (exact for a GGUF Q4_1 source); packed
+    as d*(q-8) plus ``mins`` = m + 8d, which the graph adds as blocksum(x) @ mins.T.
     """
     w = np.asarray(w, np.float32)
     n, k = w.shape
+    if offsets:
+        if k % block:
+            raise ValueError(f"offsets need K ({k}) to be a multiple of the block ({block})")
+        return _quantize_offsets(w, block, SHRINK if method == "mse" else SHRINK[:1], importance, rows_per_chunk)
     pad = -k % block
     if pad:
         w = np.pad(w, ((0, 0), (0, pad)))
@@ -102,6 +113,8 @@ def dequantize_weight(p: NBitsWeight) -> np.ndarray:
     else:
         z = np.stack([p.zero_points & 0x0F, p.zero_points >> 4], axis=-1).reshape(q.shape[0], -1)[:, :nb]
     w = (q - z.astype(np.float32)[..., None]) * p.scales[..., None]
+    if p.mins is not None:
+        w = w + p.mins[..., None]
     return w.reshape(q.shape[0], -1)[:, :p.k]
 
 
@@ -132,6 +145,32 @@ def _quantize_blocks(blocks: np.ndarray, bits: int, symmetric: bool, shrink: np.
         best_s = np.where(better, scale, best_s)
         best_z = np.where(better, zero, best_z).astype(np.uint8)
     return best_q, best_s, best_z
+
+
+def _quantize_offsets(w, block, shrink, importance, rows_per_chunk) -> NBitsWeight:
+    n, k = w.shape
+    nb = k // block
+    imp = (np.ones(k, np.float32) if importance is None else np.asarray(importance, np.float32)).reshape(nb, block)
+    q_all = np.empty((n, nb, block), np.uint8)
+    d_all = np.empty((n, nb), np.float32)
+    m_all = np.empty((n, nb), np.float32)
+    for r in range(0, n, rows_per_chunk):
+        blocks = w[r:r + rows_per_chunk].reshape(-1, nb, block)
+        lo, hi = blocks.min(axis=-1), blocks.max(axis=-1)
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        best = np.full(blocks.shape[:2], np.inf, np.float32)
+        for factor in shrink:  # shrink the range around its centre
+            m = mid - half * factor
+            d = np.where(half == 0, 1.0, 2 * half * factor / 15).astype(np.float32)
+            q = np.clip(np.rint((blocks - m[..., None]) / d[..., None]), 0, 15)
+            err = (((q * d[..., None] + m[..., None]) - blocks) ** 2 * imp).sum(axis=-1)
+            better = err < best
+            best = np.where(better, err, best)
+            q_all[r:r + rows_per_chunk][better] = q[better].astype(np.uint8)
+            d_all[r:r + rows_per_chunk] = np.where(better, d, d_all[r:r + rows_per_chunk])
+            m_all[r:r + rows_per_chunk] = np.where(better, m, m_all[r:r + rows_per_chunk])
+    packed = (q_all[..., 0::2] | (q_all[..., 1::2] << 4)).astype(np.uint8)
+    return NBitsWeight(4, packed, d_all, None, (m_all + 8 * d_all).astype(np.float32), block)
 
 
 def _pack_nibbles(z: np.ndarray) -> np.ndarray:
