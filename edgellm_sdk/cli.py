@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .toolchain.cli_eval import add_parser as add_eval
 
     add_eval(sub)
+    from .toolchain.cli_train import add_parser as add_train
+
+    add_train(sub)
     return parser
 
 

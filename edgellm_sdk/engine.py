@@ -8,6 +8,8 @@ prompt, the previous chat turns) prefills only what is new.
 
 from __future__ import annotations
 
+import hashlib
+
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -364,8 +366,10 @@ class Engine:
         """Identifies the exact weights (for caches that outlive the process)."""
         if self.manifest is None:
             return f"unknown:{self.variant}"
-        rel = self.manifest.variants.get(self.variant, "")
-        digest = self.manifest.files.get(rel, {}).get("sha256", "unhashed")
+        files = self.manifest.variant_files(self.variant) if self.variant in self.manifest.variants else []
+        # the graph and its external weights: a re-trained model keeps the same graph file
+        hashes = [self.manifest.files.get(f, {}).get("sha256", "unhashed") for f in files] or ["unhashed"]
+        digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
         return f"{self.manifest.name}:{self.variant}:{digest[:16]}"
 
     def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float) -> Usage:

@@ -200,3 +200,17 @@ def test_cli_quantize_and_prune(model_copy, tmp_path):
     run = subprocess.run(cli + ["prune", str(model_copy.root), "--calibration", str(tmp_path / "nope.txt"),
                                 "--out", str(tmp_path / "q")], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "calibration text" in run.stderr and "does not exist" in run.stderr
+
+
+def test_model_id_changes_with_the_weights_not_only_the_graph(model_copy, tmp_path):
+    """Response caches key on Engine.model_id: a re-trained model with the same name and graph must differ."""
+    w = load_weights(model_copy)
+    save_model(w, tmp_path / "a", tokenizer_from=model_copy.root, name="same", variants=("fp32",))
+    w.layers[0].down.raw[0, 0] += 1.0
+    save_model(w, tmp_path / "b", tokenizer_from=model_copy.root, name="same", variants=("fp32",))
+    ids = []
+    for d in ("a", "b"):
+        with Engine.load(tmp_path / d, variant="fp32", max_context=32, threads=1) as engine:
+            ids.append(engine.model_id)
+    assert (tmp_path / "a/onnx/model.onnx").read_bytes() == (tmp_path / "b/onnx/model.onnx").read_bytes()
+    assert ids[0] != ids[1]

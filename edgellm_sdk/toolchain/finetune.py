@@ -1,0 +1,95 @@
+"""`edgellm finetune`: LoRA fine-tuning on a task file, merged and exported as a new model.
+
+    task.jsonl -> chat-template samples (loss on the target tokens + end of turn)
+    model fp32 weights -> TorchLlama + LoRA (base frozen) -> train (checkpoints, resume)
+    -> adapter.pt in the work dir -> merge -> model dir with fp32, q8 and int4 (default)
+
+The work dir (default ``<out>.train``) keeps ``checkpoint.pt`` and ``adapter.pt``; running
+the same command again resumes from the checkpoint, or only re-exports when training is done.
+With ``merge=False`` only the adapter is written: the ONNX runtime cannot apply an
+unmerged adapter (it would cost two extra MatMuls per linear layer), so the Engine loads
+merged models only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..chat import CHATML, ChatTemplate
+from ..models.manifest import Manifest
+from ..models.store import ModelStore
+from ..tokenizer import Tokenizer
+from .checkpoint import load_weights
+from .data import read_examples
+from .lora import TARGETS, apply_lora, merge_lora, save_adapter
+from .torch_llama import TorchLlama
+from .train import (
+    Progress,
+    TrainConfig,
+    TrainResult,
+    chat_sample,
+    export,
+    file_sha256,
+    mean_loss,
+    out_dir,
+    train,
+    weights_id,
+)
+
+
+@dataclass
+class FinetuneResult:
+    manifest: Manifest | None  # the exported model (None with merge=False)
+    adapter: Path
+    train: TrainResult
+    loss_before: float  # mean task loss of the base model (on up to 64 examples)
+    loss_after: float  # ... and of the fine-tuned one
+
+
+def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank: int = 8,
+             lora_alpha: float | None = None, lora_dropout: float = 0.0, targets: tuple[str, ...] = TARGETS,
+             steps: int = 100, lr: float = 2e-4, batch: int = 4, seq_len: int = 256, seed: int = 0,
+             checkpoint_every: int = 50, max_time_s: float | None = None, resume: bool = True,
+             merge: bool = True, quantize: str | None = "int4", name: str | None = None,
+             work_dir: str | Path | None = None, store: ModelStore | None = None,
+             progress: Callable[[str], None] = lambda msg: None,
+             on_step: Callable[[Progress], None] | None = None) -> FinetuneResult:
+    """Fine-tune ``model`` (a store name or model dir) on ``data`` (task JSONL with targets);
+    ``out`` is a model directory path or a name in the model store."""
+    cfg = TrainConfig(steps=steps, batch=batch, seq_len=seq_len, lr=lr, seed=seed,
+                      checkpoint_every=checkpoint_every, max_time_s=max_time_s)
+    examples = read_examples(data, need_target=True)
+    base = (store or ModelStore()).resolve(model)
+    out = out_dir(out, store)
+    work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
+
+    tokenizer = Tokenizer.from_dir(base.root)
+    template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
+    samples = [chat_sample(tokenizer, template, ex.messages, ex.target, seq_len, line=ex.line) for ex in examples]
+
+    progress(f"loading {base.name} (fp32)")
+    weights = load_weights(base)
+    net, metadata = TorchLlama.from_weights(weights), weights.metadata
+    del weights  # the torch copy is the one we train
+    loss_before = mean_loss(net, samples)
+    alpha = lora_alpha or 2.0 * lora_rank
+    apply_lora(net, rank=lora_rank, alpha=alpha, dropout=lora_dropout, targets=targets)
+    fingerprint = {"model": weights_id(base, "fp32"), "data": file_sha256(data),
+                   "lora": {"rank": lora_rank, "alpha": alpha, "dropout": lora_dropout, "targets": list(targets)}}
+    progress(f"training {sum(p.numel() for p in net.parameters() if p.requires_grad):,} LoRA parameters on "
+             f"{len(samples)} examples")
+    result = train(net, samples, cfg, work, fingerprint=fingerprint, resume=resume, on_step=on_step)
+    adapter = save_adapter(net, work / "adapter.pt", rank=lora_rank, alpha=alpha, targets=targets,
+                           base=base.name, steps=result.steps)
+    loss_after = mean_loss(net, samples)
+    if not merge:
+        return FinetuneResult(None, adapter, result, loss_before, loss_after)
+    merge_lora(net)
+    progress("exporting")
+    source = {"finetuned_from": base.name, "data": Path(data).name, "lora_rank": lora_rank, "steps": result.steps,
+              "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
+    manifest = export(net.to_weights(metadata), out, tokenizer_from=base.root, name=name or out.name,
+                      source=source, quantize=quantize, progress=progress)
+    return FinetuneResult(manifest, adapter, result, loss_before, loss_after)

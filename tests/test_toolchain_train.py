@@ -1,0 +1,259 @@
+"""Training toolchain (torch): the torch llama against the ONNX graph, LoRA, the shared loop
+(resume, memory guard), finetune and distill end to end on the tiny model, and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import json
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgellm_sdk import Engine
+from edgellm_sdk.errors import MissingDependency, ToolchainError
+from edgellm_sdk.toolchain import cli_train
+from edgellm_sdk.toolchain.checkpoint import load_weights
+from edgellm_sdk.toolchain.distill import distill
+from edgellm_sdk.toolchain.finetune import finetune
+from edgellm_sdk.toolchain.gguf_llama import LlamaConfig
+from edgellm_sdk.toolchain.lora import apply_lora, load_adapter, merge_lora, save_adapter
+from edgellm_sdk.toolchain.torch_llama import TorchLlama, config_parameters, student_config
+from edgellm_sdk.toolchain.train import TrainConfig, estimate_memory, make_sample, train
+
+COMMANDS = [("turn left", {"cmd": "left"}), ("turn right", {"cmd": "right"}), ("stop now", {"cmd": "stop"}),
+            ("go forward", {"cmd": "go"}), ("go back", {"cmd": "back"}), ("hello", {"cmd": "hi"})]
+SMOLLM2 = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_layers=30, num_heads=9,
+                      num_kv_heads=3, rope_theta=100000.0, rms_eps=1e-5, max_position=8192)
+
+
+def ort_logits(manifest, ids: np.ndarray) -> np.ndarray:
+    """All-position logits of a model's fp32 graph, run directly with onnxruntime."""
+    import onnxruntime as ort
+
+    cfg = json.loads((manifest.root / "config.json").read_text())
+    session = ort.InferenceSession(str(manifest.variant_path("fp32")), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1])[None],
+             "num_logits_to_keep": np.array(0, np.int64)}
+    empty = np.zeros((1, cfg["num_key_value_heads"], 0, cfg["head_dim"]), np.float32)
+    for i in range(cfg["num_hidden_layers"]):
+        feeds[f"past_key_values.{i}.key"] = feeds[f"past_key_values.{i}.value"] = empty
+    return session.run(["logits"], feeds)[0]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_store):
+    return tiny_store.resolve("tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tiny):
+    return load_weights(tiny)
+
+
+@pytest.fixture(scope="module")
+def task_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "task.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "target": t, "match": "json"}) + "\n" for p, t in COMMANDS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finetuned(tiny, task_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "tiny-robot"
+    return finetune(tiny.root, task_file, out, steps=25, lr=1e-2, batch=4, seq_len=64, resume=False)
+
+
+def test_torch_forward_matches_onnx_fp32_graph(tiny, tiny_weights):
+    ids = np.array([[1, 50, 60, 70, 80, 90, 100, 3, 4, 5, 200, 150, 2, 7]], np.int64)
+    with torch.no_grad():
+        logits = TorchLlama.from_weights(tiny_weights)(torch.from_numpy(ids)).numpy()
+    assert np.abs(logits - ort_logits(tiny, ids)).max() < 1e-4
+
+
+def test_to_weights_round_trip(tiny_weights):
+    back = TorchLlama.from_weights(tiny_weights).to_weights()
+    assert back.config == tiny_weights.config
+    np.testing.assert_array_equal(back.embed.dense(), tiny_weights.embed.dense())
+    np.testing.assert_array_equal(back.final_norm, tiny_weights.final_norm)
+    for a, b in zip(back.layers, tiny_weights.layers):
+        for part in ("q", "k", "v", "o", "gate", "up", "down"):
+            np.testing.assert_array_equal(getattr(a, part).dense(), getattr(b, part).dense())
+        np.testing.assert_array_equal(a.attn_norm, b.attn_norm)
+
+
+def test_lora_zero_init_is_identity_and_merge_equals_unmerged(tiny_weights, tmp_path):
+    ids = torch.tensor([[1, 40, 41, 42, 43, 44, 45, 46]])
+    model = TorchLlama.from_weights(tiny_weights).eval()
+    with torch.no_grad():
+        base = model(ids)
+        names = apply_lora(model, rank=4)
+        assert len(names) == 4 * len(tiny_weights.layers)
+        assert torch.equal(model(ids), base)  # B starts at zero
+        for name, p in model.named_parameters():
+            assert p.requires_grad == (".lora_" in name)
+            if name.endswith("lora_b"):
+                p.normal_(std=0.05)
+        unmerged = model(ids)
+        save_adapter(model, tmp_path / "adapter.pt", rank=4, alpha=8.0, targets=("qkv", "o", "gate_up", "down"))
+        reloaded = TorchLlama.from_weights(tiny_weights).eval()
+        load_adapter(reloaded, tmp_path / "adapter.pt")
+        assert torch.allclose(reloaded(ids), unmerged, atol=1e-6)
+        merged = merge_lora(model)(ids)
+    assert not torch.allclose(unmerged, base, atol=1e-3)
+    assert torch.allclose(merged, unmerged, atol=1e-4)
+
+
+def test_finetune_lowers_task_loss_and_exports_int4(finetuned):
+    assert finetuned.loss_after < 0.3 * finetuned.loss_before
+    assert finetuned.train.steps == 25 and finetuned.train.tokens_per_s > 0
+    m = finetuned.manifest
+    assert set(m.variants) == {"fp32", "q8", "int4"} and m.default_variant == "int4"
+    assert m.source["finetuned_from"] == "tiny"
+    for variant in ("int4", "fp32"):
+        with Engine.load(m.root, variant=variant, max_context=64) as engine:
+            assert engine.variant == variant
+            assert engine.complete([{"role": "user", "content": "turn left"}], max_tokens=8).usage.completion_tokens
+
+
+def test_exported_graph_computes_the_merged_model(finetuned, tiny):
+    ids = np.array([[1, 60, 61, 62, 63, 64]], np.int64)
+    net = TorchLlama.from_weights(load_weights(tiny))
+    load_adapter(net, finetuned.adapter)
+    with torch.no_grad():
+        logits = net(torch.from_numpy(ids)).numpy()
+    assert np.abs(logits - ort_logits(finetuned.manifest, ids)).max() < 1e-4
+
+
+def _lora_run(weights, samples, work, **kw):
+    torch.manual_seed(0)
+    model = TorchLlama.from_weights(weights)
+    apply_lora(model, rank=4, dropout=0.1)  # dropout: the restored RNG matters
+    cfg = TrainConfig(steps=6, batch=3, seq_len=64, lr=5e-3, checkpoint_every=2)
+    return model, train(model, samples, cfg, work, **kw)
+
+
+def test_resume_after_interruption_gives_identical_weights(tiny_weights, tmp_path):
+    samples = [make_sample([1, 20 + i, 30 + i], [40 + i, 50, 60, 2], 64) for i in range(5)]
+    straight, _ = _lora_run(tiny_weights, samples, tmp_path / "a")
+
+    def stop_at_3(p):
+        if p.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _lora_run(tiny_weights, samples, tmp_path / "b", on_step=stop_at_3)
+    resumed, result = _lora_run(tiny_weights, samples, tmp_path / "b")
+    assert result.resumed_from == 2 and result.steps == 6 and len(result.losses) == 6
+    for (name, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ToolchainError, match="different run"):  # same work dir, other hyperparameters
+        train(resumed, samples, TrainConfig(steps=6, batch=2, checkpoint_every=2), tmp_path / "b")
+
+
+def test_max_time_stops_with_a_checkpoint(tiny_weights, tmp_path):
+    samples = [make_sample([1, 20, 30], [40, 50, 2], 64)]
+    model = TorchLlama.from_weights(tiny_weights)
+    result = train(model, samples, TrainConfig(steps=50, batch=1, max_time_s=1e-6), tmp_path)
+    assert result.stopped == "time" and result.steps == 1
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
+
+
+def test_malformed_jsonl_reports_the_line(tiny, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "turn left", "target": "left"}\n{"prompt": "stop", "target": \n')
+    with pytest.raises(ToolchainError, match="line 2"):
+        finetune(tiny.root, bad, tmp_path / "out", steps=1)
+
+
+def test_memory_estimate_refuses_before_training(tiny, task_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGELLM_MAX_RSS_MB", "200")
+    with pytest.raises(ToolchainError, match=r"try --batch 2 .*EDGELLM_MAX_RSS_MB=<MB>"):
+        finetune(tiny.root, task_file, tmp_path / "out", steps=1, batch=4, seq_len=64)
+    assert not (tmp_path / "out.train" / "checkpoint.pt").exists()
+    # long sequences: the attention weights and activations of batch x seq are what does not fit
+    monkeypatch.setenv("EDGELLM_MAX_RSS_MB", "600")
+    model = TorchLlama.from_weights(load_weights(tiny))
+    long = [make_sample([1] * 10, [5] * 1100, 1024)] * 4
+    with pytest.raises(ToolchainError, match=r"batch 16 x 1024 tokens.*try --batch 8 or --seq-len 512"):
+        train(model, long, TrainConfig(steps=1, batch=16, seq_len=1024), tmp_path / "long")
+
+
+def test_memory_estimate_grows_with_batch_and_sequence(tiny_weights):
+    model = TorchLlama.from_weights(tiny_weights)
+    small, big = estimate_memory(model, 1, 64), estimate_memory(model, 8, 256)
+    assert big.activations_mb > 8 * small.activations_mb and big.weights_mb == small.weights_mb
+    assert small.optimizer_mb == pytest.approx(1.5 * small.weights_mb)  # all trainable: grads + 2 moments
+
+
+def test_student_presets_on_the_smollm2_config():
+    teacher = config_parameters(SMOLLM2)
+    assert teacher == 134_515_008  # SmolLM2-135M, tied embedding counted once
+    small, tiny = student_config(SMOLLM2, "small"), student_config(SMOLLM2, "tiny")
+    assert config_parameters(small) <= 0.40 * teacher
+    assert 0.20 <= config_parameters(tiny) / teacher <= 0.26
+    assert (small.hidden_size, small.vocab_size) == (576, 49152)
+    assert student_config(SMOLLM2, {"num_layers": 8, "intermediate_size": 1024}).num_layers == 8
+    with pytest.raises(ToolchainError, match="hidden size"):
+        student_config(SMOLLM2, {"hidden_size": 256})
+    with pytest.raises(ToolchainError, match="multiple of 32"):
+        student_config(SMOLLM2, {"intermediate_size": 1000})
+    with pytest.raises(ToolchainError, match="small, tiny"):
+        student_config(SMOLLM2, "medium")
+
+
+def test_distill_small_student_exports_and_resumes(tiny, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p, _ in COMMANDS))
+    kw = {"steps": 6, "lr": 5e-3, "batch": 3, "seq_len": 48, "max_new_tokens": 12, "top_k": 8}
+    r = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "student", **kw)
+    assert r.student_parameters < 0.6 * r.teacher_parameters
+    assert r.train.steps == 6 and all(np.isfinite(r.train.losses))
+    assert r.manifest.default_variant == "int4" and r.manifest.source["distilled_from"] == "tiny"
+    with Engine.load(r.manifest.root, max_context=64) as engine:
+        assert engine.variant == "int4"
+        engine.complete("hello", max_tokens=4)
+    answers = (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines()
+    assert len(answers) == len(COMMANDS)
+    again = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "student",
+                    quantize=None, **kw)  # cached answers and soft targets, finished checkpoint: export only
+    assert again.train.resumed_from == 6 and again.train.losses == r.train.losses
+    assert (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines() == answers
+
+
+def test_cli_finetune(tiny, task_file, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    cli_train.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["finetune", str(tiny.root), "--data", str(task_file), "--out", str(tmp_path / "m"),
+                              "--steps", "3", "--batch", "2", "--seq-len", "64", "--quantize", "none"])
+    assert args.func(args) == 0
+    out = capsys.readouterr()
+    assert "trained 3 steps" in out.out and "default: q8" in out.out and "step 3/3" in out.err
+
+
+def test_missing_torch_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kwargs)
+
+    for mod in ("torch_llama", "lora", "train", "finetune", "distill"):
+        monkeypatch.delitem(sys.modules, f"edgellm_sdk.toolchain.{mod}", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(MissingDependency, match=r"pip install 'edgellm-sdk\[train\]'"):
+        import edgellm_sdk.toolchain.finetune  # noqa: F401
+
+
+@pytest.mark.model
+def test_torch_matches_ort_on_the_default_model(default_store):
+    manifest = default_store.resolve("smollm2-135m")
+    ids = np.array([[1, 9690, 198, 2683, 359, 253, 5356, 2, 198, 1, 4093, 198, 19556, 17, 2]], np.int64)
+    with torch.no_grad():
+        logits = TorchLlama.from_weights(load_weights(manifest))(torch.from_numpy(ids)).numpy()
+    ref = ort_logits(manifest, ids)
+    assert np.abs(logits - ref).max() < 1e-3
