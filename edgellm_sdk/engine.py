@@ -9,7 +9,6 @@ prompt, the previous chat turns) prefills only what is new.
 from __future__ import annotations
 
 import hashlib
-
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence

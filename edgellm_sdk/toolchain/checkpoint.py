@@ -162,11 +162,11 @@ def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: L
                           default_variant=variant if make_default else manifest.default_variant, source=source)
 
 
-def output_dir(out: str | Path) -> Path:
-    """``--out``: a path (has a '/' or starts with '.') or a name in the model store."""
+def output_dir(out: str | Path, store=None) -> Path:
+    """``--out``: a directory (a Path, or text with a '/' or starting with '.'), else a name in the store."""
     text = str(out)
-    if "/" in text or text.startswith("."):
+    if isinstance(out, Path) or "/" in text or text.startswith("."):
         return Path(text).expanduser()
     from ..models.store import ModelStore
 
-    return ModelStore().path(text)
+    return (store or ModelStore()).path(text)

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ToolchainError
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
-from .checkpoint import load_weights, parameter_count
+from .checkpoint import load_weights, output_dir, parameter_count
 from .data import read_examples
 from .torch_llama import F, TorchLlama, config_from_dir, init_student, student_config, torch
 from .train import (
@@ -47,7 +47,6 @@ from .train import (
     file_sha256,
     make_sample,
     mean_loss,
-    out_dir,
     train,
     weights_id,
 )
@@ -80,7 +79,7 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     examples = read_examples(data, need_target=False)
     store = store or ModelStore()
     base = store.resolve(teacher)
-    out = out_dir(out, store)
+    out = output_dir(out, store)
     work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
     work.mkdir(parents=True, exist_ok=True)
     student_cfg = student_config(config_from_dir(base.root), student)  # a bad config fails before any work

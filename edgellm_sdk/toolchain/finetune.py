@@ -21,7 +21,7 @@ from ..chat import CHATML, ChatTemplate
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
 from ..tokenizer import Tokenizer
-from .checkpoint import load_weights
+from .checkpoint import load_weights, output_dir
 from .data import read_examples
 from .lora import TARGETS, apply_lora, merge_lora, save_adapter
 from .torch_llama import TorchLlama
@@ -33,7 +33,6 @@ from .train import (
     export,
     file_sha256,
     mean_loss,
-    out_dir,
     train,
     weights_id,
 )
@@ -62,7 +61,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
                       checkpoint_every=checkpoint_every, max_time_s=max_time_s)
     examples = read_examples(data, need_target=True)
     base = (store or ModelStore()).resolve(model)
-    out = out_dir(out, store)
+    out = output_dir(out, store)
     work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
 
     tokenizer = Tokenizer.from_dir(base.root)

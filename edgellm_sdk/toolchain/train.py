@@ -349,16 +349,6 @@ def weights_id(manifest, variant: str) -> str:
     return manifest.files.get(rel + "_data", manifest.files.get(rel, {})).get("sha256", str(manifest.root / rel))
 
 
-def out_dir(out: str | Path, store=None) -> Path:
-    """``--out``: a directory (a Path, or text with a '/' or starting with '.'), else a name in the store."""
-    text = str(out)
-    if isinstance(out, Path) or "/" in text or text.startswith("."):
-        return Path(text).expanduser()
-    from ..models.store import ModelStore
-
-    return (store or ModelStore()).path(text)
-
-
 def export(weights: LlamaWeights, out: Path, *, tokenizer_from: Path, name: str, source: dict,
            quantize: str | None = "int4", progress: Callable[[str], None] = lambda msg: None):
     """Write a model directory with fp32 + q8, plus ``quantize`` (int4 | int8) as the default variant."""
