@@ -277,6 +277,9 @@ def plot(report: dict, path: Path) -> str | None:
         ax.set_ylabel("task accuracy (%)")
     else:
         ax.set_ylabel("perplexity (lower is better)")
+        ppls = [y(r) for r in rows if y(r)]
+        if ppls and max(ppls) > 10 * min(ppls):
+            ax.set_yscale("log")  # one broken variant must not flatten all the others
         ax.invert_yaxis()
     ax.set_title(("" if len(models) != 1 else f"{next(iter(models))}: ")
                  + "accuracy vs speed (bubble area = peak RSS)")
