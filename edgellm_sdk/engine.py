@@ -8,6 +8,7 @@ prompt, the previous chat turns) prefills only what is new.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -360,9 +361,10 @@ class Engine:
                 self.prefix_cache.put(ids[:aligned], self.backend.snapshot(aligned))
         return aligned
 
-    @property
+    @functools.cached_property
     def model_id(self) -> str:
-        """Identifies the exact weights (for caches that outlive the process)."""
+        """Identifies the exact weights (for caches that outlive the process); computed once, as
+        response-cache keys use it on every request."""
         if self.manifest is None:
             return f"unknown:{self.variant}"
         files = self.manifest.variant_files(self.variant) if self.variant in self.manifest.variants else []

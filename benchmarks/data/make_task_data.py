@@ -1,6 +1,6 @@
 """Regenerate the task data of the toolchain demonstration (benchmarks/bench_toolchain.py).
 
-    python benchmarks/data/make_task_data.py            # stdlib only; writes the files next to this script
+    .venv/bin/python benchmarks/data/make_task_data.py           # writes the files next to this script
     .venv/bin/python benchmarks/data/make_task_data.py --check   # also validates them with edgellm_sdk
 
 Two tasks of this SDK, written in the format of ``edgellm_sdk.toolchain.data`` (one JSON
@@ -40,12 +40,12 @@ distill_prompts.jsonl  prompts only (no target): the train prompts of both tasks
 heldout_general.txt  ~2000 tokens of original general English prose (everyday science and
                      life), for perplexity; written for this file, not copied from anywhere.
 
-Deterministic: a fixed seed per file; rerunning rewrites identical files. ``--check`` (needs
-the venv) parses every file with ``read_examples``, validates every command target with
+Deterministic: a fixed seed per file; rerunning rewrites identical files. Sensor prompts and
+targets are written by the SDK itself (``Facts`` / ``narration_data`` / ``template``). ``--check``
+parses every file with ``read_examples``, validates every command target with
 ``DEMO_COMMANDS.validate`` (only out_of_range ones may be refused, and only for a range),
-checks each numeric value is stated in its request (``commands.numbers_in``), rebuilds every
-sensor prompt and target with the SDK's ``Facts`` / ``narration_data`` / ``template`` and
-compares them byte for byte, checks that no test prompt leaks, and counts tokens with the
+checks each numeric value is stated in its request (``commands.numbers_in``), runs the
+Narrator's number check on every sensor target, checks that no test prompt leaks, and counts tokens with the
 default model's tokenizer.
 """
 
@@ -57,6 +57,10 @@ import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's edgellm_sdk
+from edgellm_sdk.sensors.facts import ChannelFacts, Event, Facts, fmt
+from edgellm_sdk.sensors.narrator import narration_data, template
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261129
@@ -438,18 +442,6 @@ SENSORS_SYSTEM = ("You report the state of sensors to a person in one or two sho
 SENSORS_PROMPT = "Summarize these sensor readings in one or two sentences:\n"  # = narrator.PROMPTS["en"]
 
 
-def fmt(value: float) -> str:
-    """= sensors.facts.fmt: how a number is written in facts and narrations."""
-    if abs(value) >= 100:
-        text = f"{value:.0f}"
-    elif abs(value) >= 1:
-        text = f"{value:.1f}"
-    else:
-        text = f"{value:.2f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
-    return "0" if text in ("-0", "") else text
-
-
 def shown(value: float) -> float:
     """The value rounded as fmt writes it (so facts and narration agree exactly)."""
     return float(fmt(value))
@@ -576,55 +568,26 @@ def _channel(t: ChannelType, owner: str | None, v: SensorVocab, rng: random.Rand
     return Channel(key, label, t.unit, last, minimum, maximum, slope, trend, target), above, below
 
 
-def channel_line(c: Channel) -> str:
-    """= ChannelFacts.line()."""
-    u = f" {c.unit}" if c.unit else ""
-    name = c.label or c.key
-    trend = "steady" if c.trend == "steady" else f"{c.trend} {fmt(abs(c.slope))}{u}/min"
-    text = f"{name} is {fmt(c.last)}{u}, {trend}"
-    if fmt(c.minimum) != fmt(c.maximum):
-        text += f" (range {fmt(c.minimum)} to {fmt(c.maximum)}{u})"
-    if c.target is not None:
-        diff = c.last - c.target
-        if fmt(abs(diff)) == "0":
-            text += f", at the {fmt(c.target)}{u} target"
-        else:
-            text += f", {fmt(abs(diff))}{u} {'above' if diff > 0 else 'below'} the {fmt(c.target)}{u} target"
-    return text + "."
+def sdk_facts(channels: list[Channel], active: list[Condition], events: list[Condition]) -> tuple:
+    """The SDK's Facts and events for a scenario (what the Narrator would see)."""
+    cf = {c.key: ChannelFacts(c.key, c.unit, 10, c.last, c.minimum, c.maximum, c.last, c.slope, c.trend, 1.0,
+                              c.label, c.target) for c in channels}
 
+    def ev(e):
+        return Event(e.kind, e.channel.key, 0.0, e.channel.last, e.threshold)
 
-def describe(e: Condition) -> str:
-    """= Event.describe(unit, name)."""
-    c = e.channel
-    u, name = (f" {c.unit}" if c.unit else ""), c.label or c.key
-    if e.kind in ("above", "below"):
-        return f"{name} is {e.kind} the {fmt(e.threshold)}{u} limit"
-    if e.kind == "normal":
-        return f"{name} is back to normal"
-    if e.kind == "anomaly":
-        return f"{name} shows an unusual value of {fmt(c.last)}{u}"
-    if e.kind == "silent":
-        return f"{name} has stopped reporting"
-    return f"{name} is stuck at {fmt(c.last)}{u}"
+    evs = tuple(ev(e) for e in events)
+    return Facts(0.0, tuple(cf.values()), evs, tuple(ev(e) for e in active)), evs
 
 
 def sensor_prompt(channels: list[Channel], active: list[Condition], events: list[Condition]) -> str:
-    """= PROMPTS["en"] + narration_data(facts, events)."""
-    lines = [channel_line(c) for c in channels]
-    if active:
-        lines.append("Active: " + "; ".join(describe(e) for e in active) + ".")
-    data = "\n".join(lines)
-    if events:
-        data += "\nAlert now: " + "; ".join(describe(e) for e in events) + "."
-    return SENSORS_PROMPT + data
+    facts, evs = sdk_facts(channels, active, events)
+    return SENSORS_PROMPT + narration_data(facts, evs)
 
 
 def sensor_target(channels: list[Channel], active: list[Condition], events: list[Condition]) -> str:
-    """= narrator.template(facts, "en", events)."""
-    urgent = [describe(e) for e in (events or active)]
-    parts = [f"{c.label or c.key} {fmt(c.last)}{f' {c.unit}' if c.unit else ''} ({c.trend})" for c in channels]
-    head = "Alert: " + "; ".join(urgent) + ". " if urgent else ""
-    return head + "Now: " + ", ".join(parts) + "."
+    facts, evs = sdk_facts(channels, active, events)
+    return template(facts, "en", evs)
 
 
 def sensor_scenario(v: SensorVocab, rng: random.Random) -> tuple[list[Channel], list[Condition], list[Condition]]:
@@ -865,8 +828,7 @@ def check(out_dir: Path, made: dict) -> int:
 
     from edgellm_sdk.commands import Command, Refusal, numbers_in
     from edgellm_sdk.robot_demo import DEMO_COMMANDS
-    from edgellm_sdk.sensors.facts import ChannelFacts, Event, Facts
-    from edgellm_sdk.sensors.narrator import INSTRUCTIONS, PROMPTS, narration_data, template, unsupported_numbers
+    from edgellm_sdk.sensors.narrator import INSTRUCTIONS, PROMPTS, unsupported_numbers
     from edgellm_sdk.toolchain.data import read_examples, read_text
 
     problems = []
@@ -902,22 +864,9 @@ def check(out_dir: Path, made: dict) -> int:
                     problems.append(f"{name}: {r['prompt']!r}: {key}={value} is not stated (reads {stated})")
             if list(obj) != ["command", *ARG_ORDER[obj["command"]]]:
                 problems.append(f"{name}: {r['target']} keys out of order")
-    # sensors: rebuild every prompt and target with the SDK
-    rows = made["train_sen"] + made["test_sen"]
-    for r, (channels, active, events) in zip(rows, made["scenarios"]):
-        cf = {c.key: ChannelFacts(c.key, c.unit, 10, c.last, c.minimum, c.maximum, c.last, c.slope, c.trend, 1.0,
-                                  c.label, c.target) for c in channels}
-
-        def ev(e):
-            return Event(e.kind, e.channel.key, 0.0, e.channel.last, e.threshold)
-
-        facts = Facts(0.0, tuple(cf.values()), tuple(ev(e) for e in events), tuple(ev(e) for e in active))
-        evs = tuple(ev(e) for e in events)
-        if r["prompt"] != PROMPTS["en"] + narration_data(facts, evs):
-            problems.append(f"sensor prompt differs from the SDK's:\n{r['prompt']}\n---\n"
-                            f"{PROMPTS['en'] + narration_data(facts, evs)}")
-        if r["target"] != template(facts, "en", evs):
-            problems.append(f"sensor target differs from template(): {r['target']!r} vs {template(facts, 'en', evs)!r}")
+    # sensors: the targets state only numbers the facts hold
+    for r, (channels, active, events) in zip(made["train_sen"] + made["test_sen"], made["scenarios"]):
+        facts, evs = sdk_facts(channels, active, events)
         if bad := unsupported_numbers(r["target"], narration_data(facts, evs)):
             problems.append(f"sensor target states numbers the facts lack: {bad}: {r['target']!r}")
     # leaks
