@@ -26,16 +26,25 @@ RATE, BLOCK = 16000, 1600
 
 
 class RecordingSpeaker:
-    def __init__(self):
-        self.played, self.stops = [], 0
+    """Takes ``pace`` x each chunk's duration to "play" it (1.0 = real time), like a device;
+    cut at once by ``cancel`` or ``stop()``."""
+
+    def __init__(self, pace: float = 0.1):
+        self.played, self.stops, self.pace, self.calls = [], 0, pace, 0
+        self._stop = threading.Event()
 
     def play(self, chunks, cancel=None):
+        self.calls += 1
+        self._stop.clear()
         for c in chunks:
             self.played.append(c)
-            time.sleep(min(c.duration_s, 0.2))  # a real speaker takes time; enough for barge-in
+            if self._stop.wait(c.duration_s * self.pace) or (cancel is not None and cancel.is_set()):
+                return False
+        return True
 
     def stop(self):
         self.stops += 1
+        self._stop.set()
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +81,7 @@ def test_wake_word_then_question_is_answered_and_follow_up_needs_no_wake_word(en
     events = assistant.run(mic, speaker, max_turns=2)
     kinds = [e.kind for e in events]
     assert kinds[:3] == ["wake", "utterance", "answer"] and kinds.count("answer") == 2, kinds
+    assert speaker.calls == 2  # each reply is one stream, however many sentences it has
     answers = [e.turn for e in events if e.kind == "answer"]
     assert "capital of france" in answers[0].heard.lower() and "paris" in answers[0].reply.lower()
     assert "spider" in answers[1].heard.lower()
@@ -90,7 +100,7 @@ def test_wake_word_while_speaking_barges_in(engine, stack):
     tts, asr, say = stack
     assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(),
                                WakeWordDetector("okay_nabu", refractory_s=1.0))
-    speaker = RecordingSpeaker()
+    speaker = RecordingSpeaker(pace=1.0)
     mic = realtime_mic([silence(0.5), say("Okay Nabu."), silence(0.6),
                         say("Tell me a long story about a brave little robot."), silence(2.5), say("Okay Nabu."),
                         silence(3)], speed=1.0)
@@ -139,9 +149,9 @@ def test_saying_stop_while_it_speaks_barges_in(engine, stack):
     tts, asr, say = stack
     assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(min_silence_s=0.3),
                                WakeWordDetector("okay_nabu"))
-    speaker = RecordingSpeaker()
+    speaker = RecordingSpeaker(pace=1.0)
     mic = realtime_mic([silence(0.5), say("Okay Nabu."), silence(0.6),
-                        say("Tell me a long story about a brave little robot."), silence(2.5), say("Stop."),
+                        say("Tell me a long story about a brave little robot."), silence(4.0), say("Stop."),
                         silence(3)], speed=1.0)
     events = assistant.run(mic, speaker)
     kinds = [e.kind for e in events]

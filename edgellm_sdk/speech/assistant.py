@@ -11,9 +11,12 @@ question.
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from edgellm_sdk.errors import SpeechError
 
 from .types import AudioChunk
 from .voice import VoiceLoop, VoiceTurn
@@ -30,8 +33,9 @@ class AssistantEvent:
 class VoiceAssistant:
     def __init__(self, voice: VoiceLoop, vad, wake=None, *, listen_s: float = 8.0, follow_up_s: float = 5.0,
                  stop_words: tuple[str, ...] = ("stop", "停", "停下"), max_stop_s: float = 1.5,
-                 on_event: Callable[[AssistantEvent], None] | None = None):
+                 on_event: Callable[[AssistantEvent], None] | None = None, playback_timeout_s: float = 10.0):
         self.voice, self.vad, self.wake = voice, vad, wake
+        self.playback_timeout_s = playback_timeout_s
         self.listen_s, self.follow_up_s = listen_s, follow_up_s
         self.stop_words, self.max_stop_s = {w.lower() for w in stop_words}, max_stop_s
         self._speaking = threading.Event()  # set once the reply's first audio is out
@@ -99,12 +103,47 @@ class VoiceAssistant:
         return False
 
     def _answer(self, utterance: AudioChunk, speaker, cancel: threading.Event, now: float) -> None:
-        def play(chunk: AudioChunk) -> None:
-            self._speaking.set()  # from here on the transcriber is free for "stop"
-            speaker.play([chunk], cancel=cancel)
+        """Answer on this thread while a player thread speaks the reply as one stream (one
+        ``speaker.play``: the device starts once per answer, sentences follow without gaps)."""
+        audio: queue.Queue = queue.Queue()
+        failure: list[BaseException] = []
 
+        def reply_audio() -> Iterator[AudioChunk]:
+            while not cancel.is_set():
+                try:
+                    chunk = audio.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if chunk is None:
+                    return
+                yield chunk
+
+        def play() -> None:
+            try:
+                speaker.play(reply_audio(), cancel=cancel)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the answering thread
+                failure.append(exc)
+                cancel.set()  # the device is gone: stop generating too
+
+        def on_audio(chunk: AudioChunk) -> None:
+            self._speaking.set()  # from here on the transcriber is free for "stop"
+            audio.put(chunk)
+
+        player = threading.Thread(target=play, name="edgellm-voice-player", daemon=True)
+        player.start()
         try:
-            turn = self.voice.respond(utterance, cancel=cancel, on_audio=play)
+            turn = self.voice.respond(utterance, cancel=cancel, on_audio=on_audio)
+            audio.put(None)  # the end of the reply: the player plays out what is queued
+            player.join(sum(c.duration_s for c in turn.audio) + self.playback_timeout_s)
+            if failure:
+                raise failure[0]
+            if player.is_alive():
+                cancel.set()
+                raise SpeechError(f"the speaker did not finish the reply within {self.playback_timeout_s:g} s "
+                                  "of its length (device stuck)")
+            if cancel.is_set():  # barge-in, possibly after the text was complete: not all of it was said
+                turn.finish_reason = "cancelled"
             self._event("answer", now, turn.reply, turn)
         finally:
+            audio.put(None)  # also when respond() failed: the player must not wait for more
             self._speaking.clear()

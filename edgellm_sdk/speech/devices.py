@@ -3,7 +3,7 @@
     list_devices()                       every PortAudio device (AudioDevice records)
     find_device("USB", kind="input")     select a device by (part of) its name
     Microphone(device, sample_rate)      callback stream -> bounded queue of mono AudioChunks
-    Speaker(device).play(chunks, cancel) blocking playback, cancellable within one block
+    Speaker(device).play(chunks, cancel) blocking playback, cancellable within one block (speaker.py)
 
 ``sounddevice`` is imported lazily: importing this module never needs PortAudio. Every call
 that waits on the audio driver has a timeout, so a stuck or unplugged device raises
@@ -17,15 +17,18 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgellm_sdk.errors import MissingDependency, SpeechError
 from edgellm_sdk.speech.audio import StreamResampler, to_mono
 from edgellm_sdk.speech.types import AudioChunk
+
+if TYPE_CHECKING:
+    from edgellm_sdk.speech.speaker import Speaker
 
 _log = logging.getLogger(__name__)
 
@@ -323,141 +326,9 @@ class Microphone:
         return f"Microphone({self.device.name!r}, {self.sample_rate} Hz, device at {self.device_rate} Hz)"
 
 
-class Speaker:
-    """Plays AudioChunks on an output device, resampled to the device rate (``sample_rate``, by
-    default the device's default rate). ``play`` blocks until the audio has been played, or
-    returns early (False) within one block when ``cancel`` is set or ``stop()`` is called."""
+def __getattr__(name: str) -> Any:
+    if name == "Speaker":  # lives in speaker.py, which builds on the helpers here
+        from edgellm_sdk.speech.speaker import Speaker
 
-    def __init__(
-        self,
-        device: str | int | AudioDevice | None = None,
-        sample_rate: int | None = None,
-        block_s: float = 0.05,
-        timeout_s: float = 2.0,
-    ):
-        if block_s <= 0 or timeout_s <= 0:
-            raise ValueError("block_s and timeout_s must be > 0")
-        self._sd = _sd()
-        self.device = _resolve(device, "output")
-        if self.device.max_output_channels < 1:
-            raise SpeechError(f"audio device {self.device} has no output channels")
-        self.sample_rate = int(sample_rate or round(self.device.default_samplerate))
-        self.block_s = float(block_s)
-        self.timeout_s = float(timeout_s)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()  # one play() at a time
-        self._stream: Any = None
-
-    def _open(self) -> Any:
-        sd = self._sd
-        try:
-            stream = sd.OutputStream(
-                device=self.device.index,
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="float32",
-                blocksize=max(1, round(self.block_s * self.sample_rate)),
-            )
-            stream.start()
-        except sd.PortAudioError as exc:
-            raise SpeechError(f"cannot open audio output {self.device} at {self.sample_rate} Hz: {exc}") from exc
-        return stream
-
-    def _blocks(self, chunks: Iterable[AudioChunk]) -> Iterator[np.ndarray]:
-        resampler: StreamResampler | None = None
-        rate = None
-        for chunk in chunks:
-            if chunk.sample_rate != rate:
-                if resampler is not None:
-                    yield resampler.process(np.zeros(0, np.float32), final=True)
-                rate = chunk.sample_rate
-                resampler = StreamResampler(rate, self.sample_rate) if rate != self.sample_rate else None
-            samples = np.asarray(chunk.samples, np.float32)
-            yield resampler.process(samples) if resampler is not None else samples
-        if resampler is not None:
-            yield resampler.process(np.zeros(0, np.float32), final=True)
-
-    def play(self, chunks: Iterable[AudioChunk], cancel: threading.Event | None = None) -> bool:
-        """Play ``chunks`` to the end (True) or until ``cancel`` / ``stop()`` (False).
-        SpeechError if the device stops accepting audio for ``timeout_s`` seconds."""
-        with self._lock:
-            self._stop.clear()
-            stream = self._stream = self._open()
-            completed = False
-            try:
-                completed = self._feed(stream, self._blocks(chunks), cancel)
-                if completed:  # let the buffered tail play out
-                    drain = stream.latency + self.block_s + self.timeout_s
-                    if not _run_with_timeout(stream.stop, drain):
-                        raise SpeechError(
-                            f"audio output {self.device.name!r} did not finish playing "
-                            f"within {drain:.1f} s (device stuck)"
-                        )
-                return completed
-            finally:
-                self._stream = None
-
-                def shutdown() -> None:
-                    try:
-                        if not completed:
-                            stream.abort()
-                    finally:
-                        stream.close()
-
-                _run_with_timeout(shutdown, self.timeout_s)
-
-    def _feed(self, stream: Any, blocks: Iterator[np.ndarray], cancel: threading.Event | None) -> bool:
-        block = max(1, round(self.block_s * self.sample_rate))
-        poll = min(0.01, self.block_s / 4)
-        stalled_since: float | None = None
-
-        def cancelled() -> bool:
-            return self._stop.is_set() or (cancel is not None and cancel.is_set())
-
-        for samples in blocks:
-            pos = 0
-            while pos < len(samples):
-                if cancelled():
-                    return False
-                try:
-                    free = stream.write_available
-                except self._sd.PortAudioError as exc:
-                    raise SpeechError(f"audio output device {self.device.name!r} failed: {exc}") from exc
-                if not stream.active:
-                    raise SpeechError(
-                        f"audio output device {self.device.name!r} stopped (disconnected or driver error)"
-                    )
-                if free <= 0:
-                    now = time.monotonic()
-                    stalled_since = stalled_since or now
-                    if now - stalled_since > self.timeout_s:
-                        raise SpeechError(
-                            f"audio output device {self.device.name!r} accepted no audio "
-                            f"for {self.timeout_s:g} s (disconnected or stuck)"
-                        )
-                    (cancel or self._stop).wait(poll)
-                    continue
-                stalled_since = None
-                n = min(free, block, len(samples) - pos)
-                try:
-                    stream.write(np.ascontiguousarray(samples[pos : pos + n]))
-                except self._sd.PortAudioError as exc:
-                    raise SpeechError(f"audio output device {self.device.name!r} failed: {exc}") from exc
-                pos += n
-        return not cancelled()
-
-    def stop(self) -> None:
-        """Make a running play() return within one block (from any thread)."""
-        self._stop.set()
-
-    def close(self) -> None:
-        self.stop()
-
-    def __enter__(self) -> Speaker:  # noqa: PYI034
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Speaker({self.device.name!r}, {self.sample_rate} Hz)"
+        return Speaker
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

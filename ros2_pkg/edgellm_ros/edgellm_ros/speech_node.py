@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger
@@ -33,7 +32,6 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from edgellm_ros.params import BadParameter, Param, declare
-from edgellm_sdk.speech.types import AudioChunk
 
 MAX_STOP_S = 1.5  # a barge-in stop word is a short utterance
 JOIN_S = 3.0  # how long shutdown waits for each worker thread
@@ -82,8 +80,8 @@ PARAMS = (
           maximum=5.0),
     Param("max_say_queue", 8, "~/say requests waiting to be spoken; more are dropped with a warning", minimum=1,
           maximum=100, read_only=True),
-    Param("pad_s", 0.25, "silence played before and after each ~/say (PulseAudio clips ~0.2 s at the start and end "
-          "of a stream; 0 on devices that do not)", minimum=0.0, maximum=2.0, read_only=True),
+    Param("pad_s", 0.25, "silence played before and after each ~/say (a PulseAudio/ALSA-plugin stream drops "
+          "~0.1 s at its start and ~0.2 s at its end; 0 on devices that do not)", minimum=0.0, maximum=2.0, read_only=True),
     Param("audio_timeout_s", 2.0, "a device that delivers or accepts no audio this long is an error, never a hang",
           minimum=0.5, maximum=30.0, read_only=True),
 )
@@ -140,7 +138,8 @@ class SpeechNode(Node):
         cfg, timeout = self.cfg, self.cfg["audio_timeout_s"]
         # devices first: a missing one fails in a fraction of a second, before any model loads
         try:
-            self.speaker = Speaker(cfg["output_device"] or None, timeout_s=timeout)
+            self.speaker = Speaker(cfg["output_device"] or None, timeout_s=timeout, lead_in_s=cfg["pad_s"],
+                                   tail_s=cfg["pad_s"])
             self.mic = self._open_mic()
         except SpeechError as exc:
             raise SpeechError(f"{exc} (the input_device / output_device parameters pick the devices)") from exc
@@ -337,16 +336,13 @@ class SpeechNode(Node):
 
         worker = threading.Thread(target=render, name="speech-tts", daemon=True)
         worker.start()
-        pad = AudioChunk(np.zeros(round(self.cfg["pad_s"] * self.tts.sample_rate), np.float32), self.tts.sample_rate)
         try:
-            yield pad  # the stream starts while the first sentence renders
             while not cancel.is_set():
                 try:
                     item = ready.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 if item is end:
-                    yield pad
                     return
                 if isinstance(item, Exception):
                     raise item
