@@ -281,3 +281,22 @@ class PulseAudioRig:
             return np.zeros(0, np.float32)
         raw = self._record_path.read_bytes()
         return np.frombuffer(raw[: len(raw) // 2 * 2], "<i2").astype(np.float32) / 32768
+
+    # a room: the speaker heard by the microphone -----------------------------------------
+    def play_into_speaker(self, samples: np.ndarray | None) -> subprocess.Popen:
+        """Another client (pacat) playing 16 kHz mono audio into vspk, mixed with whatever else
+        plays there; ``None`` plays silence until killed. Stop it with ``.terminate()``."""
+        cmd = [_which("pacat") or "pacat", "-p", "--raw", "--format=s16le", f"--rate={RATE}", "--channels=1",
+               "-d", "vspk"]
+        if samples is None:
+            with open("/dev/zero", "rb") as zeros:
+                return subprocess.Popen(cmd, env=self._env(), stdin=zeros, stderr=subprocess.DEVNULL)
+        path = self.dir / f"pacat-{time.monotonic_ns()}.raw"
+        path.write_bytes((np.clip(np.asarray(samples, np.float32), -1, 1) * 32767).astype("<i2").tobytes())
+        return subprocess.Popen([*cmd, str(path)], env=self._env(), stderr=subprocess.DEVNULL)
+
+    def microphone_hears_speaker(self, on: bool = True) -> None:
+        """Make vspk's monitor the default input (the microphone hears exactly what is played), or
+        give vmic back. Keep something playing (``play_into_speaker(None)``): an idle null sink's
+        monitor delivers nothing, where a real microphone keeps delivering."""
+        self.pactl("set-default-source", "vspk.monitor" if on else "vmic")

@@ -157,3 +157,72 @@ def test_saying_stop_while_it_speaks_barges_in(engine, stack):
     kinds = [e.kind for e in events]
     assert ("barge_in", "stop") in [(e.kind, e.text) for e in events] and speaker.stops == 1, kinds
     assert next(e.turn for e in events if e.kind == "answer").finish_reason == "cancelled"
+
+
+class Room:
+    """A speaker whose sound reaches the microphone: what ``play`` plays (in real time) is mixed
+    into ``mic()`` 120 ms later at ``gain``; ``on_output`` sees it as a Speaker's tap does. The
+    person says ``before``, waits until the assistant has spoken ``wait_played_s`` seconds (so
+    a loaded machine cannot make them speak too early), then says ``after``."""
+
+    def __init__(self, before, after, wait_played_s=3.0, gain=0.8, delay_s=0.12, on_output=None):
+        self.before, self.after, self.wait_played_s = before, after, wait_played_s
+        self.echo = np.zeros(180 * RATE, np.float32)
+        self.gain, self.delay, self.on_output = gain, int(delay_s * RATE), on_output
+        self.pos, self.played_s = 0, 0.0  # microphone samples delivered, seconds played
+        self.stops, self._stop, self._lock = 0, threading.Event(), threading.Lock()
+
+    def play(self, chunks, cancel=None):
+        self._stop.clear()
+        with self._lock:
+            at = self.pos + self.delay
+        for c in chunks:
+            x = resample(c, RATE).samples.astype(np.float32)
+            with self._lock:
+                at = max(at, self.pos + self.delay)
+                n = min(len(x), len(self.echo) - at)
+                self.echo[at : at + n] += self.gain * x[:n]
+                at += n
+            if self.on_output is not None:
+                self.on_output(x, RATE)
+            if self._stop.wait(c.duration_s) or (cancel is not None and cancel.is_set()):
+                with self._lock:
+                    self.echo[self.pos + self.delay :] = 0  # the speaker went quiet
+                return False
+            self.played_s += c.duration_s
+        return True
+
+    def stop(self):
+        self.stops += 1
+        self._stop.set()
+
+    def _person(self):
+        yield from (self.before[i : i + BLOCK] for i in range(0, len(self.before), BLOCK))
+        deadline = time.monotonic() + 60
+        while self.played_s < self.wait_played_s and time.monotonic() < deadline:
+            yield np.zeros(BLOCK, np.float32)
+        yield from (self.after[i : i + BLOCK] for i in range(0, len(self.after), BLOCK))
+
+    def mic(self):
+        for part in self._person():
+            with self._lock:
+                block = part + self.echo[self.pos : self.pos + len(part)]
+                t, self.pos = self.pos / RATE, self.pos + len(part)
+            yield AudioChunk(block.astype(np.float32), RATE, t)
+            time.sleep(len(part) / RATE)
+
+
+@pytest.mark.parametrize("cancel_echo", [True, False], ids=["echo-cancelled", "no-echo-cancellation"])
+def test_stop_is_heard_over_its_own_voice_only_with_echo_cancellation(engine, stack, cancel_echo):
+    from edgellm_sdk.speech.echo import EchoCanceller
+
+    tts, asr, say = stack
+    echo = EchoCanceller() if cancel_echo else None
+    before = np.concatenate([silence(0.5), say("Okay Nabu."), silence(0.6),
+                             say("Tell me a long story about a brave little robot.")])
+    room = Room(before, np.concatenate([say("Stop."), silence(3)]), on_output=echo.play if echo else None)
+    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(min_silence_s=0.3),
+                               WakeWordDetector("okay_nabu"), echo=echo)
+    events = assistant.run(room.mic(), room)
+    stopped = ("barge_in", "stop") in [(e.kind, e.text) for e in events]
+    assert stopped is cancel_echo, [(e.kind, e.text) for e in events]

@@ -4,9 +4,10 @@
 
 While it speaks it keeps listening: the wake word, or a short utterance that is one of
 ``stop_words`` ("stop"), cuts playback and generation (barge-in). After an answer it listens
-for ``follow_up_s`` without the wake word. There is no echo cancellation: while speaking, only
-those two things are acted on, so its own voice reaching the microphone is never taken for a
-question.
+for ``follow_up_s`` without the wake word. While speaking only those two things are acted on, so
+its own voice reaching the microphone is never taken for a question. With an ``echo`` canceller
+(``EchoCanceller``, fed by ``Speaker(on_output=echo.play)``) the microphone is cleaned of the
+speaker's sound first, so "stop" and the wake word are heard over the assistant's own voice.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class AssistantEvent:
 class VoiceAssistant:
     def __init__(self, voice: VoiceLoop, vad, wake=None, *, listen_s: float = 8.0, follow_up_s: float = 5.0,
                  stop_words: tuple[str, ...] = ("stop", "停", "停下"), max_stop_s: float = 1.5,
-                 on_event: Callable[[AssistantEvent], None] | None = None, playback_timeout_s: float = 10.0):
-        self.voice, self.vad, self.wake = voice, vad, wake
+                 on_event: Callable[[AssistantEvent], None] | None = None, playback_timeout_s: float = 10.0,
+                 echo=None):
+        self.voice, self.vad, self.wake, self.echo = voice, vad, wake, echo
         self.playback_timeout_s = playback_timeout_s
         self.listen_s, self.follow_up_s = listen_s, follow_up_s
         self.stop_words, self.max_stop_s = {w.lower() for w in stop_words}, max_stop_s
@@ -57,6 +59,8 @@ class VoiceAssistant:
         for chunk in mic:
             if cancel is not None and cancel.is_set():
                 break
+            if self.echo is not None:
+                chunk = self.echo.process(chunk)
             now = chunk.timestamp + chunk.duration_s
             if responder is not None and not responder.is_alive():
                 responder, answered = None, answered + 1

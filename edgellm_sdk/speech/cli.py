@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--mic", help="live: input device name (default: the system default)")
     p.add_argument("--speaker", help="live: output device name (default: the system default)")
     p.add_argument("--follow-up", type=float, default=5.0, help="live: seconds to listen after an answer")
+    p.add_argument("--echo-tail", type=float, default=0.25,
+                   help="live: echo cancellation covers speaker-to-microphone paths (device buffers + room) up to "
+                        "this many seconds; 0 turns it off (headphones)")
     p.add_argument("--language", default="en", choices=("en", "zh"))
     _add_speech_args(p, max_tokens=64)
     p.set_defaults(func=cmd_voice)
@@ -101,6 +104,7 @@ def _live(args) -> int:
     from ..cli import _cancel_on_sigint
     from .assistant import VoiceAssistant
     from .devices import Microphone, Speaker
+    from .echo import EchoCanceller
     from .tts import open_synthesizer
     from .vad import VoiceActivityDetector
     from .voice import SYSTEM, VoiceLoop
@@ -115,13 +119,15 @@ def _live(args) -> int:
             line = f"you: {event.turn.heard}\nassistant: {event.turn.reply.strip()}"
         print(line, flush=True)
 
-    with _engine(args) as engine, Microphone(args.mic) as mic, Speaker(args.speaker) as speaker:
+    echo = EchoCanceller(tail_s=args.echo_tail) if args.echo_tail > 0 else None
+    tap = echo.play if echo is not None else None
+    with _engine(args) as engine, Microphone(args.mic) as mic, Speaker(args.speaker, on_output=tap) as speaker:
         loop = VoiceLoop(engine, _transcriber(args),
                          open_synthesizer(args.tts, language=args.language), system=args.system or SYSTEM,
                          language=args.language, max_tokens=args.max_tokens)
         print(f"say {args.wake!r} and ask (Ctrl-C to stop)" if wake else "listening (Ctrl-C to stop)", flush=True)
-        VoiceAssistant(loop, VoiceActivityDetector(), wake, follow_up_s=args.follow_up, on_event=show).run(
-            mic, speaker, cancel=cancel)
+        VoiceAssistant(loop, VoiceActivityDetector(), wake, follow_up_s=args.follow_up, on_event=show,
+                       echo=echo).run(mic, speaker, cancel=cancel)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,10 @@ class Speaker:
     Silence frames each stream: ``lead_in_s`` before the audio (a starting PulseAudio / ALSA-plugin
     stream can drop its first ~0.1 s) and ``tail_s`` after it (stopping returns once PortAudio's
     own buffer is out while the sound server still holds up to ~0.2 s, which closing discards).
-    Play a whole reply in one call — a generator is fine — to pay for this once."""
+    Play a whole reply in one call — a generator is fine — to pay for this once.
+
+    ``on_output(samples, sample_rate)`` sees every block as it is written to the device, silence
+    included (the echo canceller's reference: ``Speaker(on_output=aec.play)``)."""
 
     def __init__(
         self,
@@ -82,6 +85,7 @@ class Speaker:
         timeout_s: float = 2.0,
         lead_in_s: float = 0.1,
         tail_s: float = 0.25,
+        on_output: Callable[[np.ndarray, int], None] | None = None,
     ):
         if block_s <= 0 or timeout_s <= 0:
             raise ValueError("block_s and timeout_s must be > 0")
@@ -95,6 +99,7 @@ class Speaker:
         self.block_s = float(block_s)
         self.timeout_s = float(timeout_s)
         self.lead_in_s, self.tail_s = float(lead_in_s), float(tail_s)
+        self.on_output = on_output
         self.underruns_filled = 0  # blocks of silence written because the source was late
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one play() at a time
@@ -215,6 +220,8 @@ class Speaker:
             stream.write(np.ascontiguousarray(samples))
         except self._sd.PortAudioError as exc:
             raise SpeechError(f"audio output device {self.device.name!r} failed: {exc}") from exc
+        if self.on_output is not None:
+            self.on_output(samples, self.sample_rate)
 
     def stop(self) -> None:
         """Make a running play() return within one block (from any thread)."""
