@@ -4,11 +4,14 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
 ``edgellm`` CLI call in a subprocess of its own, so it is isolated and its peak RSS is its own:
 
  1. finetune   LoRA (rank 8) on both tasks' train sets, from the default smollm2-135m
-               -> the fine-tuned teacher ("teacher-ft")
- 2. quantize   int8 and int4 variants of the base model and of teacher-ft
- 3. prune      30 % of teacher-ft's MLP neurons, calibrated on calib_domain.txt (+ int4)
+               -> the fine-tuned teacher ("teacher-ft"); its int4 variant is the base in 4 bits
+               + the adapter unmerged (merged weights re-quantized to 4 bits lose the fine-tune)
+ 2. quantize   int8 and int4 variants of the base model, int8 of teacher-ft (merged)
+ 3. prune      30 % of teacher-ft's MLP neurons, calibrated on calib_domain.txt (+ int4), then a
+               LoRA recovery fine-tune on the task data ("pruned-rec")
  4. distill    teacher-ft -> student "small" (<= 40 % of the parameters) on distill_prompts.jsonl
-               (task prompts + general instructions); then int8 / int4 of the student
+               (task prompts + general instructions); then int8 / int4 of the student; then a
+               LoRA task fine-tune of the student ("student-ft") with its int8 / int4
  5. eval       every variant on task_commands_test.jsonl and task_sensors_test.jsonl (held out)
  6. tradeoff   every variant: perplexity on heldout_general.txt, TTFT, decode tok/s, peak RSS,
                file size (each benchmark in its own process)
@@ -56,7 +59,9 @@ FAMILIES = {  # family -> (label, variants in the table)
     "base": ("base smollm2-135m", ("fp32", "int8", "int4")),
     "teacher-ft": ("teacher-ft (LoRA)", ("fp32", "int8", "int4")),
     "pruned": ("pruned-30 % of teacher-ft", ("fp32", "int4")),
+    "pruned-rec": ("pruned-30 % + LoRA recovery", ("fp32", "int4")),
     "student": ("student (distilled)", ("fp32", "int8", "int4")),
+    "student-ft": ("student + LoRA task tune", ("fp32", "int8", "int4")),
 }
 PPL_TOLERANCE = 0.02  # int8 / int4 within +2 % perplexity of fp32
 PRUNE_TOLERANCE = 0.05  # pruned within 5 percentage points of task accuracy
@@ -151,6 +156,18 @@ def weights_sha(m, variant: str) -> str:
     rel = m.variants[variant]
     entry = m.files.get(rel + "_data") or m.files.get(rel) or {}
     return entry.get("sha256") or f"{(m.root / rel).stat().st_mtime_ns}"
+
+
+def int4_is_current(ref: str) -> bool:
+    """Whether the model's int4 variant carries its LoRA adapter unmerged (finetune --quantize int4)
+    and was quantized the way finetune exports today."""
+    from edgellm_sdk.toolchain.quantspec import EXPORT_SPECS
+
+    info = dict(manifest(ref).source.get("variants", {}).get("int4", {}))
+    if info.pop("lora_adapter", None) is None:
+        return False
+    info.pop("accuracy_level", None)
+    return info == EXPORT_SPECS["int4"].describe()
 
 
 def parameters(m) -> int | None:
@@ -272,7 +289,7 @@ def targets(rows: list[Row]) -> list[dict]:
         return "—" if x is None else f"{100 * x:.1f} %"
 
     # 1. quantization
-    for family in ("base", "teacher-ft", "student"):
+    for family in ("base", "teacher-ft", "student-ft"):
         fp32 = find(rows, family, "fp32")
         for q in ("int8", "int4"):
             r = find(rows, family, q)
@@ -283,8 +300,8 @@ def targets(rows: list[Row]) -> list[dict]:
             out.append({"target": f"{family} {q} within +2 % ppl of fp32", "met": delta <= PPL_TOLERANCE,
                         "detail": f"ppl {r.ppl:.3f} vs {fp32.ppl:.3f} ({100 * delta:+.2f} %)"})
     # 2. pruning
-    teacher, pruned = find(rows, "teacher-ft", "fp32"), find(rows, "pruned", "fp32")
-    name = "pruned-30 % within 5 points of teacher-ft task accuracy (fp32)"
+    teacher, pruned = find(rows, "teacher-ft", "fp32"), find(rows, "pruned-rec", "fp32")
+    name = "pruned-30 % (+ LoRA recovery) within 5 points of teacher-ft task accuracy (fp32)"
     if teacher and teacher.task_acc == 0:
         out.append({"target": name, "met": None, "detail": "teacher-ft answers nothing correctly: nothing to keep"})
     elif teacher and pruned and teacher.task_acc is not None and pruned.task_acc is not None:
@@ -299,8 +316,8 @@ def targets(rows: list[Row]) -> list[dict]:
         out.append({"target": name, "met": None, "detail": "not measured"})
     # 3. the student, against the teacher at the same precision (fp32 is the target; int8/int4 shown too)
     for variant in ("fp32", "int8", "int4"):
-        t, s = find(rows, "teacher-ft", variant), find(rows, "student", variant)
-        name = f"student {variant} >= 95 % of teacher-ft {variant} task accuracy at >= 2x decode tok/s"
+        t, s = find(rows, "teacher-ft", variant), find(rows, "student-ft", variant)
+        name = f"student-ft {variant} >= 95 % of teacher-ft {variant} task accuracy at >= 2x decode tok/s"
         if not (t and s) or None in (t.task_acc, s.task_acc, t.decode_tok_s, s.decode_tok_s):
             out.append({"target": name, "met": None, "detail": "not measured", "primary": variant == "fp32"})
             continue
@@ -315,7 +332,7 @@ def targets(rows: list[Row]) -> list[dict]:
                     "detail": f"accuracy {pct(s.task_acc)} vs {pct(t.task_acc)} ({100 * ratio:.0f} % of the "
                               f"teacher's, needs >= 95 %); decode {s.decode_tok_s:.1f} vs {t.decode_tok_s:.1f} "
                               f"tok/s ({speed:.2f}x, needs >= 2x)"})
-    t, s = find(rows, "teacher-ft", "fp32"), find(rows, "student", "fp32")
+    t, s = find(rows, "teacher-ft", "fp32"), find(rows, "student-ft", "fp32")
     if t and s and t.parameters and s.parameters:
         share = s.parameters / t.parameters
         out.append({"target": "student <= 40 % of the teacher's parameters", "met": share <= STUDENT_SIZE,
@@ -418,6 +435,10 @@ def main(argv=None) -> int:
     ap.add_argument("--teacher-variant", default="fp32", help="variant of teacher-ft that writes the answers the "
                                                               "student learns from")
     ap.add_argument("--prune-ratio", type=float, default=0.3)
+    ap.add_argument("--steps-recovery", type=int, default=150, help="LoRA steps that recover the pruned model")
+    ap.add_argument("--recovery-rank", type=int, default=16)
+    ap.add_argument("--steps-student-ft", type=int, default=200, help="LoRA task steps of the distilled student")
+    ap.add_argument("--student-ft-rank", type=int, default=32)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq-len", type=int, default=512, help="training sequence length (the longest sensor example "
                                                              "is ~400 tokens)")
@@ -449,6 +470,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.steps_finetune = min(args.steps_finetune, 3)
         args.steps_distill = min(args.steps_distill, 3)
+        args.steps_recovery, args.steps_student_ft = min(args.steps_recovery, 3), min(args.steps_student_ft, 3)
         args.runs, args.bench_tokens, args.max_ppl_tokens = 1, 8, 64
     out_dir = args.out_dir or (Path("/tmp/edgellm-bench-toolchain-quick") if args.quick else RESULTS)
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
@@ -462,7 +484,8 @@ def main(argv=None) -> int:
         return str(models_dir / name) if models_dir else name
 
     refs = {"base": args.base, "teacher-ft": ref(f"{prefix}-ft"), "pruned": ref(f"{prefix}-ft-pruned30"),
-            "student": ref(f"{prefix}-student")}
+            "pruned-rec": ref(f"{prefix}-ft-pruned30-rec"), "student": ref(f"{prefix}-student"),
+            "student-ft": ref(f"{prefix}-student-ft")}
     runner = Runner(work / "logs", args.threads)
     files = prepare_data(work / "data", args.quick, seed=0, limit_test=args.limit_test,
                          limit_distill=args.limit_distill)
@@ -483,24 +506,34 @@ def main(argv=None) -> int:
             if not exists(refs[family]):
                 raise SystemExit(f"[bench] --skip-train: {family} model {refs[family]} does not exist; run without "
                                  "--skip-train first")
-        runner.skip("finetune teacher-ft", "--skip-train")
-    else:
-        runner.run("finetune teacher-ft", ["finetune", refs["base"], "--data", str(files["train"]), "--out",
-                                           refs["teacher-ft"], "--lora-rank", str(args.lora_rank), "--steps",
-                                           str(args.steps_finetune), *train_common])
-    # 2. quantize base and teacher
+    tune_common = [*train_common, "--quantize", "int4"]  # int4 = 4-bit base + the adapter unmerged
+
+    def tune(family: str, source: str, rank: int, steps: int) -> None:
+        """LoRA fine-tune ``source`` on the task data into ``family``; with --skip-train only when
+        that model is missing or its int4 is not today's export (the run then resumes from its
+        finished checkpoint and only exports)."""
+        if args.skip_train and exists(refs[family]) and int4_is_current(refs[family]):
+            runner.skip(f"finetune {family}", "--skip-train")
+            return
+        runner.run(f"finetune {family}", ["finetune", refs[source], "--data", str(files["train"]), "--out",
+                                          refs[family], "--lora-rank", str(rank), "--steps", str(steps),
+                                          *tune_common])
+
+    tune("teacher-ft", "base", args.lora_rank, args.steps_finetune)
+    # 2. quantize the base (int8, int4) and the teacher (int8, merged; its int4 comes with the adapter)
     for to in ("int8", "int4"):
         quantize(runner, refs["base"], to, family="base", overwrite=args.requantize_base, calibration=calibration)
-        quantize(runner, refs["teacher-ft"], to, family="teacher-ft", overwrite=not args.skip_train,
-                 calibration=calibration)
-    # 3. prune the teacher
+    quantize(runner, refs["teacher-ft"], "int8", family="teacher-ft", overwrite=not args.skip_train,
+             calibration=calibration)
+    # 3. prune the teacher, then recover with LoRA
     if args.skip_train:
         runner.skip("prune teacher-ft", "--skip-train")
     else:
         runner.run("prune teacher-ft", ["prune", refs["teacher-ft"], "--calibration", str(files["calibration"]),
                                         "--ratio", str(args.prune_ratio), "--out", refs["pruned"]])
     quantize(runner, refs["pruned"], "int4", family="pruned", overwrite=not args.skip_train, calibration=calibration)
-    # 4. distill the student
+    tune("pruned-rec", "pruned", args.recovery_rank, args.steps_recovery)
+    # 4. distill the student, then tune it on the task
     if args.skip_train:
         runner.skip("distill student", "--skip-train")
     else:
@@ -512,6 +545,9 @@ def main(argv=None) -> int:
     for to in ("int8", "int4"):
         quantize(runner, refs["student"], to, family="student", overwrite=not args.skip_train,
                  calibration=calibration)
+    tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
+    quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
+             calibration=calibration)
 
     # 5. task accuracy of every variant
     rows: list[Row] = []

@@ -30,12 +30,13 @@ SMOLLM2 = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536,
                       num_kv_heads=3, rope_theta=100000.0, rms_eps=1e-5, max_position=8192)
 
 
-def ort_logits(manifest, ids: np.ndarray) -> np.ndarray:
-    """All-position logits of a model's fp32 graph, run directly with onnxruntime."""
+def ort_logits(manifest, ids: np.ndarray, variant: str = "fp32", graph=None) -> np.ndarray:
+    """All-position logits of a model's graph (a variant, or ``graph`` path), run directly with onnxruntime."""
     import onnxruntime as ort
 
     cfg = json.loads((manifest.root / "config.json").read_text())
-    session = ort.InferenceSession(str(manifest.variant_path("fp32")), providers=["CPUExecutionProvider"])
+    path = graph or manifest.variant_path(variant)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1])[None],
              "num_logits_to_keep": np.array(0, np.int64)}
     empty = np.zeros((1, cfg["num_key_value_heads"], 0, cfg["head_dim"]), np.float32)
@@ -126,6 +127,50 @@ def test_exported_graph_computes_the_merged_model(finetuned, tiny):
     with torch.no_grad():
         logits = net(torch.from_numpy(ids)).numpy()
     assert np.abs(logits - ort_logits(finetuned.manifest, ids)).max() < 1e-4
+
+
+def test_unmerged_adapter_in_the_graph_computes_the_adapted_model(tiny, tiny_weights, tmp_path):
+    from edgellm_sdk.toolchain.checkpoint import write_variant
+    from edgellm_sdk.toolchain.lora import adapter_arrays
+
+    ids = np.array([[1, 60, 61, 62, 63, 64]], np.int64)
+    torch.manual_seed(3)
+    net = TorchLlama.from_weights(tiny_weights)
+    apply_lora(net, rank=4, targets=("qkv", "gate_up", "down"))
+    with torch.no_grad():
+        for n, p in net.named_parameters():
+            if n.endswith("lora_b"):
+                p.normal_(0, 0.05)  # a trained-looking adapter (B starts at zero)
+        expected = net(torch.from_numpy(ids)).numpy()
+    write_variant(tiny_weights, tmp_path, "adapted.onnx", "fp32", adapters=adapter_arrays(net))
+    got = ort_logits(tiny, ids, graph=tmp_path / "adapted.onnx")
+    assert np.abs(got - expected).max() < 1e-4
+    assert np.abs(got - ort_logits(tiny, ids)).max() > 1e-2  # the adapter does change the output
+
+
+def test_int4_export_keeps_the_adapter_unmerged(finetuned, tiny, tiny_weights, tmp_path):
+    """Merged weights re-quantized to 4 bits can round back onto the base's grid and lose the
+    fine-tune; the int4 variant is the base in 4 bits + the adapter in fp32 instead."""
+    import onnx
+
+    from edgellm_sdk.toolchain.checkpoint import write_variant
+    from edgellm_sdk.toolchain.train import QUANTIZE
+
+    m = finetuned.manifest
+    info = m.source["variants"]["int4"]["lora_adapter"]
+    assert info["rank"] == 8 and info["precision"] == "fp32"
+    assert m.source["variants"]["int4"]["offsets"] is True  # the `edgellm quantize` default, not zero points
+    graph = onnx.load(str(m.variant_path("int4")), load_external_data=False).graph
+    ops = [n.op_type for n in graph.node]
+    n_layers = tiny_weights.config.num_layers
+    assert ops.count("MatMulNBits") >= 4 * n_layers
+    assert sum(n.name.endswith(".lora_a") for n in graph.node) == 4 * n_layers
+    ids = np.array([[1, 60, 61, 62, 63, 64]], np.int64)
+    merged = ort_logits(m, ids)  # fp32, merged
+    write_variant(tiny_weights, tmp_path, "base_int4.onnx", QUANTIZE["int4"])
+    base_int4 = ort_logits(m, ids, graph=tmp_path / "base_int4.onnx")
+    adapted_int4 = ort_logits(m, ids, variant="int4")
+    assert np.abs(adapted_int4 - merged).mean() < 0.5 * np.abs(base_int4 - merged).mean()
 
 
 def _lora_run(weights, samples, work, **kw):

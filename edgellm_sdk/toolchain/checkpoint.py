@@ -20,7 +20,7 @@ from onnx import numpy_helper
 from ..errors import ToolchainError
 from ..models.manifest import Manifest, write_manifest
 from .gguf_llama import LlamaConfig, LlamaLayer, LlamaWeights, Matrix, QType
-from .onnx_llama import build_llama_onnx, hf_config
+from .onnx_llama import Adapters, build_llama_onnx, hf_config
 from .quantspec import QuantSpec
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json")
@@ -92,9 +92,9 @@ def parameter_count(w: LlamaWeights) -> int:
 
 
 def write_variant(weights: LlamaWeights, root: Path, rel_path: str, spec: str | QuantSpec,
-                  accuracy_level: int = 4) -> None:
+                  accuracy_level: int = 4, adapters: Adapters | None = None) -> None:
     """Build one graph of ``weights`` into ``root/rel_path`` (weights in ``<file>_data`` beside it)."""
-    model = build_llama_onnx(weights, spec, accuracy_level)
+    model = build_llama_onnx(weights, spec, accuracy_level, adapters)
     path = root / rel_path
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(path.name + "*"):
@@ -145,8 +145,10 @@ def save_model(weights: LlamaWeights, out_dir: str | Path, *, tokenizer_from: st
 
 
 def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: LlamaWeights | None = None,
-                accuracy_level: int = 4, make_default: bool = False, overwrite: bool = False) -> Manifest:
-    """Quantize the model's fp32 weights with ``spec`` into a new variant ``onnx/model_<variant>.onnx``."""
+                accuracy_level: int = 4, make_default: bool = False, overwrite: bool = False,
+                adapters: Adapters | None = None, adapter_info: dict | None = None) -> Manifest:
+    """Quantize the model's fp32 weights (or ``weights``) with ``spec`` into a new variant
+    ``onnx/model_<variant>.onnx``, with unmerged LoRA ``adapters`` (described by ``adapter_info``)."""
     if not variant.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"variant name {variant!r} may use letters, digits, '-' and '_' only")
     manifest = Manifest.load(manifest.root)  # the caller's copy may predate another variant
@@ -155,9 +157,10 @@ def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: L
                              "or pass --overwrite")
     weights = weights or load_weights(manifest)
     rel = PRESET_FILES.get(variant) or f"onnx/model_{variant}.onnx"
-    write_variant(weights, manifest.root, rel, spec, accuracy_level)
-    source = {**manifest.source, "variants": {**manifest.source.get("variants", {}),
-                                              variant: {**spec.describe(), "accuracy_level": accuracy_level}}}
+    write_variant(weights, manifest.root, rel, spec, accuracy_level, adapters)
+    info = {**spec.describe(), "accuracy_level": accuracy_level}
+    info |= {"lora_adapter": adapter_info or {"linears": len(adapters)}} if adapters else {}
+    source = {**manifest.source, "variants": {**manifest.source.get("variants", {}), variant: info}}
     return write_manifest(manifest.root, name=manifest.name, variants={**manifest.variants, variant: rel},
                           default_variant=variant if make_default else manifest.default_variant, source=source)
 

@@ -21,7 +21,14 @@ def _progress(quiet: bool):
 
 def cmd_quantize(args) -> int:
     _tools()
+    from .checkpoint import model_dir
     from .quantize import quantize
+
+    source = model_dir(args.model).source
+    if args.to == "int4" and "finetuned_from" in source and not args.quiet:
+        print(f"  note: {args.model} is a LoRA fine-tune of {source['finetuned_from']}; re-quantizing its merged "
+              "weights to 4 bits can round the fine-tune away. `edgellm finetune ... --quantize int4` (rerun: it "
+              "only re-exports) writes the 4-bit base + the adapter unmerged instead.", file=sys.stderr)
 
     _, variant, info = quantize(args.model, args.to, block=args.block, symmetric=args.symmetric,
                                 offsets=False if args.integer_zero_points else None, method=args.method,

@@ -2,13 +2,12 @@
 
     task.jsonl -> chat-template samples (loss on the target tokens + end of turn)
     model fp32 weights -> TorchLlama + LoRA (base frozen) -> train (checkpoints, resume)
-    -> adapter.pt in the work dir -> merge -> model dir with fp32, q8 and int4 (default)
+    -> adapter.pt in the work dir -> merge -> model dir with fp32, q8 (merged) and int4 (default:
+       the base quantized to 4 bits + the adapter unmerged in fp32; see lora.py)
 
 The work dir (default ``<out>.train``) keeps ``checkpoint.pt`` and ``adapter.pt``; running
 the same command again resumes from the checkpoint, or only re-exports when training is done.
-With ``merge=False`` only the adapter is written: the ONNX runtime cannot apply an
-unmerged adapter (it would cost two extra MatMuls per linear layer), so the Engine loads
-merged models only.
+With ``merge=False`` only the adapter is written.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from ..models.store import ModelStore
 from ..tokenizer import Tokenizer
 from .checkpoint import load_weights, output_dir
 from .data import read_examples
-from .lora import TARGETS, apply_lora, merge_lora, save_adapter
+from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
 from .torch_llama import TorchLlama
 from .train import (
     Progress,
@@ -85,10 +84,14 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     loss_after = mean_loss(net, samples)
     if not merge:
         return FinetuneResult(None, adapter, result, loss_before, loss_after)
+    unmerged = None
+    if quantize == "int4":
+        info = {"rank": lora_rank, "alpha": alpha, "targets": list(targets), "precision": "fp32"}
+        unmerged = (load_weights(base), adapter_arrays(net), info)
     merge_lora(net)
     progress("exporting")
     source = {"finetuned_from": base.name, "data": Path(data).name, "lora_rank": lora_rank, "steps": result.steps,
               "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
     manifest = export(net.to_weights(metadata), out, tokenizer_from=base.root, name=name or out.name,
-                      source=source, quantize=quantize, progress=progress)
+                      source=source, quantize=quantize, progress=progress, adapter=unmerged)
     return FinetuneResult(manifest, adapter, result, loss_before, loss_after)

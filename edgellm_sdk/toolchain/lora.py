@@ -4,9 +4,10 @@
 
 A starts Kaiming-uniform and B at zero, so a fresh adapter changes nothing. Targets name the
 graph's linear layers (``qkv``, ``o``, ``gate_up``, ``down``). ``merge_lora`` folds B A into W:
-the exported model runs at the base model's speed. The ONNX runtime has no adapter path
-(applying an unmerged adapter would mean two extra MatMuls per layer in the graph), so
-adapters are merged before export; ``load_adapter`` applies a saved one to a TorchLlama.
+the exported model runs at the base model's speed. Merging is lossy under 4-bit quantization
+(a small delta rounds back onto the base's grid), so an int4 export keeps the adapter unmerged:
+``adapter_arrays`` gives the graph builder A and scale * B per linear (two small fp32 MatMuls
+beside each quantized one). ``load_adapter`` applies a saved adapter to a TorchLlama.
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ def merge_lora(model: TorchLlama) -> TorchLlama:
                     merged.weight.copy_(child.weight)
                 setattr(block, name, merged)
     return model
+
+
+def adapter_arrays(model: TorchLlama) -> dict:
+    """{"layers.3.qkv_proj": (A [rank, in], scale * B [out, rank])} of every LoRALinear, as float32 numpy."""
+    out = {}
+    for i, block in enumerate(model.layers):
+        for name, child in block.named_children():
+            if isinstance(child, LoRALinear):
+                a = child.lora_a.detach().float().numpy().copy()
+                b = (child.lora_b.detach().float() * child.scale).numpy().copy()
+                out[f"layers.{i}.{name}"] = (a, b)
+    return out
 
 
 def adapter_state(model: TorchLlama) -> dict[str, torch.Tensor]:

@@ -46,9 +46,13 @@ class _Graph:
         return self.node(op, list(inputs), 1, domain, name, **attrs)[0]
 
 
+Adapters = dict[str, tuple[np.ndarray, np.ndarray]]  # linear name -> (A [rank, in], scale * B [out, rank])
+
+
 class _Builder:
-    def __init__(self, weights: LlamaWeights, spec: QuantSpec, accuracy_level: int):
+    def __init__(self, weights: LlamaWeights, spec: QuantSpec, accuracy_level: int, adapters: Adapters | None):
         self.w, self.cfg, self.spec, self.acc = weights, weights.config, spec, accuracy_level
+        self.adapters = adapters or {}
         self.g = _Graph()
         self.c = {}  # shared constants
 
@@ -69,8 +73,17 @@ class _Builder:
     def linear(self, x: str, m: Matrix, name: str) -> str:
         g, packed = self.g, self.pack(m, name)
         if isinstance(packed, np.ndarray):
-            return g.op("MatMul", x, g.init(name + ".weight", packed.T), name=name)
-        return self.nbits(x, packed, name)
+            y = g.op("MatMul", x, g.init(name + ".weight", packed.T), name=name)
+        else:
+            y = self.nbits(x, packed, name)
+        if name in self.adapters:  # unmerged LoRA in fp32 beside the quantized base: y += (x A^T) (sB)^T
+            a, b = self.adapters[name]
+            down = g.op("MatMul", x, g.init(name + ".lora_a", np.ascontiguousarray(a.T, np.float32)),
+                        name=name + ".lora_a")
+            up = g.op("MatMul", down, g.init(name + ".lora_b", np.ascontiguousarray(b.T, np.float32)),
+                      name=name + ".lora_b")
+            y = g.op("Add", y, up)
+        return y
 
     def nbits(self, x: str, p: NBitsWeight, name: str) -> str:
         g = self.g
@@ -219,14 +232,15 @@ def _indicator_nbits(k: int, block: int = BLOCK) -> np.ndarray:
     return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
 
 
-def build_llama_onnx(weights: LlamaWeights, variant: str | QuantSpec = "fp32",
-                     accuracy_level: int = 4) -> onnx.ModelProto:
-    """The ONNX graph of ``weights`` for a preset (fp32 | q8 int8 RTN | q4 GGUF Q4_1 blocks, exact) or a QuantSpec."""
+def build_llama_onnx(weights: LlamaWeights, variant: str | QuantSpec = "fp32", accuracy_level: int = 4,
+                     adapters: Adapters | None = None) -> onnx.ModelProto:
+    """The ONNX graph of ``weights`` for a preset (fp32 | q8 int8 RTN | q4 GGUF Q4_1 blocks, exact) or a
+    QuantSpec; ``adapters`` add unmerged LoRA branches (fp32) to the named linears (``layers.3.qkv_proj``)."""
     if isinstance(variant, str):
         if variant not in PRESETS:
             raise ValueError(f"variant must be one of {VARIANTS} or a QuantSpec, got {variant!r}")
         variant = PRESETS[variant]
-    return _Builder(weights, variant, accuracy_level).build()
+    return _Builder(weights, variant, accuracy_level, adapters).build()
 
 
 def hf_config(cfg: LlamaConfig, bos: int, eos: int, pad: int) -> dict:

@@ -34,13 +34,13 @@ from .. import memory
 from ..errors import ToolchainError
 from .checkpoint import add_variant, save_model
 from .gguf_llama import LlamaWeights
-from .quantspec import QuantSpec
+from .quantspec import EXPORT_SPECS
 from .torch_llama import F, TorchLlama, torch
 
 IGNORE = -100
 CHECKPOINT = "checkpoint.pt"
 TORCH_RUNTIME_MB = 350.0  # interpreter + torch + numpy + onnx imported, nothing allocated
-QUANTIZE = {"int4": QuantSpec(bits=4), "int8": QuantSpec(bits=8)}
+QUANTIZE = EXPORT_SPECS
 
 
 @dataclass
@@ -350,13 +350,20 @@ def weights_id(manifest, variant: str) -> str:
 
 
 def export(weights: LlamaWeights, out: Path, *, tokenizer_from: Path, name: str, source: dict,
-           quantize: str | None = "int4", progress: Callable[[str], None] = lambda msg: None):
-    """Write a model directory with fp32 + q8, plus ``quantize`` (int4 | int8) as the default variant."""
+           quantize: str | None = "int4", progress: Callable[[str], None] = lambda msg: None,
+           adapter: tuple[LlamaWeights, dict, dict] | None = None):
+    """Write a model directory with fp32 + q8, plus ``quantize`` (int4 | int8) as the default variant.
+    ``adapter`` = (base weights, adapter arrays, info): the int4 variant is then the quantized base
+    with the LoRA adapter unmerged in fp32 (merged weights would round back onto the base's grid)."""
     if quantize not in (None, "none", *QUANTIZE):
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)} or none, got {quantize!r}")
     manifest = save_model(weights, out, tokenizer_from=tokenizer_from, name=name, variants=("fp32", "q8"),
                           source=source, progress=progress)
     if quantize in QUANTIZE:
-        progress(f"quantizing to {quantize}")
+        progress(f"quantizing to {quantize}" + (" (base) + unmerged adapter" if adapter and quantize == "int4" else ""))
+        if adapter and quantize == "int4":
+            base, arrays, info = adapter
+            return add_variant(manifest, quantize, QUANTIZE[quantize], weights=base, adapters=arrays,
+                               adapter_info=info, make_default=True)
         manifest = add_variant(manifest, quantize, QUANTIZE[quantize], weights=weights, make_default=True)
     return manifest
