@@ -70,6 +70,7 @@ bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench $(ROS_STAMP)
 	$(BIN)/python benchmarks/bench_tts.py
 	$(BIN)/python benchmarks/bench_voice.py
 	$(BIN)/python benchmarks/bench_wakeword.py
+	$(BIN)/python benchmarks/bench_echo.py
 	$(BIN)/python benchmarks/bench_ros.py --runs 9
 
 verify-llamacpp: $(MODEL) $(BIN)/.bench

@@ -47,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     rir = np.zeros(delay + n_tail)
     rir[delay] = 0.8
     rir[delay:] += 0.3 * tail / np.abs(tail).max()
-    mic = np.convolve(far, rir)[: len(far)]
+    echo = np.convolve(far, rir)[: len(far)]
     talk = slice(8 * RATE, 8 * RATE + len(near))
-    mic[talk] += 0.5 * near
+    person = np.zeros(len(echo))
+    person[talk] = 0.5 * near
+    mic = echo + person
     mic += rng.normal(0, 1e-3, len(mic))
 
     aec = EchoCanceller()
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         m, c = mic[lo:hi], clean[lo:hi]
         return round(float(10 * np.log10((m @ m) / (c @ c + 1e-12))), 1)
 
+    def snr(x: np.ndarray, part: slice) -> float:
+        p, rest = person[part], x[part] - person[part]
+        return round(float(10 * np.log10((p @ p) / (rest @ rest + 1e-12))), 1)
+
     per_s = [erle(s * RATE, (s + 1) * RATE) for s in range(len(mic) // RATE)]
     to_15 = next((s + 1 for s, v in enumerate(per_s) if v >= 15 and s * RATE >= RATE), None)
     echo_only = [v for s, v in enumerate(per_s) if not (talk.start // RATE - 1 <= s <= talk.stop // RATE)]
@@ -76,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_pct_one_core": round(100 * cpu / seconds, 2), "realtime_factor": round(wall / seconds, 4),
         "erle_db_per_s": per_s, "seconds_to_15db": to_15,
         "erle_db_echo_only_after_convergence_median": float(np.median(echo_only[3:])) if len(echo_only) > 3 else None,
-        "near_end_kept_db": erle(talk.start, talk.stop),
-        "note": "near_end_kept_db: mic/clean energy while the person talks over the speaker (low = kept)",
+        "double_talk_person_to_echo_db": {"microphone": snr(mic, talk), "cancelled": snr(clean, talk)},
+        "note": "double_talk_person_to_echo_db: the person's voice vs everything else in the signal while they "
+                "talk over the speaker, before and after cancellation",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

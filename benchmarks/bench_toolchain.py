@@ -371,7 +371,10 @@ def markdown(report: dict) -> str:
     setup = (f"{report['created']} on {report['host']}{quick}. Load average {load['start'][1]} at the start, "
              f"{load['end'][1]} at the end (5 min; other processes on the host slow every speed column). "
              f"Base `{s['base']}`; LoRA rank {s['lora_rank']}, {s['steps_finetune']} fine-tune steps; student "
-             f"`{s['student_config']}`, {s['steps_distill']} distillation steps; pruning ratio {s['prune_ratio']}.")
+             f"`{s['student_config']}`, {s['steps_distill']} distillation steps, then a rank-{s.get('student_ft_rank')} "
+             f"LoRA task tune of {s.get('steps_student_ft')} steps; pruning ratio {s['prune_ratio']}, then a "
+             f"rank-{s.get('recovery_rank')} LoRA recovery of {s.get('steps_recovery')} steps. int4 of a LoRA model = "
+             "the 4-bit base + the adapter unmerged.")
     method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
               f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
               f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl: "
@@ -437,8 +440,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prune-ratio", type=float, default=0.3)
     ap.add_argument("--steps-recovery", type=int, default=150, help="LoRA steps that recover the pruned model")
     ap.add_argument("--recovery-rank", type=int, default=16)
-    ap.add_argument("--steps-student-ft", type=int, default=200, help="LoRA task steps of the distilled student")
-    ap.add_argument("--student-ft-rank", type=int, default=32)
+    ap.add_argument("--steps-student-ft", type=int, default=600, help="LoRA task steps of the distilled student")
+    ap.add_argument("--student-ft-rank", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq-len", type=int, default=512, help="training sequence length (the longest sensor example "
                                                              "is ~400 tokens)")
@@ -613,7 +616,9 @@ def main(argv=None) -> int:
         "settings": {"quick": args.quick, "base": args.base, "lora_rank": args.lora_rank,
                      "steps_finetune": args.steps_finetune, "steps_distill": args.steps_distill,
                      "student_config": args.student_config, "teacher_variant": args.teacher_variant,
-                     "prune_ratio": args.prune_ratio, "batch": args.batch, "seq_len": args.seq_len,
+                     "prune_ratio": args.prune_ratio, "steps_recovery": args.steps_recovery,
+                     "recovery_rank": args.recovery_rank, "steps_student_ft": args.steps_student_ft,
+                     "student_ft_rank": args.student_ft_rank, "batch": args.batch, "seq_len": args.seq_len,
                      "quant_calibration": args.quant_calibration, "runs": args.runs, "bench_tokens": args.bench_tokens,
                      "max_ppl_tokens": args.max_ppl_tokens, "threads": args.threads,
                      "limit_test": args.limit_test, "limit_distill": args.limit_distill,

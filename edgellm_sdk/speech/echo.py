@@ -48,6 +48,7 @@ class EchoCanceller:
         self.margin = min(2 * BLOCK, self.partitions * BLOCK // 4)  # taps kept before the main echo
         self.shift = 0  # reference read offset (samples): margin - measured echo delay
         self._pending_shift: int | None = None
+        self._lag: int | None = None  # the last trusted delay measurement (samples)
         self._mic_hist = np.zeros(0)
         bins = BLOCK + 1
         self._x_hist = np.zeros((self.partitions, bins), np.complex128)  # reference spectra, newest first
@@ -82,9 +83,9 @@ class EchoCanceller:
         return self._ref.dropped
 
     @property
-    def delay_s(self) -> float:
-        """The echo's measured delay after the reference is read (negative: before)."""
-        return (self.margin - self.shift) / self.sample_rate
+    def delay_s(self) -> float | None:
+        """The echo's delay after the reference is read (negative: before), as last measured."""
+        return None if self._lag is None else self._lag / self.sample_rate
 
     # ------------------------------------------------------------------------ microphone side
     def process(self, chunk: AudioChunk) -> AudioChunk:
@@ -157,6 +158,7 @@ class EchoCanceller:
         lag, prominence = estimate_lag(self._mic_hist, ref, self.max_delay, lead)
         if prominence < MIN_PROMINENCE:
             return
+        self._lag = lag
         shift = self.margin - lag
         main_tap = self.shift + lag  # where the echo sits in the filter now
         if self.margin // 2 <= main_tap <= self.partitions * BLOCK - ROOM:  # covered, with room after it
@@ -178,4 +180,4 @@ class EchoCanceller:
         """Forget the echo path (e.g. after moving the device) and the pending reference."""
         self._ref.clear()
         self._reset_filter()
-        self.shift, self._pending_shift = 0, None
+        self.shift, self._pending_shift, self._lag = 0, None, None
