@@ -124,6 +124,9 @@ def test_reference_backlog_is_bounded():
     for _ in range(30):  # 3 s played while nobody reads the microphone
         aec.play(np.ones(CHUNK, np.float32) * 0.1, RATE)
     assert aec.reference_dropped == 2 * RATE
+    # the microphone's timeline is not moved by it: the next block still reads "now" (zeros: dropped)
+    out = aec.process(AudioChunk(np.full(CHUNK, 0.1, np.float32), RATE))
+    assert aec._ref.read_pos == CHUNK - CHUNK % BLOCK and np.allclose(out.samples[BLOCK:], 0.1)
 
 
 # ------------------------------------------------------------------ on a real sound server

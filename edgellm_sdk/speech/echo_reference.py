@@ -26,14 +26,14 @@ class ReferenceTimeline:
     def write(self, x: np.ndarray) -> None:
         with self._lock:
             self.written = max(self.written, self.read_pos)  # after idling, new audio starts "now"
+            floor = self.written - self.capacity  # oldest sample held before this write
             x = x[-self.capacity :]
             idx = (self.written + np.arange(len(x))) % self.capacity
             self._ring[idx] = x
             self.written += len(x)
-            behind = self.written - self.capacity - self.read_pos
-            if behind > 0:  # the microphone side fell behind by more than the capacity
-                self.dropped += behind
-                self.read_pos += behind
+            # the writer ran more than the capacity ahead: unread samples fell off (they read as
+            # zeros; the reader's position stays on the microphone's timeline)
+            self.dropped += max(0, self.written - self.capacity - max(floor, self.read_pos))
 
     def segment(self, start: int, stop: int) -> np.ndarray:
         """Samples [start, stop) by absolute index; zeros where nothing (still) is held."""
