@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,18 +259,39 @@ def test_cancel_during_playback_stops_quickly(rig):
 # ------------------------------------------------------------------------------ device loss
 @needs_rig
 def test_read_raises_when_the_device_disappears(tmp_path):
-    own = PulseAudioRig(tmp_path).start()
+    """The sound server dies under an open microphone: read() raises within seconds and close()
+    returns. Run in a child process: the PortAudio call left stuck on the dead server (by design,
+    in a daemon thread) would otherwise deadlock the next Pa_Terminate of this test process."""
+    script = f"""
+import json, os, sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from audio_rig import PulseAudioRig
+from edgellm_sdk.errors import SpeechError
+from edgellm_sdk.speech import devices
+out = {{}}
+own = PulseAudioRig(__import__("pathlib").Path({str(tmp_path)!r})).start()
+try:
+    mic = devices.Microphone("pulse", stall_s=1.0)
+    out["first"] = mic.read(timeout=2) is not None
+    own.kill_server()
+    t0 = time.monotonic()
     try:
-        mic = devices.Microphone("pulse", stall_s=1.0)
-        assert mic.read(timeout=2) is not None
-        own.kill_server()
-        t0 = time.monotonic()
-        with pytest.raises(SpeechError, match="disconnected|stopped|stuck"):
-            while time.monotonic() - t0 < 10:
-                mic.read(timeout=0.5)
-        assert time.monotonic() - t0 < 5
-        t0 = time.monotonic()
-        mic.close(timeout=1)
-        assert time.monotonic() - t0 < 1.5  # a dead PortAudio stream never hangs close()
-    finally:
-        own.stop()
+        while time.monotonic() - t0 < 10:
+            mic.read(timeout=0.5)
+    except SpeechError as e:
+        out["error"] = str(e)
+    out["raise_s"] = time.monotonic() - t0
+    t0 = time.monotonic()
+    mic.close(timeout=1)
+    out["close_s"] = time.monotonic() - t0
+finally:
+    own.kill_server()
+    print(json.dumps(out), flush=True)
+    os._exit(0)  # skip PortAudio's atexit terminate: a call is stuck on the dead server
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["first"], out
+    assert re.search("disconnected|stopped|stuck", out.get("error", "")), (out, proc.stderr[-2000:])
+    assert out["raise_s"] < 5, out
+    assert out["close_s"] < 1.5, out  # a dead PortAudio stream never hangs close()
