@@ -76,7 +76,7 @@ PARAMS = (
           read_only=True),
     Param("barge_in", True, "while speaking, the wake word or a stop word cuts playback"),
     Param("stop_words", ["stop"], "short utterances that cut playback while speaking (barge-in)"),
-    Param("echo_cancel", True, "subtract the speaker's own sound from the microphone (acoustic echo cancellation), "
+    Param("echo_cancel", False, "subtract the speaker's own sound from the microphone (acoustic echo cancellation), "
           "so the wake word and stop words are heard while it speaks", read_only=True),
     Param("echo_tail_s", 0.3, "the microphone stays ignored this long after playback (room echo)", minimum=0.0,
           maximum=5.0),
@@ -209,6 +209,8 @@ class SpeechNode(Node):
                 if self.mic is None:
                     self.mic = self._open_mic()
                     self.vad.reset()
+                    if self.echo is not None:  # the microphone's timeline starts over
+                        self.echo.reset()
                     self.get_logger().info(f"microphone on: {self.mic.device.name!r}")
                 chunk = self.mic.read(timeout=0.5)
             except SpeechError as exc:
