@@ -7,11 +7,14 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
                -> the fine-tuned teacher ("teacher-ft"); its int4 variant is the base in 4 bits
                + the adapter unmerged (merged weights re-quantized to 4 bits lose the fine-tune)
  2. quantize   int8 and int4 variants of the base model, int8 of teacher-ft (merged)
- 3. prune      30 % of teacher-ft's MLP neurons, calibrated on calib_domain.txt (+ int4), then a
-               LoRA recovery fine-tune on the task data ("pruned-rec")
+ 3. prune      30 % of teacher-ft's MLP neurons, calibrated on calib_domain.txt (+ int4), then its
+               recovery ("pruned-rec"): `edgellm distill` with the pruned model as the student
+               (teacher-ft's soft targets on distill_prompts.jsonl, quantization-aware at the end)
  4. distill    teacher-ft -> student "small" (<= 40 % of the parameters) on distill_prompts.jsonl
-               (task prompts + general instructions); then int8 / int4 of the student; then a
-               LoRA task fine-tune of the student ("student-ft") with its int8 / int4
+               (the task train prompts with their targets + general instructions the teacher
+               answers; KL to the teacher's soft targets at every answer token), then
+               quantization-aware steps; int8 / int4 of the student; optionally
+               (--steps-student-ft) a LoRA task fine-tune of the student ("student-ft")
  5. eval       every variant on task_commands_test.jsonl and task_sensors_test.jsonl (held out)
  6. tradeoff   every variant: perplexity on heldout_general.txt, TTFT, decode tok/s, peak RSS,
                file size (each benchmark in its own process)
@@ -42,6 +45,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -59,7 +63,7 @@ FAMILIES = {  # family -> (label, variants in the table)
     "base": ("base smollm2-135m", ("fp32", "int8", "int4")),
     "teacher-ft": ("teacher-ft (LoRA)", ("fp32", "int8", "int4")),
     "pruned": ("pruned-30 % of teacher-ft", ("fp32", "int4")),
-    "pruned-rec": ("pruned-30 % + LoRA recovery", ("fp32", "int4")),
+    "pruned-rec": ("pruned-30 % + recovery (distilled)", ("fp32", "int4")),
     "student": ("student (distilled)", ("fp32", "int8", "int4")),
     "student-ft": ("student + LoRA task tune", ("fp32", "int8", "int4")),
 }
@@ -138,6 +142,12 @@ def store():
     from edgellm_sdk.models.store import ModelStore
 
     return ModelStore()
+
+
+def output_dir(ref: str) -> Path:
+    from edgellm_sdk.toolchain.checkpoint import output_dir as out
+
+    return out(ref)
 
 
 def manifest(ref: str):
@@ -284,12 +294,13 @@ def find(rows: list[Row], family: str, variant: str) -> Row | None:
 
 def targets(rows: list[Row]) -> list[dict]:
     out = []
+    student = "student-ft" if any(r.family == "student-ft" for r in rows) else "student"
 
     def pct(x):
         return "—" if x is None else f"{100 * x:.1f} %"
 
     # 1. quantization
-    for family in ("base", "teacher-ft", "student-ft"):
+    for family in ("base", "teacher-ft", student):
         fp32 = find(rows, family, "fp32")
         for q in ("int8", "int4"):
             r = find(rows, family, q)
@@ -301,7 +312,7 @@ def targets(rows: list[Row]) -> list[dict]:
                         "detail": f"ppl {r.ppl:.3f} vs {fp32.ppl:.3f} ({100 * delta:+.2f} %)"})
     # 2. pruning
     teacher, pruned = find(rows, "teacher-ft", "fp32"), find(rows, "pruned-rec", "fp32")
-    name = "pruned-30 % (+ LoRA recovery) within 5 points of teacher-ft task accuracy (fp32)"
+    name = "pruned-30 % (+ recovery) within 5 points of teacher-ft task accuracy (fp32)"
     if teacher and teacher.task_acc == 0:
         out.append({"target": name, "met": None, "detail": "teacher-ft answers nothing correctly: nothing to keep"})
     elif teacher and pruned and teacher.task_acc is not None and pruned.task_acc is not None:
@@ -316,8 +327,8 @@ def targets(rows: list[Row]) -> list[dict]:
         out.append({"target": name, "met": None, "detail": "not measured"})
     # 3. the student, against the teacher at the same precision (fp32 is the target; int8/int4 shown too)
     for variant in ("fp32", "int8", "int4"):
-        t, s = find(rows, "teacher-ft", variant), find(rows, "student-ft", variant)
-        name = f"student-ft {variant} >= 95 % of teacher-ft {variant} task accuracy at >= 2x decode tok/s"
+        t, s = find(rows, "teacher-ft", variant), find(rows, student, variant)
+        name = f"{student} {variant} >= 95 % of teacher-ft {variant} task accuracy at >= 2x decode tok/s"
         if not (t and s) or None in (t.task_acc, s.task_acc, t.decode_tok_s, s.decode_tok_s):
             out.append({"target": name, "met": None, "detail": "not measured", "primary": variant == "fp32"})
             continue
@@ -332,7 +343,7 @@ def targets(rows: list[Row]) -> list[dict]:
                     "detail": f"accuracy {pct(s.task_acc)} vs {pct(t.task_acc)} ({100 * ratio:.0f} % of the "
                               f"teacher's, needs >= 95 %); decode {s.decode_tok_s:.1f} vs {t.decode_tok_s:.1f} "
                               f"tok/s ({speed:.2f}x, needs >= 2x)"})
-    t, s = find(rows, "teacher-ft", "fp32"), find(rows, "student-ft", "fp32")
+    t, s = find(rows, "teacher-ft", "fp32"), find(rows, student, "fp32")
     if t and s and t.parameters and s.parameters:
         share = s.parameters / t.parameters
         out.append({"target": "student <= 40 % of the teacher's parameters", "met": share <= STUDENT_SIZE,
@@ -371,10 +382,12 @@ def markdown(report: dict) -> str:
     setup = (f"{report['created']} on {report['host']}{quick}. Load average {load['start'][1]} at the start, "
              f"{load['end'][1]} at the end (5 min; other processes on the host slow every speed column). "
              f"Base `{s['base']}`; LoRA rank {s['lora_rank']}, {s['steps_finetune']} fine-tune steps; student "
-             f"`{s['student_config']}`, {s['steps_distill']} distillation steps, then a rank-{s.get('student_ft_rank')} "
-             f"LoRA task tune of {s.get('steps_student_ft')} steps; pruning ratio {s['prune_ratio']}, then a "
-             f"rank-{s.get('recovery_rank')} LoRA recovery of {s.get('steps_recovery')} steps. int4 of a LoRA model = "
-             "the 4-bit base + the adapter unmerged.")
+             f"`{s['student_config']}`, {s['steps_distill']} distillation steps (the train targets + the teacher's "
+             f"soft targets) and {s.get('steps_qat', 0)} quantization-aware steps"
+             + (f", then a rank-{s.get('student_ft_rank')} LoRA task tune of {s.get('steps_student_ft')} steps"
+                if s.get("steps_student_ft") else "") + f"; pruning ratio {s['prune_ratio']}, then "
+             f"{s.get('steps_recovery')} steps of recovery (the pruned model distilled from teacher-ft, the same way) "
+             "+ the quantization-aware ones. int4 of a LoRA model = the 4-bit base + the adapter unmerged.")
     method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
               f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
               f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl: "
@@ -433,14 +446,17 @@ def main(argv=None) -> int:
     ap.add_argument("--steps-finetune", type=int, default=400, help="LoRA steps (batch 4: 400 = 1.3 epochs of "
                                                                       "the 1205 train examples)")
     ap.add_argument("--steps-distill", type=int, default=1500, help="student steps")
+    ap.add_argument("--steps-qat", type=int, default=100, help="quantization-aware student steps after distilling "
+                                                               "(its int4 then computes what its fp32 does)")
     ap.add_argument("--lora-rank", type=int, default=8)
     ap.add_argument("--student-config", default="small", help="small | tiny | a JSON file (edgellm distill)")
     ap.add_argument("--teacher-variant", default="fp32", help="variant of teacher-ft that writes the answers the "
                                                               "student learns from")
     ap.add_argument("--prune-ratio", type=float, default=0.3)
-    ap.add_argument("--steps-recovery", type=int, default=150, help="LoRA steps that recover the pruned model")
-    ap.add_argument("--recovery-rank", type=int, default=16)
-    ap.add_argument("--steps-student-ft", type=int, default=600, help="LoRA task steps of the distilled student")
+    ap.add_argument("--steps-recovery", type=int, default=300, help="distillation steps that recover the pruned "
+                                                                  "model (then --steps-qat quantization-aware ones)")
+    ap.add_argument("--steps-student-ft", type=int, default=0, help="LoRA task steps of the distilled student "
+                                                                   "(0 = no student-ft family)")
     ap.add_argument("--student-ft-rank", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq-len", type=int, default=512, help="training sequence length (the longest sensor example "
@@ -474,6 +490,7 @@ def main(argv=None) -> int:
         args.steps_finetune = min(args.steps_finetune, 3)
         args.steps_distill = min(args.steps_distill, 3)
         args.steps_recovery, args.steps_student_ft = min(args.steps_recovery, 3), min(args.steps_student_ft, 3)
+        args.steps_qat = min(args.steps_qat, 3)
         args.runs, args.bench_tokens, args.max_ppl_tokens = 1, 8, 64
     out_dir = args.out_dir or (Path("/tmp/edgellm-bench-toolchain-quick") if args.quick else RESULTS)
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
@@ -505,7 +522,7 @@ def main(argv=None) -> int:
 
     # 1. fine-tune the teacher
     if args.skip_train:
-        for family in ("teacher-ft", "pruned", "student"):
+        for family in ("teacher-ft", "pruned"):
             if not exists(refs[family]):
                 raise SystemExit(f"[bench] --skip-train: {family} model {refs[family]} does not exist; run without "
                                  "--skip-train first")
@@ -528,34 +545,54 @@ def main(argv=None) -> int:
         quantize(runner, refs["base"], to, family="base", overwrite=args.requantize_base, calibration=calibration)
     quantize(runner, refs["teacher-ft"], "int8", family="teacher-ft", overwrite=not args.skip_train,
              calibration=calibration)
-    # 3. prune the teacher, then recover with LoRA
+
+    distilled: list[Path] = []  # work dirs of earlier distillations: same teacher and prompts, same caches
+
+    def seed_distill_cache(work_dir: Path) -> None:
+        """Copy the teacher's answers and soft targets from an earlier distillation (they are keyed by
+        what they depend on, so a stale copy is recomputed, never used)."""
+        work_dir.mkdir(parents=True, exist_ok=True)
+        for earlier in distilled:
+            for name in ("answers.jsonl", "soft_targets.pt"):
+                if (earlier / name).is_file() and not (work_dir / name).is_file():
+                    shutil.copy2(earlier / name, work_dir / name)
+        distilled.append(work_dir)
+
+    def distill(family: str, student: str, steps: int) -> None:
+        """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on the
+        distillation prompts, then --steps-qat quantization-aware steps; int4 (+ int8) after."""
+        if args.skip_train and exists(refs[family]):
+            runner.skip(f"distill {family}", "--skip-train")
+        else:
+            out = output_dir(refs[family])
+            seed_distill_cache(out.with_name(out.name + ".train"))  # distill's default work dir
+            cmd = ["distill", "--teacher", refs["teacher-ft"], "--student-config", student, "--data",
+                   str(files["distill"]), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
+                   args.teacher_variant, "--qat-steps", str(args.steps_qat), *train_common]
+            runner.run(f"distill {family}", cmd + (["--max-new-tokens", "24"] if args.quick else []))
+        for to in FAMILIES[family][1][1:]:
+            quantize(runner, refs[family], to, family=family, overwrite=not args.skip_train, calibration=calibration)
+
+    # 3. prune the teacher, then recover it by distillation from the unpruned teacher
     if args.skip_train:
         runner.skip("prune teacher-ft", "--skip-train")
     else:
         runner.run("prune teacher-ft", ["prune", refs["teacher-ft"], "--calibration", str(files["calibration"]),
                                         "--ratio", str(args.prune_ratio), "--out", refs["pruned"]])
     quantize(runner, refs["pruned"], "int4", family="pruned", overwrite=not args.skip_train, calibration=calibration)
-    tune("pruned-rec", "pruned", args.recovery_rank, args.steps_recovery)
-    # 4. distill the student, then tune it on the task
-    if args.skip_train:
-        runner.skip("distill student", "--skip-train")
-    else:
-        distill = ["distill", "--teacher", refs["teacher-ft"], "--student-config", args.student_config, "--data",
-                   str(files["distill"]), "--out", refs["student"], "--steps", str(args.steps_distill),
-                   "--teacher-variant", args.teacher_variant, *train_common]
-        distill += ["--max-new-tokens", "24"] if args.quick else []
-        runner.run("distill student", distill)
-    for to in ("int8", "int4"):
-        quantize(runner, refs["student"], to, family="student", overwrite=not args.skip_train,
+    # 4. distill the student (first: the pruned model's recovery reuses its teacher caches)
+    distill("student", args.student_config, args.steps_distill)
+    distill("pruned-rec", refs["pruned"], args.steps_recovery)
+    if args.steps_student_ft:
+        tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
+        quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
                  calibration=calibration)
-    tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
-    quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
-             calibration=calibration)
+    families = [f for f in FAMILIES if f != "student-ft" or args.steps_student_ft]
 
     # 5. task accuracy of every variant
     rows: list[Row] = []
-    for family, (_, variants) in FAMILIES.items():
-        m = manifest(refs[family])
+    for family in families:
+        m, variants = manifest(refs[family]), FAMILIES[family][1]
         n_params = parameters(m)
         for variant in variants:
             row = Row(family, m.name, variant, str(m.root), n_params,
@@ -615,9 +652,10 @@ def main(argv=None) -> int:
         "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
         "settings": {"quick": args.quick, "base": args.base, "lora_rank": args.lora_rank,
                      "steps_finetune": args.steps_finetune, "steps_distill": args.steps_distill,
+                     "steps_qat": args.steps_qat,
                      "student_config": args.student_config, "teacher_variant": args.teacher_variant,
                      "prune_ratio": args.prune_ratio, "steps_recovery": args.steps_recovery,
-                     "recovery_rank": args.recovery_rank, "steps_student_ft": args.steps_student_ft,
+                     "steps_student_ft": args.steps_student_ft,
                      "student_ft_rank": args.student_ft_rank, "batch": args.batch, "seq_len": args.seq_len,
                      "quant_calibration": args.quant_calibration, "runs": args.runs, "bench_tokens": args.bench_tokens,
                      "max_ppl_tokens": args.max_ppl_tokens, "threads": args.threads,
@@ -626,7 +664,7 @@ def main(argv=None) -> int:
                      "tests": {t: str(files[t]) for t in TASKS}, "models": refs},
         "test_sizes": test_sizes,
         "models": {family: {"name": manifest(refs[family]).name, "path": str(manifest(refs[family]).root),
-                            "source": manifest(refs[family]).source} for family in FAMILIES},
+                            "source": manifest(refs[family]).source} for family in families},
         "rows": [{**asdict(r), "key": r.key} for r in rows],
         "targets": targets(rows),
         "peer": llama_cpp_peer(),

@@ -13,16 +13,25 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tiny_llama import write_tiny_gguf
+
 from edgellm_sdk import Engine
 from edgellm_sdk.errors import MissingDependency, ToolchainError
+from edgellm_sdk.models.manifest import Manifest
+from edgellm_sdk.models.store import ModelStore
+from edgellm_sdk.tokenizer import Tokenizer
 from edgellm_sdk.toolchain import cli_train
-from edgellm_sdk.toolchain.checkpoint import load_weights
-from edgellm_sdk.toolchain.distill import distill
+from edgellm_sdk.toolchain.checkpoint import load_weights, parameter_count
+from edgellm_sdk.toolchain.data import read_examples
+from edgellm_sdk.toolchain.distill import answer_samples, distill
 from edgellm_sdk.toolchain.finetune import finetune
 from edgellm_sdk.toolchain.gguf_llama import LlamaConfig
 from edgellm_sdk.toolchain.lora import apply_lora, load_adapter, merge_lora, save_adapter
+from edgellm_sdk.toolchain.prune import prune
+from edgellm_sdk.toolchain.qat import fake_quant_int4
+from edgellm_sdk.toolchain.quantspec import dequantize_weight, quantize_weight
 from edgellm_sdk.toolchain.torch_llama import TorchLlama, config_parameters, student_config
-from edgellm_sdk.toolchain.train import TrainConfig, estimate_memory, make_sample, train
+from edgellm_sdk.toolchain.train import IGNORE, TrainConfig, estimate_memory, make_sample, train
 
 COMMANDS = [("turn left", {"cmd": "left"}), ("turn right", {"cmd": "right"}), ("stop now", {"cmd": "stop"}),
             ("go forward", {"cmd": "go"}), ("go back", {"cmd": "back"}), ("hello", {"cmd": "hi"})]
@@ -267,6 +276,84 @@ def test_distill_small_student_exports_and_resumes(tiny, tmp_path):
                     quantize=None, **kw)  # cached answers and soft targets, finished checkpoint: export only
     assert again.train.resumed_from == 6 and again.train.losses == r.train.losses
     assert (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines() == answers
+
+
+def test_distill_learns_the_data_targets_with_the_teachers_soft_targets(tiny, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    rows = [{"prompt": p, "target": t} for p, t in COMMANDS[:4]] + [{"prompt": "hello"}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kw = {"steps": 8, "lr": 5e-3, "batch": 5, "seq_len": 48, "max_new_tokens": 12, "top_k": 8, "quantize": None}
+    r = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "student", **kw)
+    assert r.from_targets == 4 and r.manifest.source["answers_from_targets"] == 4
+    asked = [json.loads(x) for x in (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines()]
+    assert [a["line"] for a in asked] == [5]  # the teacher answered only the line without a target
+    assert r.ce_after < r.ce_before
+
+    samples = answer_samples(tiny, read_examples(prompts, need_target=False), tmp_path / "unused.jsonl",
+                             use_targets=True, seq_len=48, max_new_tokens=12)
+    tokenizer = Tokenizer.from_dir(tiny.root)
+    for sample, (_, target) in zip(samples, COMMANDS[:4]):
+        labeled = sample.labels[sample.labels != IGNORE].tolist()
+        assert labeled[-1] in tokenizer.eos_ids and json.loads(tokenizer.decode(labeled[:-1])) == target
+    teacher_only = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "imitate",
+                           answers="teacher", **kw)
+    assert teacher_only.from_targets == 0
+    assert len((tmp_path / "imitate.train" / "answers.jsonl").read_text().splitlines()) == len(rows)
+    with pytest.raises(ValueError, match="auto"):
+        distill(tiny.root, "small", prompts, tmp_path / "x", answers="gold")
+
+
+def test_fake_quant_is_the_int4_grid_the_export_writes():
+    w = torch.randn(48, 96) * torch.linspace(0.01, 2.0, 96)  # blocks of very different ranges
+    w[3, :32] = 0.5  # a constant block
+    exported = dequantize_weight(quantize_weight(w.numpy(), 4, 32, offsets=True, method="rtn"))
+    np.testing.assert_allclose(fake_quant_int4(w, 32).numpy(), exported, rtol=0, atol=1e-6)
+    on_grid = fake_quant_int4(w, 32)
+    np.testing.assert_allclose(fake_quant_int4(on_grid, 32).numpy(), on_grid.numpy(), rtol=0, atol=1e-6)
+
+
+def test_distill_with_qat_makes_int4_compute_what_fp32_does(tiny, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p, "target": t}) + "\n" for p, t in COMMANDS))
+    kw = {"steps": 4, "lr": 5e-3, "batch": 3, "seq_len": 48, "top_k": 8}
+    student = {"num_layers": 1, "intermediate_size": 64}
+    plain = distill(tiny.root, student, prompts, tmp_path / "plain", **kw)
+    qat = distill(tiny.root, student, prompts, tmp_path / "qat", qat_steps=3, **kw)
+    assert qat.manifest.source["qat_steps"] == 3 and plain.manifest.source["qat_steps"] == 0
+    assert (tmp_path / "qat.train" / "qat" / "checkpoint.pt").is_file()
+    for layer in load_weights(qat.manifest).layers:  # the fp32 variant's weights lie on the grid
+        for m in (layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down):
+            w = m.dense()
+            np.testing.assert_allclose(dequantize_weight(quantize_weight(w, 4, 32, offsets=True)), w, atol=1e-5)
+    ids = np.array([[1, 5, 9, 13, 2, 7, 11, 3]], np.int64)
+
+    def int4_error(r) -> float:
+        fp32, int4 = ort_logits(r.manifest, ids, "fp32"), ort_logits(r.manifest, ids, "int4")
+        return float(np.abs(int4 - fp32).max() / np.abs(fp32).max())
+
+    assert int4_error(qat) < 0.25 * int4_error(plain)
+
+
+def test_distill_continues_a_pruned_teacher_as_its_recovery(tiny, tmp_path, tmp_path_factory):
+    calib = tmp_path / "calib.txt"
+    calib.write_text(" ".join(p for p, _ in COMMANDS) * 20)
+    prune(tiny, calib, tmp_path / "pruned", ratio=0.5)
+    pruned = Manifest.load(tmp_path / "pruned")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p, "target": t}) + "\n" for p, t in COMMANDS))
+    kw = {"steps": 6, "lr": 5e-3, "batch": 3, "seq_len": 48, "top_k": 8, "quantize": None}
+    r = distill(tiny.root, str(pruned.root), prompts, tmp_path / "recovered", **kw)
+    assert r.manifest.source["student_from"] == "pruned"
+    assert r.student_parameters == parameter_count(load_weights(pruned)) < r.teacher_parameters
+    assert [layer.gate.rows for layer in load_weights(r.manifest).layers] == \
+        [layer.gate.rows for layer in load_weights(pruned).layers]  # the pruned widths, trained
+    assert r.ce_after < r.ce_before
+
+    other = tmp_path_factory.mktemp("narrow") / "narrow.gguf"
+    write_tiny_gguf(other, hidden=32)
+    narrow = ModelStore(tmp_path / "home").pull(other, name="narrow")
+    with pytest.raises(ToolchainError, match="hidden_size=32"):
+        distill(tiny.root, str(narrow.root), prompts, tmp_path / "x", **kw)
 
 
 def test_cli_finetune(tiny, task_file, tmp_path, capsys):

@@ -34,9 +34,10 @@ prompt occurs in a train file, the few-shot pool of robot_demo.py, or commands_d
 
 calib_domain.txt     ~3000 tokens of train requests and narrations as plain text (pruning /
                      quantization calibration).
-distill_prompts.jsonl  prompts only (no target): the train prompts of both tasks with their
-                     system prompts, plus ~100 general short instructions so a distilled
-                     student keeps some general ability.
+distill_prompts.jsonl  the train prompts of both tasks with their system prompts and targets
+                     (`edgellm distill` learns those answers with the teacher's soft targets),
+                     plus ~100 general short instructions without a target (the teacher
+                     answers them) so a distilled student keeps some general ability.
 heldout_general.txt  ~2000 tokens of original general English prose (everyday science and
                      life), for perplexity; written for this file, not copied from anywhere.
 
@@ -810,7 +811,7 @@ def generate(out_dir: Path = HERE) -> dict:
     write_jsonl(out_dir / "task_sensors_train.jsonl", train_sen)
     write_jsonl(out_dir / "task_sensors_test.jsonl", test_sen)
     (out_dir / "calib_domain.txt").write_text(calibration_text(train_cmd, train_sen, SEED + 4), encoding="utf-8")
-    distill = [{"system": r["system"], "prompt": r["prompt"]} for r in train_cmd + train_sen]
+    distill = [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]} for r in train_cmd + train_sen]
     distill += [{"prompt": p} for p in GENERAL_PROMPTS]
     random.Random(SEED + 5).shuffle(distill)
     write_jsonl(out_dir / "distill_prompts.jsonl", distill)
@@ -877,7 +878,8 @@ def check(out_dir: Path, made: dict) -> int:
         if p in train_prompts or p in pool or p in made["dev"]:
             problems.append(f"test prompt leaks: {r['prompt']!r}")
     for name in ("distill_prompts.jsonl",):
-        print(f"{name}: {len(read_examples(out_dir / name, need_target=False))} prompts")
+        rows = read_examples(out_dir / name, need_target=False)
+        print(f"{name}: {len(rows)} prompts, {sum(r.target is not None for r in rows)} with a target")
     # token counts with the default model's tokenizer
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
     tok_dir = home / "models" / "smollm2-135m"

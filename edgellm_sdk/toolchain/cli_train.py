@@ -23,9 +23,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("distill", help="train a smaller student on a teacher's answers and soft targets")
     p.add_argument("--teacher", default="smollm2-135m", help="installed model name or model directory")
     p.add_argument("--student-config", default="small", help="small (<= 40 %% of the teacher's parameters), "
-                   'tiny (~25 %%), or a JSON file {"num_layers": 8, "intermediate_size": 768}')
-    p.add_argument("--data", required=True, help='prompts JSONL: {"prompt" or "messages"} per line')
+                   'tiny (~25 %%), a JSON file {"num_layers": 8, "intermediate_size": 768}, or a model to '
+                   "start from (name or directory; e.g. a pruned teacher, whose recovery this then is)")
+    p.add_argument("--data", required=True, help='prompts JSONL: {"prompt" or "messages", optional "target"} per line')
     p.add_argument("--out", required=True, help="the student: a name in the model store or a directory path")
+    p.add_argument("--answers", choices=("auto", "teacher"), default="auto",
+                   help="auto: a line's target when it has one, else the teacher's answer; teacher: always the "
+                        "teacher's (the soft targets are the teacher's either way)")
     p.add_argument("--kd-temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the KL term; 1 - alpha weighs the "
                    "cross-entropy on the teacher's text")
@@ -33,6 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128, help="length limit of the teacher's answers")
     p.add_argument("--teacher-variant", help="variant that generates the answers (default: q4, int4 or q8)")
     p.add_argument("--train-embeddings", action="store_true", help="also train the (tied) embedding")
+    p.add_argument("--qat-steps", type=int, default=0, help="then train this many steps through the int4 grid "
+                   "(quantization-aware; the int4 variant then computes what fp32 does)")
     _train_args(p, steps=200, lr=3e-4)
     p.set_defaults(func=cmd_distill)
 
@@ -82,11 +88,13 @@ def cmd_distill(args) -> int:
     try:
         r = distill(args.teacher, args.student_config, args.data, args.out, kd_temperature=args.kd_temperature,
                     alpha=args.alpha, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
-                    teacher_variant=args.teacher_variant, train_embeddings=args.train_embeddings, **_common(args))
+                    teacher_variant=args.teacher_variant, answers=args.answers, qat_steps=args.qat_steps,
+                    train_embeddings=args.train_embeddings, **_common(args))
     except KeyboardInterrupt:
         return _interrupted()
     _report(r.train, f"student {r.student_parameters:,} parameters ({r.student_parameters / r.teacher_parameters:.0%}"
-                     f" of the teacher's); cross-entropy on the teacher's answers {r.ce_before:.4f} -> {r.ce_after:.4f}")
+                     f" of the teacher's); cross-entropy on the answers ({r.from_targets} of them the data's targets) "
+                     f"{r.ce_before:.4f} -> {r.ce_after:.4f}")
     _model_line(r.manifest)
     return 0
 

@@ -1,21 +1,27 @@
 """`edgellm distill`: train a smaller student on a teacher's answers and soft targets.
 
-    prompts.jsonl -> teacher answers: greedy, the fast onnxruntime Engine on the teacher's
+    prompts.jsonl -> answers: a line's own ``target`` when it has one (answers="auto"), else
+                     the teacher's: greedy, the fast onnxruntime Engine on the teacher's
                      q4 (else int4, q8, the default) variant
                   -> teacher soft targets: top-k logits at every answer position, from the
                      torch fp32 teacher in one batched pass (cheaper than ORT with full logits)
     student = init_student(teacher, student_config)   evenly spaced layers; the FFN neurons most
                      active on these answers (measured in the same teacher pass)
+              or an existing model with the teacher's shape (a pruned teacher: distillation
+                     is then its recovery training)
     loss = alpha * T^2 * KL(teacher_T || student_T) over the teacher's top-k
-         + (1 - alpha) * cross-entropy on the teacher's tokens
-    -> checkpoints, resume -> model dir with fp32, q8 and int4 (the default variant)
+         + (1 - alpha) * cross-entropy on the answer's tokens
+    -> checkpoints, resume -> [qat_steps more through the int4 grid, qat.py]
+    -> model dir with fp32, q8 and int4 (the default variant)
 
 The work dir (default ``<out>.train``) caches the answers (``answers.jsonl``, appended one
 prompt at a time, so an interrupted generation resumes too) and the soft targets
-(``soft_targets.pt``), each keyed by what they depend on. A prompt's ``target``, if any,
-is ignored: the student learns what the teacher says. The student's embedding (tied with
-its output head) is the teacher's and stays frozen unless ``train_embeddings``: it is most
-of a small model's parameters and Adam would need three times its size again.
+(``soft_targets.pt``), each keyed by what they depend on. With a line's ``target`` as the
+answer the student learns the right answer and, from the teacher's distribution at each of
+its tokens, what else the teacher thought likely: it is not bound by the teacher's mistakes.
+answers="teacher" ignores targets (pure imitation). The student's embedding (tied with its
+output head) is the teacher's and stays frozen unless ``train_embeddings``: it is most of a
+small model's parameters and Adam would need three times its size again.
 """
 
 from __future__ import annotations
@@ -24,24 +30,29 @@ import gc
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ToolchainError
+from ..chat import CHATML, ChatTemplate
+from ..errors import ModelNotFound, ToolchainError
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
+from ..tokenizer import Tokenizer
 from .checkpoint import load_weights, output_dir, parameter_count
 from .data import read_examples
-from .torch_llama import F, TorchLlama, config_from_dir, init_student, student_config, torch
+from .qat import apply_qat, finish_qat
+from .torch_llama import STUDENT_PRESETS, F, TorchLlama, config_from_dir, init_student, student_config, torch
 from .train import (
     IGNORE,
+    QUANTIZE,
     Progress,
     Sample,
     TrainConfig,
     TrainResult,
+    chat_sample,
     collate,
     export,
     file_sha256,
@@ -51,6 +62,8 @@ from .train import (
     weights_id,
 )
 
+QAT_LR = 0.25  # quantization-aware steps run at this fraction of the learning rate
+
 
 @dataclass
 class DistillResult:
@@ -58,22 +71,30 @@ class DistillResult:
     train: TrainResult
     teacher_parameters: int
     student_parameters: int
-    ce_before: float  # the student's cross-entropy on the teacher's answers, before training
+    ce_before: float  # the student's cross-entropy on the answers, before training
     ce_after: float
+    from_targets: int = 0  # answers that are the data's own targets (the rest are the teacher's)
 
 
 def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, out: str | Path, *,
             steps: int = 200, lr: float = 3e-4, batch: int = 4, seq_len: int = 256, seed: int = 0,
             kd_temperature: float = 2.0, alpha: float = 0.5, top_k: int = 32, max_new_tokens: int = 128,
-            teacher_variant: str | None = None, train_embeddings: bool = False, checkpoint_every: int = 50,
+            teacher_variant: str | None = None, answers: str = "auto", train_embeddings: bool = False,
+            qat_steps: int = 0, checkpoint_every: int = 50,
             max_time_s: float | None = None, resume: bool = True, quantize: str | None = "int4",
             name: str | None = None, work_dir: str | Path | None = None, store: ModelStore | None = None,
             progress: Callable[[str], None] = lambda msg: None,
             on_step: Callable[[Progress], None] | None = None) -> DistillResult:
-    """Distill ``teacher`` into a ``student`` ("small" | "tiny" | dict | JSON file) on the prompts in ``data``."""
+    """Distill ``teacher`` into a ``student`` ("small" | "tiny" | dict | JSON file, or a model to start from)
+    on the prompts in ``data``;
+    ``answers`` is "auto" (a line's target when it has one, else the teacher's answer) or "teacher"."""
     if not kd_temperature > 0 or not 0.0 <= alpha <= 1.0 or top_k < 1:
         raise ValueError(f"need kd_temperature > 0, alpha in [0, 1] and top_k >= 1, got {kd_temperature}, "
                          f"{alpha}, {top_k}")
+    if answers not in ("auto", "teacher"):
+        raise ValueError(f'answers must be "auto" or "teacher", got {answers!r}')
+    if qat_steps < 0:
+        raise ValueError(f"qat_steps must be >= 0, got {qat_steps}")
     cfg = TrainConfig(steps=steps, batch=batch, seq_len=seq_len, lr=lr, seed=seed,
                       checkpoint_every=checkpoint_every, max_time_s=max_time_s)
     examples = read_examples(data, need_target=False)
@@ -82,17 +103,19 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     out = output_dir(out, store)
     work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
     work.mkdir(parents=True, exist_ok=True)
-    student_cfg = student_config(config_from_dir(base.root), student)  # a bad config fails before any work
+    init = _student_model(student, store)  # a model to continue from (e.g. a pruned one), or None: cut it
+    student_cfg = _same_shape(base, init) if init else student_config(config_from_dir(base.root), student)
 
-    prompts, answers = teacher_answers(base, examples, work / "answers.jsonl", seq_len=seq_len,
-                                       max_new_tokens=max_new_tokens, variant=teacher_variant, progress=progress)
-    samples = [make_sample(p, a, seq_len, line=ex.line) for p, a, ex in zip(prompts, answers, examples)]
+    samples = answer_samples(base, examples, work / "answers.jsonl", use_targets=answers == "auto",
+                             seq_len=seq_len, max_new_tokens=max_new_tokens, variant=teacher_variant,
+                             progress=progress)
+    from_targets = sum(ex.target is not None for ex in examples) if answers == "auto" else 0
     progress(f"loading {base.name} (fp32) for soft targets")
     weights = load_weights(base)
     activity = soft_targets(weights, samples, work / "soft_targets.pt", top_k=top_k,
                             teacher_id=weights_id(base, "fp32"), progress=progress)
 
-    net = TorchLlama.from_weights(init_student(weights, student_cfg, activity))
+    net = TorchLlama.from_weights(load_weights(init) if init else init_student(weights, student_cfg, activity))
     net.embed.requires_grad_(train_embeddings)
     n_teacher, n_student = parameter_count(weights), sum(p.numel() for p in net.parameters())
     progress(f"student: {student_cfg.num_layers} layers, FFN {student_cfg.intermediate_size}, {n_student:,} "
@@ -100,19 +123,51 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     del weights
     gc.collect()
     ce_before = mean_loss(net, samples)
-    fingerprint = {"teacher": weights_id(base, "fp32"), "data": file_sha256(data), "student": asdict(student_cfg),
-                   "kd": [kd_temperature, alpha, top_k, max_new_tokens], "train_embeddings": train_embeddings}
+    fingerprint = {"teacher": weights_id(base, "fp32"), "data": file_sha256(data),
+                   "student": weights_id(init, "fp32") if init else asdict(student_cfg),
+                   "kd": [kd_temperature, alpha, top_k, max_new_tokens], "train_embeddings": train_embeddings,
+                   **({"answers": answers} if answers != "teacher" else {})}  # old work dirs (teacher) resume
     loss = partial(kd_loss, temperature=kd_temperature, alpha=alpha)
     result = train(net, samples, cfg, work, loss_fn=loss, fingerprint=fingerprint, resume=resume, on_step=on_step)
+    if qat_steps and result.stopped == "done":
+        progress(f"quantization-aware training: {qat_steps} steps through the int4 grid")
+        qat = replace(cfg, steps=qat_steps, lr=cfg.lr * QAT_LR, warmup=0)
+        apply_qat(net, QUANTIZE["int4"].block)
+        result_qat = train(net, samples, qat, work / "qat", loss_fn=loss, fingerprint=fingerprint, resume=resume,
+                           on_step=on_step)
+        finish_qat(net)
+        result = replace(result, stopped=result_qat.stopped)  # out of time: the CLI says to run it again
     ce_after = mean_loss(net, samples)
     progress("exporting")
-    source = {"distilled_from": base.name, "data": Path(data).name, "steps": result.steps,
+    source = {"distilled_from": base.name, **({"student_from": init.name} if init else {}),
+              "data": Path(data).name, "steps": result.steps,
               "student_layers": net.config.num_layers, "teacher_parameters": n_teacher,
-              "kd_temperature": kd_temperature, "alpha": alpha, "top_k": top_k,
+              "kd_temperature": kd_temperature, "alpha": alpha, "top_k": top_k, "answers_from_targets": from_targets,
+              "qat_steps": qat_steps,
               "ce_before": round(ce_before, 4), "ce_after": round(ce_after, 4)}
     manifest = export(net.to_weights(), out, tokenizer_from=base.root, name=name or out.name, source=source,
                       quantize=quantize, progress=progress)
-    return DistillResult(manifest, result, n_teacher, n_student, ce_before, ce_after)
+    return DistillResult(manifest, result, n_teacher, n_student, ce_before, ce_after, from_targets)
+
+
+def _student_model(student, store: ModelStore) -> Manifest | None:
+    """The installed model or model directory ``student`` names, if it names one."""
+    if isinstance(student, dict) or student in STUDENT_PRESETS or Path(student).is_file():
+        return None
+    try:
+        return store.resolve(student)
+    except ModelNotFound:
+        return None  # student_config explains what a student spec can be
+
+
+def _same_shape(teacher: Manifest, student: Manifest):
+    t, s = config_from_dir(teacher.root), config_from_dir(student.root)
+    for key in ("vocab_size", "hidden_size", "num_heads", "num_kv_heads"):
+        if getattr(s, key) != getattr(t, key):
+            raise ToolchainError(f"student {student.name} has {key}={getattr(s, key)} but the teacher "
+                                 f"{teacher.name} has {getattr(t, key)}: the soft targets need the same vocabulary "
+                                 "and the student the same hidden size and heads")
+    return s
 
 
 def kd_loss(model: TorchLlama, batch: dict, *, temperature: float, alpha: float) -> torch.Tensor:
@@ -124,6 +179,20 @@ def kd_loss(model: TorchLlama, batch: dict, *, temperature: float, alpha: float)
     student = F.log_softmax(logits / temperature, dim=-1).gather(-1, batch["topk_ids"])
     kl = (teacher.exp() * (teacher - student)).sum(-1).mean()
     return alpha * temperature**2 * kl + (1 - alpha) * ce
+
+
+def answer_samples(base: Manifest, examples, cache: Path, *, use_targets: bool, seq_len: int,
+                   max_new_tokens: int, variant: str | None = None,
+                   progress: Callable[[str], None] = lambda msg: None) -> list[Sample]:
+    """One sample per example, in order: its target (with ``use_targets``) or the teacher's answer."""
+    asked = [ex for ex in examples if not (use_targets and ex.target is not None)]
+    prompts, answers = teacher_answers(base, asked, cache, seq_len=seq_len, max_new_tokens=max_new_tokens,
+                                       variant=variant, progress=progress) if asked else ([], [])
+    taught = iter(make_sample(p, a, seq_len, line=ex.line) for p, a, ex in zip(prompts, answers, asked))
+    tokenizer = Tokenizer.from_dir(base.root)
+    template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
+    return [chat_sample(tokenizer, template, ex.messages, ex.target, seq_len, line=ex.line)
+            if use_targets and ex.target is not None else next(taught) for ex in examples]
 
 
 def teacher_answers(base: Manifest, examples, cache: Path, *, seq_len: int, max_new_tokens: int,
