@@ -53,6 +53,10 @@ def ros_env(domain: int, **extra: str) -> dict[str, str]:
     return env
 
 
+_EXEC_WITH_SIGINT_IGNORED = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                             "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 class NodeProcess:
     """``with NodeProcess("llm_node", domain, tmp_path, params={...}) as node:`` runs a node
     process (``python -m edgellm_ros.<module>``, or an installed ``executable``); on exit it gets SIGINT, then SIGKILL after ``stop_timeout``. ``node.log()`` is its
@@ -60,8 +64,10 @@ class NodeProcess:
 
     def __init__(self, module: str, domain: int, workdir: Path, *, name: str | None = None,
                  params: dict | None = None, params_file: Path | None = None, env: dict | None = None,
-                 remaps: dict[str, str] | None = None, executable: Path | None = None, stop_timeout: float = 10.0):
+                 remaps: dict[str, str] | None = None, executable: Path | None = None, stop_timeout: float = 10.0,
+                 sigint_ignored: bool = False):
         self.module, self.domain, self.stop_timeout = module, domain, stop_timeout
+        self.sigint_ignored = sigint_ignored  # start it as a shell's background job would be started
         self.name = name or module
         self.log_path = Path(workdir) / f"{self.name}.log"
         command = [str(executable)] if executable else [sys.executable, "-m", f"edgellm_ros.{module}"]
@@ -78,7 +84,9 @@ class NodeProcess:
 
     def start(self) -> NodeProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed by stop())
-        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        # an ignored signal stays ignored across exec
+        args = [sys.executable, "-c", _EXEC_WITH_SIGINT_IGNORED, *self.args] if self.sigint_ignored else self.args
+        self.proc = subprocess.Popen(args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         return self
 

@@ -162,6 +162,21 @@ def test_the_example_config_is_accepted(tmp_path):
         assert "narrating" in node.log() and node.stop() == 0
 
 
+def test_sigint_stops_the_node_even_when_started_with_sigint_ignored(tmp_path):
+    """A shell's background job (``cmd &`` without job control) starts with SIGINT ignored;
+    launch still stops nodes with SIGINT."""
+    from std_msgs.msg import String
+
+    domain = next_domain()
+    params = {"topics": GREENHOUSE, "use_model": False, "every_s": 1.0}
+    with NodeProcess(NODE, domain, tmp_path, params=params, sigint_ignored=True) as node, \
+            RosClient(domain) as client:
+        statuses = client.collect(String, f"/{NODE}/status")
+        with feeding(client, [("/greenhouse/temp", temperature(21.5))]):
+            wait_for(lambda: any("21.5 °C" in t for t in texts(statuses)), 15, "a status", node)
+        assert node.stop() == 0
+
+
 @pytest.mark.model
 def test_the_default_model_narrates_the_published_temperature(tmp_path):
     from std_msgs.msg import String

@@ -173,7 +173,8 @@ def _interrupt(signum, frame) -> None:
 
 def main(args=None) -> int:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)  # we stop the worker first
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's background job starts with it ignored
+        signal.signal(signum, _interrupt)
     node, code = None, 0
     try:
         node = SensorNarratorNode()
