@@ -36,11 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..chat import CHATML, ChatTemplate
 from ..errors import ModelNotFound, ToolchainError
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
-from ..tokenizer import Tokenizer
 from .checkpoint import load_weights, output_dir, parameter_count
 from .data import read_examples
 from .qat import apply_qat, finish_qat
@@ -52,12 +50,12 @@ from .train import (
     Sample,
     TrainConfig,
     TrainResult,
-    chat_sample,
     collate,
     export,
     file_sha256,
     make_sample,
     mean_loss,
+    target_samples,
     train,
     weights_id,
 )
@@ -106,10 +104,10 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     init = _student_model(student, store)  # a model to continue from (e.g. a pruned one), or None: cut it
     student_cfg = _same_shape(base, init) if init else student_config(config_from_dir(base.root), student)
 
-    samples = answer_samples(base, examples, work / "answers.jsonl", use_targets=answers == "auto",
-                             seq_len=seq_len, max_new_tokens=max_new_tokens, variant=teacher_variant,
-                             progress=progress)
-    from_targets = sum(ex.target is not None for ex in examples) if answers == "auto" else 0
+    use_targets = answers == "auto"
+    samples = answer_samples(base, examples, work / "answers.jsonl", use_targets=use_targets, seq_len=seq_len,
+                             max_new_tokens=max_new_tokens, variant=teacher_variant, progress=progress)
+    from_targets = sum(ex.target is not None for ex in examples) if use_targets else 0
     progress(f"loading {base.name} (fp32) for soft targets")
     weights = load_weights(base)
     activity = soft_targets(weights, samples, work / "soft_targets.pt", top_k=top_k,
@@ -185,14 +183,13 @@ def answer_samples(base: Manifest, examples, cache: Path, *, use_targets: bool, 
                    max_new_tokens: int, variant: str | None = None,
                    progress: Callable[[str], None] = lambda msg: None) -> list[Sample]:
     """One sample per example, in order: its target (with ``use_targets``) or the teacher's answer."""
-    asked = [ex for ex in examples if not (use_targets and ex.target is not None)]
+    given = [use_targets and ex.target is not None for ex in examples]
+    asked = [ex for ex, g in zip(examples, given) if not g]
     prompts, answers = teacher_answers(base, asked, cache, seq_len=seq_len, max_new_tokens=max_new_tokens,
                                        variant=variant, progress=progress) if asked else ([], [])
     taught = iter(make_sample(p, a, seq_len, line=ex.line) for p, a, ex in zip(prompts, answers, asked))
-    tokenizer = Tokenizer.from_dir(base.root)
-    template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
-    return [chat_sample(tokenizer, template, ex.messages, ex.target, seq_len, line=ex.line)
-            if use_targets and ex.target is not None else next(taught) for ex in examples]
+    targeted = iter(target_samples(base.root, [ex for ex, g in zip(examples, given) if g], seq_len))
+    return [next(targeted) if g else next(taught) for g in given]
 
 
 def teacher_answers(base: Manifest, examples, cache: Path, *, seq_len: int, max_new_tokens: int,

@@ -16,10 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..chat import CHATML, ChatTemplate
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
-from ..tokenizer import Tokenizer
 from .checkpoint import load_weights, output_dir
 from .data import read_examples
 from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
@@ -28,10 +26,10 @@ from .train import (
     Progress,
     TrainConfig,
     TrainResult,
-    chat_sample,
     export,
     file_sha256,
     mean_loss,
+    target_samples,
     train,
     weights_id,
 )
@@ -63,9 +61,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     out = output_dir(out, store)
     work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
 
-    tokenizer = Tokenizer.from_dir(base.root)
-    template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
-    samples = [chat_sample(tokenizer, template, ex.messages, ex.target, seq_len, line=ex.line) for ex in examples]
+    samples = target_samples(base.root, examples, seq_len)
 
     progress(f"loading {base.name} (fp32)")
     weights = load_weights(base)

@@ -82,6 +82,16 @@ def chat_sample(tokenizer, template, messages, answer: str, seq_len: int, *, lin
     return make_sample(tokenizer.encode(prompt), ids, seq_len, line=line)
 
 
+def target_samples(model_root: Path, examples, seq_len: int) -> list[Sample]:
+    """One chat sample per example with a ``target``: the model's template, loss on the target."""
+    from ..chat import CHATML, ChatTemplate
+    from ..tokenizer import Tokenizer
+
+    tokenizer = Tokenizer.from_dir(model_root)
+    template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
+    return [chat_sample(tokenizer, template, ex.messages, ex.target, seq_len, line=ex.line) for ex in examples]
+
+
 def collate(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
     """Right-pad to the longest sample: ids [B, S], labels [B, S], extras concatenated row-wise
     (their rows follow the labeled positions in row-major order, as ``logits[labels != IGNORE]``)."""
