@@ -6,6 +6,8 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
  1. finetune   LoRA (rank 8) on both tasks' train sets, from the default smollm2-135m
                -> the fine-tuned teacher ("teacher-ft"); its int4 variant is the base in 4 bits
                + the adapter unmerged (merged weights re-quantized to 4 bits lose the fine-tune)
+ 1b.           "teacher-ft-qat": teacher-ft's LoRA run continued by --steps-qat quantization-aware
+               steps of its merged weights: its int4 is the merged model, no adapter branch
  2. quantize   int8 and int4 variants of the base model, int8 of teacher-ft (merged)
  3. prune      30 % of teacher-ft's MLP neurons, calibrated on calib_domain.txt (+ int4), then its
                recovery ("pruned-rec"): `edgellm distill` with the pruned model as the student
@@ -62,6 +64,7 @@ DATA_FILES = ["task_commands_train.jsonl", "task_commands_test.jsonl", "task_sen
 FAMILIES = {  # family -> (label, variants in the table)
     "base": ("base smollm2-135m", ("fp32", "int8", "int4")),
     "teacher-ft": ("teacher-ft (LoRA)", ("fp32", "int8", "int4")),
+    "teacher-ft-qat": ("teacher-ft + QAT (merged)", ("fp32", "int4")),
     "pruned": ("pruned-30 % of teacher-ft", ("fp32", "int4")),
     "pruned-rec": ("pruned-30 % + recovery (distilled)", ("fp32", "int4")),
     "student": ("student (distilled)", ("fp32", "int8", "int4")),
@@ -144,10 +147,12 @@ def store():
     return ModelStore()
 
 
-def output_dir(ref: str) -> Path:
-    from edgellm_sdk.toolchain.checkpoint import output_dir as out
+def train_dir(ref: str) -> Path:
+    """The work dir finetune / distill use by default for the model ``ref``: <its dir>.train."""
+    from edgellm_sdk.toolchain.checkpoint import output_dir
 
-    return out(ref)
+    out = output_dir(ref)
+    return out.with_name(out.name + ".train")
 
 
 def manifest(ref: str):
@@ -300,9 +305,11 @@ def targets(rows: list[Row]) -> list[dict]:
         return "—" if x is None else f"{100 * x:.1f} %"
 
     # 1. quantization
-    for family in ("base", "teacher-ft", student):
+    for family in ("base", "teacher-ft", "teacher-ft-qat", student):
         fp32 = find(rows, family, "fp32")
-        for q in ("int8", "int4"):
+        for q in (v for v in ("int8", "int4") if v in FAMILIES[family][1]):
+            if family == "teacher-ft-qat" and fp32 is None:
+                continue  # not built (--steps-qat 0)
             r = find(rows, family, q)
             if fp32 is None or r is None or fp32.ppl is None or r.ppl is None:
                 out.append({"target": f"{family} {q} within +2 % ppl of fp32", "met": None, "detail": "not measured"})
@@ -387,7 +394,9 @@ def markdown(report: dict) -> str:
              + (f", then a rank-{s.get('student_ft_rank')} LoRA task tune of {s.get('steps_student_ft')} steps"
                 if s.get("steps_student_ft") else "") + f"; pruning ratio {s['prune_ratio']}, then "
              f"{s.get('steps_recovery')} steps of recovery (the pruned model distilled from teacher-ft, the same way) "
-             "+ the quantization-aware ones. int4 of a LoRA model = the 4-bit base + the adapter unmerged.")
+             "+ the quantization-aware ones. int4 of a LoRA model = the 4-bit base + the adapter unmerged; "
+             "teacher-ft + QAT = teacher-ft's adapter merged, then the quantization-aware steps: its int4 is the "
+             "merged model.")
     method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
               f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
               f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl: "
@@ -503,7 +512,8 @@ def main(argv=None) -> int:
     def ref(name: str) -> str:
         return str(models_dir / name) if models_dir else name
 
-    refs = {"base": args.base, "teacher-ft": ref(f"{prefix}-ft"), "pruned": ref(f"{prefix}-ft-pruned30"),
+    refs = {"base": args.base, "teacher-ft": ref(f"{prefix}-ft"), "teacher-ft-qat": ref(f"{prefix}-ft-qat"),
+            "pruned": ref(f"{prefix}-ft-pruned30"),
             "pruned-rec": ref(f"{prefix}-ft-pruned30-rec"), "student": ref(f"{prefix}-student"),
             "student-ft": ref(f"{prefix}-student-ft")}
     runner = Runner(work / "logs", args.threads)
@@ -539,7 +549,24 @@ def main(argv=None) -> int:
                                           refs[family], "--lora-rank", str(rank), "--steps", str(steps),
                                           *tune_common])
 
+    def tune_qat() -> None:
+        """teacher-ft's LoRA run (its finished checkpoint: the same fingerprint, so it resumes as
+        done) continued by --steps-qat quantization-aware steps of the merged weights."""
+        family = "teacher-ft-qat"
+        if args.skip_train and exists(refs[family]):
+            runner.skip(f"finetune {family}", "--skip-train")
+            return
+        work_dir, teacher_work = (train_dir(refs[f]) for f in (family, "teacher-ft"))
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if (teacher_work / "checkpoint.pt").is_file() and not (work_dir / "checkpoint.pt").is_file():
+            shutil.copy2(teacher_work / "checkpoint.pt", work_dir / "checkpoint.pt")
+        runner.run(f"finetune {family}", ["finetune", refs["base"], "--data", str(files["train"]), "--out",
+                                          refs[family], "--lora-rank", str(args.lora_rank), "--steps",
+                                          str(args.steps_finetune), *tune_common, "--qat-steps", str(args.steps_qat)])
+
     tune("teacher-ft", "base", args.lora_rank, args.steps_finetune)
+    if args.steps_qat:
+        tune_qat()
     # 2. quantize the base (int8, int4) and the teacher (int8, merged; its int4 comes with the adapter)
     for to in ("int8", "int4"):
         quantize(runner, refs["base"], to, family="base", overwrite=args.requantize_base, calibration=calibration)
@@ -564,8 +591,7 @@ def main(argv=None) -> int:
         if args.skip_train and exists(refs[family]):
             runner.skip(f"distill {family}", "--skip-train")
         else:
-            out = output_dir(refs[family])
-            seed_distill_cache(out.with_name(out.name + ".train"))  # distill's default work dir
+            seed_distill_cache(train_dir(refs[family]))
             cmd = ["distill", "--teacher", refs["teacher-ft"], "--student-config", student, "--data",
                    str(files["distill"]), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
                    args.teacher_variant, "--qat-steps", str(args.steps_qat), *train_common]
@@ -587,7 +613,8 @@ def main(argv=None) -> int:
         tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
         quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
                  calibration=calibration)
-    families = [f for f in FAMILIES if f != "student-ft" or args.steps_student_ft]
+    families = [f for f in FAMILIES if (f != "student-ft" or args.steps_student_ft)
+                and (f != "teacher-ft-qat" or args.steps_qat)]
 
     # 5. task accuracy of every variant
     rows: list[Row] = []

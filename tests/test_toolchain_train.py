@@ -7,6 +7,7 @@ import argparse
 import builtins
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from edgellm_sdk.models.manifest import Manifest
 from edgellm_sdk.models.store import ModelStore
 from edgellm_sdk.tokenizer import Tokenizer
 from edgellm_sdk.toolchain import cli_train
-from edgellm_sdk.toolchain.checkpoint import load_weights, parameter_count
+from edgellm_sdk.toolchain.checkpoint import dense, load_weights, parameter_count
 from edgellm_sdk.toolchain.data import read_examples
 from edgellm_sdk.toolchain.distill import answer_samples, distill
 from edgellm_sdk.toolchain.finetune import finetune
@@ -30,7 +31,13 @@ from edgellm_sdk.toolchain.lora import apply_lora, load_adapter, merge_lora, sav
 from edgellm_sdk.toolchain.prune import prune
 from edgellm_sdk.toolchain.qat import fake_quant_int4
 from edgellm_sdk.toolchain.quantspec import dequantize_weight, quantize_weight
-from edgellm_sdk.toolchain.torch_llama import TorchLlama, config_parameters, student_config
+from edgellm_sdk.toolchain.torch_llama import (
+    TorchLlama,
+    block_influence,
+    config_parameters,
+    init_student,
+    student_config,
+)
 from edgellm_sdk.toolchain.train import IGNORE, TrainConfig, estimate_memory, make_sample, train
 
 COMMANDS = [("turn left", {"cmd": "left"}), ("turn right", {"cmd": "right"}), ("stop now", {"cmd": "stop"}),
@@ -182,6 +189,32 @@ def test_int4_export_keeps_the_adapter_unmerged(finetuned, tiny, tiny_weights, t
     assert np.abs(adapted_int4 - merged).mean() < 0.5 * np.abs(base_int4 - merged).mean()
 
 
+def test_finetune_with_qat_exports_the_merged_model_as_exact_int4(finetuned, tiny, task_file, tmp_path):
+    """With --qat-steps the merged weights are trained onto the int4 grid: the int4 variant is the
+    merged model itself (no adapter branch, the base's speed) and computes what fp32 does."""
+    import onnx
+
+    r = finetune(tiny.root, task_file, tmp_path / "qat", steps=25, lr=1e-2, batch=4, seq_len=64, qat_steps=4)
+    assert r.loss_after < 0.3 * r.loss_before and r.manifest.source["qat_steps"] == 4 and r.qat.steps == 4
+    assert (tmp_path / "qat.train" / "qat" / "checkpoint.pt").is_file()
+    assert "lora_adapter" not in r.manifest.source["variants"]["int4"]
+    graph = onnx.load(str(r.manifest.variant_path("int4")), load_external_data=False).graph
+    assert not any(n.name.endswith(".lora_a") for n in graph.node)
+    for layer in load_weights(r.manifest).layers:  # the fp32 variant's weights lie on the grid
+        for m in (layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down):
+            w = m.dense()
+            np.testing.assert_allclose(dequantize_weight(quantize_weight(w, 4, 32, offsets=True)), w, atol=1e-5)
+    ids = np.array([[1, 60, 61, 62, 63, 64]], np.int64)
+
+    def int4_error(m) -> float:
+        fp32, int4 = ort_logits(m, ids, "fp32"), ort_logits(m, ids, "int4")
+        return float(np.abs(int4 - fp32).max() / np.abs(fp32).max())
+
+    assert int4_error(r.manifest) < 0.25 * int4_error(finetuned.manifest)  # vs base int4 + unmerged adapter
+    with pytest.raises(ValueError, match="merge"):
+        finetune(tiny.root, task_file, tmp_path / "x", steps=1, qat_steps=2, merge=False)
+
+
 def _lora_run(weights, samples, work, **kw):
     torch.manual_seed(0)
     model = TorchLlama.from_weights(weights)
@@ -257,6 +290,26 @@ def test_student_presets_on_the_smollm2_config():
         student_config(SMOLLM2, {"intermediate_size": 1000})
     with pytest.raises(ToolchainError, match="small, tiny"):
         student_config(SMOLLM2, "medium")
+
+
+def test_student_starts_from_the_teachers_most_influential_layers(tiny_weights):
+    # a 6-layer teacher from the tiny one's layers; layer 2 writes nothing back (attention and
+    # FFN outputs zeroed): an identity on the residual stream that a student must not spend a layer on
+    def silent(layer):
+        return replace(layer, o=dense(np.zeros_like(layer.o.dense())), down=dense(np.zeros_like(layer.down.dense())))
+
+    a, b = tiny_weights.layers
+    layers = [a, b, silent(a), b, a, b]
+    teacher = replace(tiny_weights, config=replace(tiny_weights.config, num_layers=6), layers=layers)
+    ids = [np.arange(3, 40), np.arange(50, 70)]
+    influence = block_influence(TorchLlama.from_weights(teacher), ids)
+    assert len(influence) == 6 and influence[2] == pytest.approx(0, abs=1e-6)
+    assert min(influence[:2] + influence[3:]) > 1e-3
+    cfg = replace(teacher.config, num_layers=5)
+    assert init_student(teacher, cfg, influence=influence).metadata["student_layers"] == [0, 1, 3, 4, 5]
+    assert init_student(teacher, cfg).metadata["student_layers"] == [0, 1, 2, 4, 5]  # evenly spaced: keeps it
+    two = replace(cfg, num_layers=2)
+    assert init_student(teacher, two, influence=influence).metadata["student_layers"] == [0, 5]
 
 
 def test_distill_small_student_exports_and_resumes(tiny, tmp_path):
@@ -360,10 +413,12 @@ def test_cli_finetune(tiny, task_file, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli_train.add_parser(parser.add_subparsers())
     args = parser.parse_args(["finetune", str(tiny.root), "--data", str(task_file), "--out", str(tmp_path / "m"),
-                              "--steps", "3", "--batch", "2", "--seq-len", "64", "--quantize", "none"])
+                              "--steps", "3", "--batch", "2", "--seq-len", "64", "--quantize", "none",
+                              "--qat-steps", "2"])
     assert args.func(args) == 0
     out = capsys.readouterr()
-    assert "trained 3 steps" in out.out and "default: q8" in out.out and "step 3/3" in out.err
+    assert "trained 3 steps" in out.out and "then 2 steps" in out.out and "quantization-aware" in out.out
+    assert "default: q8" in out.out and "step 3/3" in out.err
 
 
 def test_missing_torch_names_the_extra(monkeypatch):

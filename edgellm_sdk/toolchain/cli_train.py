@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--lora-dropout", type=float, default=0.0)
     p.add_argument("--targets", default="qkv,o,gate_up,down", help="linear layers to adapt (comma separated)")
     p.add_argument("--no-merge", action="store_true", help="only write the adapter (<work dir>/adapter.pt)")
+    p.add_argument("--qat-steps", type=int, default=0, help="then train the merged weights this many steps through "
+                   "the int4 grid: the int4 variant is then the merged model itself (no adapter, full speed)")
     _train_args(p, steps=100, lr=2e-4)
     p.set_defaults(func=cmd_finetune)
 
@@ -72,10 +74,11 @@ def cmd_finetune(args) -> int:
     targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
     try:
         r = finetune(args.model, args.data, args.out, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
-                     lora_dropout=args.lora_dropout, targets=targets, merge=not args.no_merge, **_common(args))
+                     lora_dropout=args.lora_dropout, targets=targets, merge=not args.no_merge,
+                     qat_steps=args.qat_steps, **_common(args))
     except KeyboardInterrupt:
         return _interrupted()
-    _report(r.train, f"task loss {r.loss_before:.4f} -> {r.loss_after:.4f}")
+    _report(r.train, f"task loss {r.loss_before:.4f} -> {r.loss_after:.4f}", r.qat)
     print(f"adapter: {r.adapter}")
     if r.manifest is not None:
         _model_line(r.manifest)
@@ -94,7 +97,7 @@ def cmd_distill(args) -> int:
         return _interrupted()
     _report(r.train, f"student {r.student_parameters:,} parameters ({r.student_parameters / r.teacher_parameters:.0%}"
                      f" of the teacher's); cross-entropy on the answers ({r.from_targets} of them the data's targets) "
-                     f"{r.ce_before:.4f} -> {r.ce_after:.4f}")
+                     f"{r.ce_before:.4f} -> {r.ce_after:.4f}", r.qat)
     _model_line(r.manifest)
     return 0
 
@@ -104,10 +107,13 @@ def _interrupted() -> int:
     return 130
 
 
-def _report(result, what: str) -> None:
-    resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
-    print(f"trained {result.steps} steps{resumed} in {result.elapsed_s:.0f} s, {result.tokens_per_s:,.0f} tok/s; "
-          f"{what}")
+def _report(result, what: str, qat=None) -> None:
+    def run(r) -> str:
+        resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
+        return f"{r.steps} steps{resumed} in {r.elapsed_s:.0f} s, {r.tokens_per_s:,.0f} tok/s"
+
+    then = f", then {run(qat)} quantization-aware" if qat else ""
+    print(f"trained {run(result)}{then}; {what}")
     if result.stopped == "time":
         print(f"stopped by --max-time at step {result.steps}: run the same command again to continue",
               file=sys.stderr)

@@ -5,8 +5,9 @@
                      q4 (else int4, q8, the default) variant
                   -> teacher soft targets: top-k logits at every answer position, from the
                      torch fp32 teacher in one batched pass (cheaper than ORT with full logits)
-    student = init_student(teacher, student_config)   evenly spaced layers; the FFN neurons most
-                     active on these answers (measured in the same teacher pass)
+    student = init_student(teacher, student_config)   the teacher's first, last and most
+                     influential layers (block influence on 32 of the answers); the FFN
+                     neurons most active on the answers (measured in the soft-target pass)
               or an existing model with the teacher's shape (a pruned teacher: distillation
                      is then its recovery training)
     loss = alpha * T^2 * KL(teacher_T || student_T) over the teacher's top-k
@@ -41,11 +42,19 @@ from ..models.manifest import Manifest
 from ..models.store import ModelStore
 from .checkpoint import load_weights, output_dir, parameter_count
 from .data import read_examples
-from .qat import apply_qat, finish_qat
-from .torch_llama import STUDENT_PRESETS, F, TorchLlama, config_from_dir, init_student, student_config, torch
+from .qat import train_on_grid
+from .torch_llama import (
+    STUDENT_PRESETS,
+    F,
+    TorchLlama,
+    block_influence,
+    config_from_dir,
+    init_student,
+    student_config,
+    torch,
+)
 from .train import (
     IGNORE,
-    QUANTIZE,
     Progress,
     Sample,
     TrainConfig,
@@ -60,8 +69,6 @@ from .train import (
     weights_id,
 )
 
-QAT_LR = 0.25  # quantization-aware steps run at this fraction of the learning rate
-
 
 @dataclass
 class DistillResult:
@@ -72,6 +79,7 @@ class DistillResult:
     ce_before: float  # the student's cross-entropy on the answers, before training
     ce_after: float
     from_targets: int = 0  # answers that are the data's own targets (the rest are the teacher's)
+    qat: TrainResult | None = None  # the quantization-aware steps, if any
 
 
 def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, out: str | Path, *,
@@ -113,39 +121,46 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     activity = soft_targets(weights, samples, work / "soft_targets.pt", top_k=top_k,
                             teacher_id=weights_id(base, "fp32"), progress=progress)
 
-    net = TorchLlama.from_weights(load_weights(init) if init else init_student(weights, student_cfg, activity))
+    picked = None  # the teacher layers a new student starts from
+    if init:
+        net = TorchLlama.from_weights(load_weights(init))
+    else:
+        influence = block_influence(TorchLlama.from_weights(weights), [s.ids for s in samples])
+        cut = init_student(weights, student_cfg, activity, influence)
+        picked = cut.metadata["student_layers"]
+        net = TorchLlama.from_weights(cut)
     net.embed.requires_grad_(train_embeddings)
     n_teacher, n_student = parameter_count(weights), sum(p.numel() for p in net.parameters())
-    progress(f"student: {student_cfg.num_layers} layers, FFN {student_cfg.intermediate_size}, {n_student:,} "
+    from_layers = f" (the teacher's {', '.join(map(str, picked))})" if picked else ""
+    progress(f"student: {student_cfg.num_layers} layers{from_layers}, FFN {student_cfg.intermediate_size}, {n_student:,} "
              f"parameters ({n_student / n_teacher:.0%} of the teacher's)")
     del weights
     gc.collect()
     ce_before = mean_loss(net, samples)
     fingerprint = {"teacher": weights_id(base, "fp32"), "data": file_sha256(data),
-                   "student": weights_id(init, "fp32") if init else asdict(student_cfg),
+                   "student": weights_id(init, "fp32") if init else {**asdict(student_cfg), "layers": "influence"},
                    "kd": [kd_temperature, alpha, top_k, max_new_tokens], "train_embeddings": train_embeddings,
                    **({"answers": answers} if answers != "teacher" else {})}  # old work dirs (teacher) resume
     loss = partial(kd_loss, temperature=kd_temperature, alpha=alpha)
     result = train(net, samples, cfg, work, loss_fn=loss, fingerprint=fingerprint, resume=resume, on_step=on_step)
+    result_qat = None
     if qat_steps and result.stopped == "done":
         progress(f"quantization-aware training: {qat_steps} steps through the int4 grid")
-        qat = replace(cfg, steps=qat_steps, lr=cfg.lr * QAT_LR, warmup=0)
-        apply_qat(net, QUANTIZE["int4"].block)
-        result_qat = train(net, samples, qat, work / "qat", loss_fn=loss, fingerprint=fingerprint, resume=resume,
-                           on_step=on_step)
-        finish_qat(net)
+        result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, loss_fn=loss,
+                                   fingerprint=fingerprint, resume=resume, on_step=on_step)
         result = replace(result, stopped=result_qat.stopped)  # out of time: the CLI says to run it again
     ce_after = mean_loss(net, samples)
     progress("exporting")
     source = {"distilled_from": base.name, **({"student_from": init.name} if init else {}),
               "data": Path(data).name, "steps": result.steps,
-              "student_layers": net.config.num_layers, "teacher_parameters": n_teacher,
+              "student_layers": net.config.num_layers, **({"teacher_layers": picked} if picked else {}),
+              "teacher_parameters": n_teacher,
               "kd_temperature": kd_temperature, "alpha": alpha, "top_k": top_k, "answers_from_targets": from_targets,
               "qat_steps": qat_steps,
               "ce_before": round(ce_before, 4), "ce_after": round(ce_after, 4)}
     manifest = export(net.to_weights(), out, tokenizer_from=base.root, name=name or out.name, source=source,
                       quantize=quantize, progress=progress)
-    return DistillResult(manifest, result, n_teacher, n_student, ce_before, ce_after, from_targets)
+    return DistillResult(manifest, result, n_teacher, n_student, ce_before, ce_after, from_targets, result_qat)
 
 
 def _student_model(student, store: ModelStore) -> Manifest | None:

@@ -4,16 +4,19 @@
     model fp32 weights -> TorchLlama + LoRA (base frozen) -> train (checkpoints, resume)
     -> adapter.pt in the work dir -> merge -> model dir with fp32, q8 (merged) and int4 (default:
        the base quantized to 4 bits + the adapter unmerged in fp32; see lora.py)
+    or, with qat_steps: merge -> that many quantization-aware steps of the merged linear weights
+       (qat.py) -> the int4 variant is the merged model itself, exactly (no adapter, base speed)
 
 The work dir (default ``<out>.train``) keeps ``checkpoint.pt`` and ``adapter.pt``; running
 the same command again resumes from the checkpoint, or only re-exports when training is done.
-With ``merge=False`` only the adapter is written.
+With ``merge=False`` only the adapter is written. ``adapter.pt`` is the LoRA before any
+quantization-aware steps (those train the merged weights, not the adapter).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..models.manifest import Manifest
@@ -21,6 +24,7 @@ from ..models.store import ModelStore
 from .checkpoint import load_weights, output_dir
 from .data import read_examples
 from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
+from .qat import train_on_grid
 from .torch_llama import TorchLlama
 from .train import (
     Progress,
@@ -42,18 +46,22 @@ class FinetuneResult:
     train: TrainResult
     loss_before: float  # mean task loss of the base model (on up to 64 examples)
     loss_after: float  # ... and of the fine-tuned one
+    qat: TrainResult | None = None  # the quantization-aware steps, if any
 
 
 def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank: int = 8,
              lora_alpha: float | None = None, lora_dropout: float = 0.0, targets: tuple[str, ...] = TARGETS,
              steps: int = 100, lr: float = 2e-4, batch: int = 4, seq_len: int = 256, seed: int = 0,
              checkpoint_every: int = 50, max_time_s: float | None = None, resume: bool = True,
-             merge: bool = True, quantize: str | None = "int4", name: str | None = None,
+             merge: bool = True, quantize: str | None = "int4", qat_steps: int = 0, name: str | None = None,
              work_dir: str | Path | None = None, store: ModelStore | None = None,
              progress: Callable[[str], None] = lambda msg: None,
              on_step: Callable[[Progress], None] | None = None) -> FinetuneResult:
     """Fine-tune ``model`` (a store name or model dir) on ``data`` (task JSONL with targets);
     ``out`` is a model directory path or a name in the model store."""
+    if qat_steps < 0 or (qat_steps and not merge):
+        raise ValueError(f"qat_steps must be >= 0 and needs merge=True (it trains the merged weights), got "
+                         f"{qat_steps} with merge={merge}")
     cfg = TrainConfig(steps=steps, batch=batch, seq_len=seq_len, lr=lr, seed=seed,
                       checkpoint_every=checkpoint_every, max_time_s=max_time_s)
     examples = read_examples(data, need_target=True)
@@ -80,14 +88,20 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     loss_after = mean_loss(net, samples)
     if not merge:
         return FinetuneResult(None, adapter, result, loss_before, loss_after)
-    unmerged = None
-    if quantize == "int4":
+    unmerged, result_qat = None, None
+    if quantize == "int4" and not qat_steps:
         info = {"rank": lora_rank, "alpha": alpha, "targets": list(targets), "precision": "fp32"}
         unmerged = (load_weights(base), adapter_arrays(net), info)
-    merge_lora(net)
+    merge_lora(net)  # the merged linears are trainable, the rest stays frozen
+    if qat_steps and result.stopped == "done":
+        progress(f"quantization-aware training: {qat_steps} steps of the merged weights through the int4 grid")
+        result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, fingerprint=fingerprint,
+                                   resume=resume, on_step=on_step)
+        result = replace(result, stopped=result_qat.stopped)  # out of time: the CLI says to run it again
+        loss_after = mean_loss(net, samples)
     progress("exporting")
     source = {"finetuned_from": base.name, "data": Path(data).name, "lora_rank": lora_rank, "steps": result.steps,
-              "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
+              "qat_steps": qat_steps, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
     manifest = export(net.to_weights(metadata), out, tokenizer_from=base.root, name=name or out.name,
                       source=source, quantize=quantize, progress=progress, adapter=unmerged)
-    return FinetuneResult(manifest, adapter, result, loss_before, loss_after)
+    return FinetuneResult(manifest, adapter, result, loss_before, loss_after, result_qat)

@@ -6,15 +6,23 @@ minimum to its maximum (``quantspec``'s float-offset int4 with no clip). Gradien
 straight through to the fp32 weights (STE), so training moves them towards values that
 survive rounding. ``finish_qat`` leaves the weights on the grid: the int4 export then
 reproduces them exactly and the int4 variant computes what the fp32 one does.
+``train_on_grid`` runs such steps after a distillation or a (merged) LoRA fine-tune.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import ToolchainError
 from .torch_llama import TorchLlama, torch
+from .train import QUANTIZE, Progress, Sample, TrainConfig, TrainResult, lm_loss, train
+
+QAT_LR = 0.25  # quantization-aware steps run at this fraction of the training's learning rate
 
 LINEARS = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
 
@@ -58,3 +66,16 @@ def finish_qat(net: TorchLlama) -> None:
     for _, linear in _linears(net):
         if parametrize.is_parametrized(linear, "weight"):
             parametrize.remove_parametrizations(linear, "weight", leave_parametrized=True)
+
+
+def train_on_grid(net: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_dir: Path, *, steps: int,
+                  loss_fn: Callable = lm_loss, fingerprint: dict | None = None, resume: bool = True,
+                  on_step: Callable[[Progress], None] | None = None) -> TrainResult:
+    """``steps`` quantization-aware steps of ``net``'s trainable weights (``cfg`` at QAT_LR of its
+    learning rate, no warmup; checkpoints in ``work_dir``), which end on the int4 grid."""
+    apply_qat(net, QUANTIZE["int4"].block)
+    try:
+        return train(net, samples, replace(cfg, steps=steps, lr=cfg.lr * QAT_LR, warmup=0), work_dir,
+                     loss_fn=loss_fn, fingerprint=fingerprint, resume=resume, on_step=on_step)
+    finally:
+        finish_qat(net)

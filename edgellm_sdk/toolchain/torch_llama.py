@@ -9,7 +9,7 @@ tied embedding as the output head. Module names are the graph's (``layers.{i}.qk
 Batches are right-padded: with causal attention no real token ever sees the padding.
 
 Students: ``student_config`` picks a smaller config (a preset or a dict / JSON file) and
-``init_student`` fills it from the teacher (evenly spaced layers, strongest FFN neurons).
+``init_student`` fills it from the teacher (its most influential layers, strongest FFN neurons).
 """
 
 from __future__ import annotations
@@ -164,9 +164,11 @@ class TorchLlama(nn.Module):
 
 # --- students ----------------------------------------------------------------------------
 # preset -> (parameter budget as a fraction of the teacher's, FFN width kept). For SmolLM2-135M
-# (134.5 M parameters, 28.3 M of them the tied embedding): small = 11 of 30 layers at FFN 768
-# (52.7 M, 39 %), tiny = 3 layers at FFN 384 (33.0 M, 24.5 %).
-STUDENT_PRESETS = {"small": (0.40, 0.5), "tiny": (0.25, 0.25)}
+# (134.5 M parameters, 28.3 M of them the tied embedding): small = 16 of 30 layers at FFN 384
+# (53.1 M, 39.5 %), tiny = 3 layers at FFN 384 (33.0 M, 24.5 %). Depth over width: on the
+# sensor narration (copying names and numbers from a long prompt) 16 x 384 reached a held-out
+# cross-entropy of 0.47 after 120 steps where 11 x 768 (the same budget) was at 3.4.
+STUDENT_PRESETS = {"small": (0.40, 0.25), "tiny": (0.25, 0.25)}
 STUDENT_KEYS = ("num_layers", "num_hidden_layers", "intermediate_size")
 
 
@@ -240,17 +242,48 @@ def student_config(teacher: LlamaConfig, spec: str | Path | dict) -> LlamaConfig
     return replace(teacher, num_layers=layers, intermediate_size=ffn)
 
 
-def init_student(teacher: LlamaWeights, cfg: LlamaConfig, importance: Sequence[np.ndarray] | None = None
-                 ) -> LlamaWeights:
-    """Student weights cut from the teacher: ``cfg.num_layers`` evenly spaced layers (first and
-    last kept), each FFN narrowed to its ``cfg.intermediate_size`` strongest neurons, embedding
-    and final norm shared. A neuron's strength is its mean |activation| on the distillation
-    data times |down column| when ``importance`` (per teacher layer) is given, else the weight
-    norms |gate row| * |up row| * |down column|. On SmolLM2-135M, halving every FFN raises the
+def block_influence(model: TorchLlama, samples: Sequence[np.ndarray], limit: int = 32) -> list[float]:
+    """Each layer's mean 1 - cos(h_in, h_out) over the tokens of (at most ``limit``, evenly picked)
+    token sequences: how much it changes the residual stream ("block influence", ShortGPT;
+    calibrate.py measures the same on an ONNX model)."""
+    samples = list(samples)[::max(1, -(-len(samples) // limit))]
+    total, tokens = torch.zeros(len(model.layers), dtype=torch.float64), 0
+
+    def record(i: int):
+        def hook(module, inputs, output) -> None:
+            total[i] += (1 - F.cosine_similarity(inputs[0], output, dim=-1)).sum().double()
+        return hook
+
+    hooks = [b.register_forward_hook(record(i)) for i, b in enumerate(model.layers)]
+    try:
+        with torch.no_grad():
+            for ids in samples:  # one at a time: no padding to mask out
+                model(torch.as_tensor(ids)[None], torch.zeros(1, len(ids), dtype=torch.bool))
+                tokens += len(ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    return (total / max(tokens, 1)).tolist()
+
+
+def init_student(teacher: LlamaWeights, cfg: LlamaConfig, importance: Sequence[np.ndarray] | None = None,
+                 influence: Sequence[float] | None = None) -> LlamaWeights:
+    """Student weights cut from the teacher: ``cfg.num_layers`` of its layers, each FFN narrowed
+    to its ``cfg.intermediate_size`` strongest neurons, embedding and final norm shared.
+    Layers: the first and the last, then the most influential of the rest (``influence``, per
+    teacher layer, see block_influence), else evenly spaced. On SmolLM2-135M tuned for the tasks
+    the most influential after the first and last are layers 1 and 24, both skipped by even
+    spacing. A neuron's strength is its mean |activation| on the distillation data
+    times |down column| when ``importance`` (per teacher layer) is given, else the weight norms
+    |gate row| * |up row| * |down column|. On SmolLM2-135M, halving every FFN raises the
     cross-entropy on the teacher's answers from 0.61 to 2.4 with activations, to 14 with weight
     norms alone."""
     n = len(teacher.layers)
-    picks = sorted({int(i) for i in np.round(np.linspace(0, n - 1, cfg.num_layers))})
+    if influence is None or cfg.num_layers < 2:
+        picks = sorted({int(i) for i in np.round(np.linspace(0, n - 1, cfg.num_layers))})
+    else:
+        rest = sorted(range(1, n - 1), key=lambda i: -influence[i])[:cfg.num_layers - 2]
+        picks = sorted({0, n - 1, *rest})
     layers = []
     for i in picks:
         src = teacher.layers[i]
