@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--targets", default="qkv,o,gate_up,down", help="linear layers to adapt (comma separated)")
     p.add_argument("--no-merge", action="store_true", help="only write the adapter (<work dir>/adapter.pt)")
     p.add_argument("--qat-steps", type=int, default=0, help="then train the merged weights this many steps through "
-                   "the int4 grid: the int4 variant is then the merged model itself (no adapter, full speed)")
+                   "the int4 grid: int4 is then the merged model (no adapter, full speed). Experimental: on a base "
+                   "already on a 4-bit grid (the default model) 100 steps lost most of the fine-tune; see README")
     _train_args(p, steps=100, lr=2e-4)
     p.set_defaults(func=cmd_finetune)
 
