@@ -149,10 +149,9 @@ def store():
 
 def train_dir(ref: str) -> Path:
     """The work dir finetune / distill use by default for the model ``ref``: <its dir>.train."""
-    from edgellm_sdk.toolchain.checkpoint import output_dir
+    from edgellm_sdk.toolchain.checkpoint import output_dir, work_dir_for
 
-    out = output_dir(ref)
-    return out.with_name(out.name + ".train")
+    return work_dir_for(output_dir(ref))
 
 
 def manifest(ref: str):

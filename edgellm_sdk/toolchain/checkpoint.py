@@ -173,3 +173,8 @@ def output_dir(out: str | Path, store=None) -> Path:
     from ..models.store import ModelStore
 
     return (store or ModelStore()).path(text)
+
+
+def work_dir_for(out: Path) -> Path:
+    """Where training for the model directory ``out`` keeps its checkpoints and caches by default."""
+    return out.with_name(out.name + ".train")

@@ -115,9 +115,10 @@ def _report(result, what: str, qat=None) -> None:
 
     then = f", then {run(qat)} quantization-aware" if qat else ""
     print(f"trained {run(result)}{then}; {what}")
-    if result.stopped == "time":
-        print(f"stopped by --max-time at step {result.steps}: run the same command again to continue",
-              file=sys.stderr)
+    last = qat or result
+    if last.stopped == "time":
+        print(f"stopped by --max-time at step {last.steps}{' of the quantization-aware ones' if qat else ''}: "
+              "run the same command again to continue", file=sys.stderr)
 
 
 def _model_line(m) -> None:

@@ -31,7 +31,7 @@ import gc
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import ModelNotFound, ToolchainError
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
-from .checkpoint import load_weights, output_dir, parameter_count
+from .checkpoint import load_weights, output_dir, parameter_count, work_dir_for
 from .data import read_examples
 from .qat import train_on_grid
 from .torch_llama import (
@@ -107,7 +107,7 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     store = store or ModelStore()
     base = store.resolve(teacher)
     out = output_dir(out, store)
-    work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
+    work = Path(work_dir) if work_dir else work_dir_for(out)
     work.mkdir(parents=True, exist_ok=True)
     init = _student_model(student, store)  # a model to continue from (e.g. a pruned one), or None: cut it
     student_cfg = _same_shape(base, init) if init else student_config(config_from_dir(base.root), student)
@@ -148,7 +148,6 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
         progress(f"quantization-aware training: {qat_steps} steps through the int4 grid")
         result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, loss_fn=loss,
                                    fingerprint=fingerprint, resume=resume, on_step=on_step)
-        result = replace(result, stopped=result_qat.stopped)  # out of time: the CLI says to run it again
     ce_after = mean_loss(net, samples)
     progress("exporting")
     source = {"distilled_from": base.name, **({"student_from": init.name} if init else {}),

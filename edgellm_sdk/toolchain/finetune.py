@@ -16,12 +16,12 @@ quantization-aware steps (those train the merged weights, not the adapter).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
-from .checkpoint import load_weights, output_dir
+from .checkpoint import load_weights, output_dir, work_dir_for
 from .data import read_examples
 from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
 from .qat import train_on_grid
@@ -67,7 +67,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     examples = read_examples(data, need_target=True)
     base = (store or ModelStore()).resolve(model)
     out = output_dir(out, store)
-    work = Path(work_dir) if work_dir else out.with_name(out.name + ".train")
+    work = Path(work_dir) if work_dir else work_dir_for(out)
 
     samples = target_samples(base.root, examples, seq_len)
 
@@ -85,9 +85,8 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     result = train(net, samples, cfg, work, fingerprint=fingerprint, resume=resume, on_step=on_step)
     adapter = save_adapter(net, work / "adapter.pt", rank=lora_rank, alpha=alpha, targets=targets,
                            base=base.name, steps=result.steps)
-    loss_after = mean_loss(net, samples)
     if not merge:
-        return FinetuneResult(None, adapter, result, loss_before, loss_after)
+        return FinetuneResult(None, adapter, result, loss_before, mean_loss(net, samples))
     unmerged, result_qat = None, None
     if quantize == "int4" and not qat_steps:
         info = {"rank": lora_rank, "alpha": alpha, "targets": list(targets), "precision": "fp32"}
@@ -97,8 +96,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
         progress(f"quantization-aware training: {qat_steps} steps of the merged weights through the int4 grid")
         result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, fingerprint=fingerprint,
                                    resume=resume, on_step=on_step)
-        result = replace(result, stopped=result_qat.stopped)  # out of time: the CLI says to run it again
-        loss_after = mean_loss(net, samples)
+    loss_after = mean_loss(net, samples)
     progress("exporting")
     source = {"finetuned_from": base.name, "data": Path(data).name, "lora_rank": lora_rank, "steps": result.steps,
               "qat_steps": qat_steps, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
