@@ -25,7 +25,8 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
                student >= 95 % of the teacher's task accuracy at >= 2x its decode speed)
 
     .venv/bin/python benchmarks/bench_toolchain.py                  # the full run (hours on 2 cores)
-    .venv/bin/python benchmarks/bench_toolchain.py --skip-train     # reuse the trained models
+    .venv/bin/python benchmarks/bench_toolchain.py --skip-train     # reuse the trained models (a student
+                                                                    # asked for more steps trains on)
     .venv/bin/python benchmarks/bench_toolchain.py --quick          # smoke run: a few steps, tiny subsets,
                                                                     # everything under /tmp
 Cost on a 2-core x86 host (smoke run, with other jobs keeping the load at ~4): fine-tuning ~50 s a
@@ -164,6 +165,12 @@ def exists(ref: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - ModelNotFound or a half-written directory: not usable
         return False
+
+
+def trained_for(ref: str, steps: int, qat_steps: int) -> bool:
+    """Whether the model ``ref`` exists and was trained for these step counts."""
+    source = manifest(ref).source if exists(ref) else {}
+    return source.get("steps") == steps and source.get("qat_steps", 0) == qat_steps
 
 
 def weights_sha(m, variant: str) -> str:
@@ -481,7 +488,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-distill", type=int, help="distill on a seeded sample of N prompts")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 3 training steps, 8 test examples per task, tiny benchmarks, output in /tmp")
-    ap.add_argument("--skip-train", action="store_true", help="reuse the fine-tuned, pruned and distilled models")
+    ap.add_argument("--skip-train", action="store_true", help="reuse the fine-tuned, pruned and distilled "
+                    "models (a distilled one trained for other step counts continues from its checkpoint)")
     ap.add_argument("--requantize-base", action="store_true", help="rebuild the base model's int8/int4 variants")
     ap.add_argument("--fresh", action="store_true", help="ignore cached evaluations")
     ap.add_argument("--prefix", help="store names of the new models (default smollm2-135m-task, quick: "
@@ -587,16 +595,17 @@ def main(argv=None) -> int:
     def distill(family: str, student: str, steps: int) -> None:
         """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on the
         distillation prompts, then --steps-qat quantization-aware steps; int4 (+ int8) after."""
-        if args.skip_train and exists(refs[family]):
+        reuse = args.skip_train and trained_for(refs[family], steps, args.steps_qat)
+        if reuse:
             runner.skip(f"distill {family}", "--skip-train")
-        else:
+        else:  # new, or trained for other step counts: a longer run continues its checkpoint
             seed_distill_cache(train_dir(refs[family]))
             cmd = ["distill", "--teacher", refs["teacher-ft"], "--student-config", student, "--data",
                    str(files["distill"]), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
                    args.teacher_variant, "--qat-steps", str(args.steps_qat), *train_common]
             runner.run(f"distill {family}", cmd + (["--max-new-tokens", "24"] if args.quick else []))
         for to in FAMILIES[family][1][1:]:
-            quantize(runner, refs[family], to, family=family, overwrite=not args.skip_train, calibration=calibration)
+            quantize(runner, refs[family], to, family=family, overwrite=not reuse, calibration=calibration)
 
     # 3. prune the teacher, then recover it by distillation from the unpruned teacher
     if args.skip_train:

@@ -196,7 +196,7 @@ def test_finetune_with_qat_exports_the_merged_model_as_exact_int4(finetuned, tin
 
     r = finetune(tiny.root, task_file, tmp_path / "qat", steps=25, lr=1e-2, batch=4, seq_len=64, qat_steps=4)
     assert r.loss_after < 0.3 * r.loss_before and r.manifest.source["qat_steps"] == 4 and r.qat.steps == 4
-    assert (tmp_path / "qat.train" / "qat" / "checkpoint.pt").is_file()
+    assert (tmp_path / "qat.train" / "qat-after-25" / "checkpoint.pt").is_file()
     assert "lora_adapter" not in r.manifest.source["variants"]["int4"]
     graph = onnx.load(str(r.manifest.variant_path("int4")), load_external_data=False).graph
     assert not any(n.name.endswith(".lora_a") for n in graph.node)
@@ -239,6 +239,19 @@ def test_resume_after_interruption_gives_identical_weights(tiny_weights, tmp_pat
         assert torch.equal(a, b), name
     with pytest.raises(ToolchainError, match="different run"):  # same work dir, other hyperparameters
         train(resumed, samples, TrainConfig(steps=6, batch=2, checkpoint_every=2), tmp_path / "b")
+
+
+def test_more_steps_continue_a_finished_run_and_fewer_are_refused(tiny_weights, tmp_path):
+    samples = [make_sample([1, 20 + i, 30 + i], [40 + i, 50, 60, 2], 64) for i in range(5)]
+    model, first = _lora_run(tiny_weights, samples, tmp_path)
+    trained = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    cfg = TrainConfig(steps=9, batch=3, seq_len=64, lr=5e-3, checkpoint_every=2)
+    longer = train(model, samples, cfg, tmp_path)
+    assert longer.resumed_from == 6 and longer.steps == 9 and longer.losses[:6] == first.losses
+    assert len(longer.losses) == 9 and all(np.isfinite(longer.losses))
+    assert any(not torch.equal(p, trained[n]) for n, p in model.named_parameters() if p.requires_grad)
+    with pytest.raises(ToolchainError, match="at step 9, beyond --steps 6"):
+        train(model, samples, replace(cfg, steps=6), tmp_path)
 
 
 def test_max_time_stops_with_a_checkpoint(tiny_weights, tmp_path):
@@ -373,7 +386,7 @@ def test_distill_with_qat_makes_int4_compute_what_fp32_does(tiny, tmp_path):
     plain = distill(tiny.root, student, prompts, tmp_path / "plain", **kw)
     qat = distill(tiny.root, student, prompts, tmp_path / "qat", qat_steps=3, **kw)
     assert qat.manifest.source["qat_steps"] == 3 and plain.manifest.source["qat_steps"] == 0
-    assert (tmp_path / "qat.train" / "qat" / "checkpoint.pt").is_file()
+    assert (tmp_path / "qat.train" / "qat-after-4" / "checkpoint.pt").is_file()
     for layer in load_weights(qat.manifest).layers:  # the fp32 variant's weights lie on the grid
         for m in (layer.q, layer.k, layer.v, layer.o, layer.gate, layer.up, layer.down):
             w = m.dense()
@@ -385,6 +398,9 @@ def test_distill_with_qat_makes_int4_compute_what_fp32_does(tiny, tmp_path):
         return float(np.abs(int4 - fp32).max() / np.abs(fp32).max())
 
     assert int4_error(qat) < 0.25 * int4_error(plain)
+    longer = distill(tiny.root, student, prompts, tmp_path / "qat", qat_steps=3, **{**kw, "steps": 6})
+    assert longer.train.resumed_from == 4 and longer.train.steps == 6  # trained longer: the QAT starts over
+    assert longer.qat.resumed_from == 0 and longer.qat.steps == 3 and longer.manifest.source["steps"] == 6
 
 
 def test_distill_continues_a_pruned_teacher_as_its_recovery(tiny, tmp_path, tmp_path_factory):

@@ -47,7 +47,8 @@ def add_parser(sub) -> None:
 
 
 def _train_args(p, *, steps: int, lr: float) -> None:
-    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--steps", type=int, default=steps, help="training steps; rerun with more to continue a "
+                   "finished run from its checkpoint (train longer)")
     p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate (default {lr}; cosine decay)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seq-len", type=int, default=256, help="tokens per sequence (prompt + answer)")

@@ -146,7 +146,7 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     result_qat = None
     if qat_steps and result.stopped == "done":
         progress(f"quantization-aware training: {qat_steps} steps through the int4 grid")
-        result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, loss_fn=loss,
+        result_qat = train_on_grid(net, samples, cfg, work, steps=qat_steps, after=result, loss_fn=loss,
                                    fingerprint=fingerprint, resume=resume, on_step=on_step)
     ce_after = mean_loss(net, samples)
     progress("exporting")

@@ -94,7 +94,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     merge_lora(net)  # the merged linears are trainable, the rest stays frozen
     if qat_steps and result.stopped == "done":
         progress(f"quantization-aware training: {qat_steps} steps of the merged weights through the int4 grid")
-        result_qat = train_on_grid(net, samples, cfg, work / "qat", steps=qat_steps, fingerprint=fingerprint,
+        result_qat = train_on_grid(net, samples, cfg, work, steps=qat_steps, after=result, fingerprint=fingerprint,
                                    resume=resume, on_step=on_step)
     loss_after = mean_loss(net, samples)
     progress("exporting")

@@ -69,13 +69,15 @@ def finish_qat(net: TorchLlama) -> None:
 
 
 def train_on_grid(net: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_dir: Path, *, steps: int,
-                  loss_fn: Callable = lm_loss, fingerprint: dict | None = None, resume: bool = True,
-                  on_step: Callable[[Progress], None] | None = None) -> TrainResult:
+                  after: TrainResult, loss_fn: Callable = lm_loss, fingerprint: dict | None = None,
+                  resume: bool = True, on_step: Callable[[Progress], None] | None = None) -> TrainResult:
     """``steps`` quantization-aware steps of ``net``'s trainable weights (``cfg`` at QAT_LR of its
-    learning rate, no warmup; checkpoints in ``work_dir``), which end on the int4 grid."""
+    learning rate, no warmup), which end on the int4 grid. They follow the training run ``after``;
+    checkpoints go to ``work_dir``/qat-after-<its steps>, so a run trained longer gets its own."""
     apply_qat(net, QUANTIZE["int4"].block)
     try:
-        return train(net, samples, replace(cfg, steps=steps, lr=cfg.lr * QAT_LR, warmup=0), work_dir,
+        return train(net, samples, replace(cfg, steps=steps, lr=cfg.lr * QAT_LR, warmup=0),
+                     Path(work_dir) / f"qat-after-{after.steps}",
                      loss_fn=loss_fn, fingerprint=fingerprint, resume=resume, on_step=on_step)
     finally:
         finish_qat(net)

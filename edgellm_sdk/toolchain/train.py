@@ -9,7 +9,9 @@ Every ``checkpoint_every`` steps, at the end, and when ``max_time_s`` runs out, 
 trainable tensors, the optimizer state, the step and the torch RNG go to
 ``work_dir/checkpoint.pt`` (written aside and renamed in). A new run in the same work dir
 resumes from there; since the batch order is a function of (seed, step) and the dropout
-RNG is restored, a resumed run ends with exactly the weights of an uninterrupted one.
+RNG is restored, a resumed run ends with exactly the weights of an uninterrupted one. A run
+with more ``steps`` than a checkpoint's continues it (train longer): the schedule is then
+the longer run's, so the learning rate rises again from where the shorter one had decayed.
 
 Before the first step the memory a step needs (weights, gradients, Adam moments,
 activations of batch x sequence, logits) is estimated and the run refused when that is
@@ -336,16 +338,25 @@ def _restore(path: Path, params: dict, opt, fingerprint: dict) -> tuple[int, lis
     except Exception as e:
         raise ToolchainError(f"cannot read the checkpoint {path} ({e}); delete it or pass --no-resume") from e
     saved, now = json.loads(state["fingerprint"]), json.loads(json.dumps(fingerprint, sort_keys=True))
-    if saved != now:
+    step, steps = int(state["step"]), now["train"]["steps"]
+    if _without_steps(saved) != _without_steps(now):
         diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
         raise ToolchainError(f"{path.parent} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
                              "pass --no-resume to start over, or use another --work-dir")
+    if step > steps:
+        raise ToolchainError(f"the checkpoint in {path.parent} is at step {step}, beyond --steps {steps}; pass "
+                             f"--steps {step} or more to continue it, or --no-resume to start over")
     with torch.no_grad():
         for n, p in params.items():
             p.copy_(state["params"][n])
     opt.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"])
-    return int(state["step"]), list(state["losses"])
+    return step, list(state["losses"])
+
+
+def _without_steps(fingerprint: dict) -> dict:
+    """A run's fingerprint without its length: a longer run continues a shorter one's checkpoint."""
+    return {**fingerprint, "train": {k: v for k, v in fingerprint["train"].items() if k != "steps"}}
 
 
 # --- around the loop: inputs and outputs ------------------------------------------------------
