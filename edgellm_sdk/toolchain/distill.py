@@ -30,6 +30,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -264,8 +265,12 @@ def soft_targets(weights, samples: list[Sample], cache: Path, *, top_k: int, tea
 
         hooks = [b.down_proj.register_forward_hook(record(i)) for i, b in enumerate(teacher.layers)]
         ids, logits = [], []
+        started, report_every = time.perf_counter(), max(batch, len(samples) // 10 // batch * batch)
         with torch.no_grad():
             for i in range(0, len(samples), batch):
+                if i and i % report_every == 0:
+                    left = (time.perf_counter() - started) / i * (len(samples) - i)
+                    progress(f"  {i}/{len(samples)} answers, ~{left / 60:.0f} min left")
                 chunk = samples[i:i + batch]
                 b = collate(chunk)
                 valid = torch.arange(b["ids"].shape[1])[None] < torch.tensor([len(s.ids) for s in chunk])[:, None]
