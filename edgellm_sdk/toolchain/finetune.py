@@ -25,7 +25,7 @@ from .checkpoint import load_weights, output_dir, work_dir_for
 from .data import read_examples
 from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
 from .qat import train_on_grid
-from .torch_llama import TorchLlama
+from .torch_llama import TorchLlama, torch
 from .train import (
     Progress,
     TrainConfig,
@@ -77,6 +77,7 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     del weights  # the torch copy is the one we train
     loss_before = mean_loss(net, samples)
     alpha = lora_alpha or 2.0 * lora_rank
+    torch.manual_seed(seed)  # the adapters' initial values: a run is reproducible from its seed
     apply_lora(net, rank=lora_rank, alpha=alpha, dropout=lora_dropout, targets=targets)
     fingerprint = {"model": weights_id(base, "fp32"), "data": file_sha256(data),
                    "lora": {"rank": lora_rank, "alpha": alpha, "dropout": lora_dropout, "targets": list(targets)}}
