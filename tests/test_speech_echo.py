@@ -21,7 +21,7 @@ STORY = ("Once upon a time, a brave little robot lived in a small workshop by th
 def scene():
     """far: the assistant's voice at piper's rate; mic: its echo (120 ms of device delay, a 60 ms
     room tail) + "stop." at 4 s + noise."""
-    tts = open_synthesizer("piper")
+    tts = open_synthesizer("piper", noise_scale=0.0, noise_w_scale=0.0)  # no sampling: one scene every run
     far = np.concatenate([c.samples for c in tts.synthesize(STORY)]).astype(np.float32)
     far16 = resample(AudioChunk(far, tts.sample_rate), RATE).samples.astype(np.float64)
     stop = resample(AudioChunk(np.concatenate([c.samples for c in tts.synthesize("Stop.")]), tts.sample_rate),
