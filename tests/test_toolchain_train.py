@@ -325,11 +325,14 @@ def test_student_starts_from_the_teachers_most_influential_layers(tiny_weights):
     assert init_student(teacher, two, influence=influence).metadata["student_layers"] == [0, 5]
 
 
-def test_distill_small_student_exports_and_resumes(tiny, tmp_path):
+def test_distill_small_student_exports_and_resumes(tiny, tmp_path, monkeypatch):
+    import edgellm_sdk.toolchain.distill as distill_module
+
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p, _ in COMMANDS))
     kw = {"steps": 6, "lr": 5e-3, "batch": 3, "seq_len": 48, "max_new_tokens": 12, "top_k": 8}
-    r = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "student", **kw)
+    student = {"num_layers": 1, "intermediate_size": 64}
+    r = distill(tiny.root, student, prompts, tmp_path / "student", **kw)
     assert r.student_parameters < 0.6 * r.teacher_parameters
     assert r.train.steps == 6 and all(np.isfinite(r.train.losses))
     assert r.manifest.default_variant == "int4" and r.manifest.source["distilled_from"] == "tiny"
@@ -338,9 +341,11 @@ def test_distill_small_student_exports_and_resumes(tiny, tmp_path):
         engine.complete("hello", max_tokens=4)
     answers = (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines()
     assert len(answers) == len(COMMANDS)
-    again = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "student",
-                    quantize=None, **kw)  # cached answers and soft targets, finished checkpoint: export only
+    # cached answers, soft targets and layer picks (no teacher forward pass), finished checkpoint: export only
+    monkeypatch.setattr(distill_module, "block_influence", lambda *a: pytest.fail("block influence measured again"))
+    again = distill(tiny.root, student, prompts, tmp_path / "student", quantize=None, **kw)
     assert again.train.resumed_from == 6 and again.train.losses == r.train.losses
+    assert again.manifest.source["teacher_layers"] == r.manifest.source["teacher_layers"]
     assert (tmp_path / "student.train" / "answers.jsonl").read_text().splitlines() == answers
 
 

@@ -17,7 +17,8 @@
 
 The work dir (default ``<out>.train``) caches the answers (``answers.jsonl``, appended one
 prompt at a time, so an interrupted generation resumes too) and the soft targets
-(``soft_targets.pt``), each keyed by what they depend on. With a line's ``target`` as the
+(``soft_targets.pt``) and the teacher's block influence (``block_influence.json``), each keyed
+by what they depend on. With a line's ``target`` as the
 answer the student learns the right answer and, from the teacher's distribution at each of
 its tokens, what else the teacher thought likely: it is not bound by the teacher's mistakes.
 answers="teacher" ignores targets (pure imitation). The student's embedding (tied with its
@@ -126,7 +127,8 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     if init:
         net = TorchLlama.from_weights(load_weights(init))
     else:
-        influence = block_influence(TorchLlama.from_weights(weights), [s.ids for s in samples])
+        influence = teacher_influence(weights, samples, work / "block_influence.json",
+                                      teacher_id=weights_id(base, "fp32"))
         cut = init_student(weights, student_cfg, activity, influence)
         picked = cut.metadata["student_layers"]
         net = TorchLlama.from_weights(cut)
@@ -243,6 +245,21 @@ def teacher_answers(base: Manifest, examples, cache: Path, *, seq_len: int, max_
             prompts.append(ids)
             answers.append(done[key])
     return prompts, answers
+
+
+def teacher_influence(weights, samples: list[Sample], cache: Path, *, teacher_id: str) -> list[float]:
+    """``block_influence`` of the teacher on the answers, cached in ``cache``: a resumed or longer
+    run picks the same layers without the teacher's forward pass."""
+    key = hashlib.sha256(json.dumps([teacher_id, [s.ids.tolist() for s in samples]]).encode()).hexdigest()
+    try:
+        saved = json.loads(cache.read_text())
+        if saved["key"] == key:
+            return saved["influence"]
+    except (OSError, ValueError, KeyError):
+        pass  # none yet, or cut short: measure it
+    influence = block_influence(TorchLlama.from_weights(weights), [s.ids for s in samples])
+    cache.write_text(json.dumps({"key": key, "influence": influence}))
+    return influence
 
 
 def soft_targets(weights, samples: list[Sample], cache: Path, *, top_k: int, teacher_id: str = "",
