@@ -4,6 +4,7 @@ The microphone is a real-time stream of synthesized speech (the PulseAudio rig i
 test_speech_devices.py covers the device layer); everything after it is real.
 """
 
+import collections
 import threading
 import time
 
@@ -160,43 +161,64 @@ def test_saying_stop_while_it_speaks_barges_in(engine, stack):
 
 
 class Room:
-    """A speaker whose sound reaches the microphone: what ``play`` plays (in real time) is mixed
-    into ``mic()`` 120 ms later at ``gain``; ``on_output`` sees it as a Speaker's tap does. The
-    person says ``before``, waits until the assistant has spoken ``wait_played_s`` seconds (so
-    a loaded machine cannot make them speak too early), then says ``after``."""
+    """A speaker whose sound reaches the microphone, on the microphone's clock (one device, as
+    in a full-duplex sound card): each microphone block also plays the next block of what
+    ``play`` has queued (silence when the queue ran dry, as a device's buffer underruns) and
+    hears it ``delay_s`` later at ``gain``; ``on_output`` sees every block played during a reply,
+    as a Speaker's tap does. The person says ``before``, waits until the assistant has spoken
+    ``wait_played_s`` seconds (so a loaded machine cannot make them speak too early), then says
+    ``after``."""
 
     def __init__(self, before, after, wait_played_s=3.0, gain=0.8, delay_s=0.12, on_output=None):
         self.before, self.after, self.wait_played_s = before, after, wait_played_s
         self.echo = np.zeros(180 * RATE, np.float32)
         self.gain, self.delay, self.on_output = gain, int(delay_s * RATE), on_output
-        self.pos, self.played_s = 0, 0.0  # microphone samples delivered, seconds played
+        self.pos, self.played_s = 0, 0.0  # microphone samples delivered, seconds of speech played
         self.stops, self._stop, self._lock = 0, threading.Event(), threading.Lock()
+        self._queued: collections.deque[np.ndarray] = collections.deque()  # the device's buffer
+        self._replying = False
 
     def play(self, chunks, cancel=None):
         self._stop.clear()
-        with self._lock:
-            at = self.pos + self.delay
-        for c in chunks:
-            audio = resample(c, RATE).samples.astype(np.float32)
-            for i in range(0, len(audio), RATE // 20):  # 50 ms blocks, as a device takes them
-                x = audio[i : i + RATE // 20]
+        self._replying = True
+        try:
+            for c in chunks:
                 with self._lock:
-                    at = max(at, self.pos + self.delay)
-                    n = min(len(x), len(self.echo) - at)
-                    self.echo[at : at + n] += self.gain * x[:n]
-                    at += n
-                if self.on_output is not None:
-                    self.on_output(x, RATE)
-                if self._stop.wait(len(x) / RATE) or (cancel is not None and cancel.is_set()):
-                    with self._lock:
-                        self.echo[self.pos + self.delay :] = 0  # the speaker went quiet
+                    self._queued.append(resample(c, RATE).samples.astype(np.float32))
+                if self._interrupted(cancel):
                     return False
-                self.played_s += len(x) / RATE
-        return True
+            while self._queued:  # until the device has played it all
+                if self._stop.wait(0.01) or self._interrupted(cancel):
+                    return False
+            return True
+        finally:
+            with self._lock:
+                self._queued.clear()
+                self._replying = False
+
+    def _interrupted(self, cancel):
+        return self._stop.is_set() or (cancel is not None and cancel.is_set())
 
     def stop(self):
         self.stops += 1
         self._stop.set()
+
+    def _speaker_block(self, n):
+        """The next ``n`` samples the speaker plays, or None while no reply is playing."""
+        with self._lock:
+            if not self._replying:
+                return None
+            out, got = np.zeros(n, np.float32), 0
+            while got < n and self._queued:
+                head = self._queued[0]
+                k = min(n - got, len(head))
+                out[got : got + k], got = head[:k], got + k
+                if k == len(head):
+                    self._queued.popleft()
+                else:
+                    self._queued[0] = head[k:]
+            self.played_s += got / RATE
+        return out
 
     def _person(self):
         yield from (self.before[i : i + BLOCK] for i in range(0, len(self.before), BLOCK))
@@ -206,12 +228,20 @@ class Room:
         yield from (self.after[i : i + BLOCK] for i in range(0, len(self.after), BLOCK))
 
     def mic(self):
-        for part in self._person():
-            with self._lock:
-                block = part + self.echo[self.pos : self.pos + len(part)]
-                t, self.pos = self.pos / RATE, self.pos + len(part)
-            yield AudioChunk(block.astype(np.float32), RATE, t)
-            time.sleep(len(part) / RATE)
+        try:
+            for part in self._person():
+                n = len(part)
+                played = self._speaker_block(n)
+                if played is not None:
+                    if self.on_output is not None:
+                        self.on_output(played, RATE)
+                    self.echo[self.pos + self.delay : self.pos + self.delay + n] += self.gain * played
+                block = part + self.echo[self.pos : self.pos + n]
+                t, self.pos = self.pos / RATE, self.pos + n
+                yield AudioChunk(block.astype(np.float32), RATE, t)
+                time.sleep(n / RATE)
+        finally:
+            self._stop.set()  # the device closed: a reply still playing ends
 
 
 @pytest.mark.parametrize("cancel_echo", [True, False], ids=["echo-cancelled", "no-echo-cancellation"])
