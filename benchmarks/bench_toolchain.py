@@ -167,10 +167,14 @@ def exists(ref: str) -> bool:
         return False
 
 
-def trained_for(ref: str, steps: int, qat_steps: int) -> bool:
-    """Whether the model ``ref`` exists and was trained for these step counts."""
+def trained_for(ref: str, steps: int, qat_steps: int, data: Path) -> bool:
+    """Whether the model ``ref`` exists and was trained for these step counts on ``data`` (models
+    distilled before the manifest recorded the data's digest are taken as trained on it)."""
+    from edgellm_sdk.toolchain.train import file_sha256
+
     source = manifest(ref).source if exists(ref) else {}
-    return source.get("steps") == steps and source.get("qat_steps", 0) == qat_steps
+    same_data = source.get("data_sha256") in (None, file_sha256(data))
+    return source.get("steps") == steps and source.get("qat_steps", 0) == qat_steps and same_data
 
 
 def weights_sha(m, variant: str) -> str:
@@ -595,7 +599,7 @@ def main(argv=None) -> int:
     def distill(family: str, student: str, steps: int) -> None:
         """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on the
         distillation prompts, then --steps-qat quantization-aware steps; int4 (+ int8) after."""
-        reuse = args.skip_train and trained_for(refs[family], steps, args.steps_qat)
+        reuse = args.skip_train and trained_for(refs[family], steps, args.steps_qat, files["distill"])
         if reuse:
             runner.skip(f"distill {family}", "--skip-train")
         else:  # new, or trained for other step counts: a longer run continues its checkpoint

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import hashlib
 import json
 import sys
 from dataclasses import replace
@@ -336,6 +337,7 @@ def test_distill_small_student_exports_and_resumes(tiny, tmp_path, monkeypatch):
     assert r.student_parameters < 0.6 * r.teacher_parameters
     assert r.train.steps == 6 and all(np.isfinite(r.train.losses))
     assert r.manifest.default_variant == "int4" and r.manifest.source["distilled_from"] == "tiny"
+    assert r.manifest.source["data_sha256"] == hashlib.sha256(prompts.read_bytes()).hexdigest()
     with Engine.load(r.manifest.root, max_context=64) as engine:
         assert engine.variant == "int4"
         engine.complete("hello", max_tokens=4)

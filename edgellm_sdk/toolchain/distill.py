@@ -140,7 +140,8 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     del weights
     gc.collect()
     ce_before = mean_loss(net, samples)
-    fingerprint = {"teacher": weights_id(base, "fp32"), "data": file_sha256(data),
+    data_sha = file_sha256(data)
+    fingerprint = {"teacher": weights_id(base, "fp32"), "data": data_sha,
                    "student": weights_id(init, "fp32") if init else {**asdict(student_cfg), "layers": "influence"},
                    "kd": [kd_temperature, alpha, top_k, max_new_tokens], "train_embeddings": train_embeddings,
                    **({"answers": answers} if answers != "teacher" else {})}  # old work dirs (teacher) resume
@@ -154,7 +155,7 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     ce_after = mean_loss(net, samples)
     progress("exporting")
     source = {"distilled_from": base.name, **({"student_from": init.name} if init else {}),
-              "data": Path(data).name, "steps": result.steps,
+              "data": Path(data).name, "data_sha256": data_sha, "steps": result.steps,
               "student_layers": net.config.num_layers, **({"teacher_layers": picked} if picked else {}),
               "teacher_parameters": n_teacher,
               "kd_temperature": kd_temperature, "alpha": alpha, "top_k": top_k, "answers_from_targets": from_targets,
