@@ -43,6 +43,9 @@ distill_prompts.jsonl  the train prompts of both tasks with their system prompts
                      the student learns to copy names and numbers rather than memorize them.
 heldout_general.txt  ~2000 tokens of original general English prose (everyday science and
                      life), for perplexity; written for this file, not copied from anywhere.
+heldout_domain.txt   ~3000 tokens of test requests and narrations as plain text, like
+                     calib_domain.txt but held out: perplexity of models that learned only the
+                     tasks (a distilled student does not model general prose).
 
 Deterministic: a fixed seed per file; rerunning rewrites identical files. Sensor prompts and
 targets are written by the SDK itself (``Facts`` / ``narration_data`` / ``template``). ``--check``
@@ -868,6 +871,7 @@ def generate(out_dir: Path = HERE) -> dict:
     random.Random(5).shuffle(distill)  # the synthetic narrations among the rest
     write_jsonl(out_dir / "distill_prompts.jsonl", distill)
     (out_dir / "heldout_general.txt").write_text(HELDOUT_GENERAL, encoding="utf-8")
+    (out_dir / "heldout_domain.txt").write_text(calibration_text(test_cmd, test_sen, SEED + 6), encoding="utf-8")
     return {"train_cmd": train_cmd, "test_cmd": test_cmd, "train_sen": train_sen, "test_sen": test_sen,
             "synth_sen": synth_sen, "scenarios": train_scen + test_scen + synth_scen, "pool": pool, "dev": dev_texts}
 
@@ -940,7 +944,7 @@ def check(out_dir: Path, made: dict) -> int:
         from edgellm_sdk.tokenizer import Tokenizer
 
         tok = Tokenizer.from_dir(tok_dir)
-        for name in ("calib_domain.txt", "heldout_general.txt"):
+        for name in ("calib_domain.txt", "heldout_general.txt", "heldout_domain.txt"):
             text = read_text(out_dir / name)
             print(f"{name}: {len(tok.encode(text))} tokens, {len(text.split())} words")
         lens = {n: [len(tok.encode(r["prompt"])) + len(tok.encode(r["target"])) for r in made[n]]
@@ -965,7 +969,8 @@ def main(argv=None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     made = generate(args.out_dir)
     for name in ("task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
-                 "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "heldout_general.txt"):
+                 "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "heldout_general.txt",
+                 "heldout_domain.txt"):
         path = args.out_dir / name
         print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KB)")
     return check(args.out_dir, made) if args.check else 0

@@ -18,9 +18,9 @@
 The work dir (default ``<out>.train``) caches the answers (``answers.jsonl``, appended one
 prompt at a time, so an interrupted generation resumes too) and the soft targets
 (``soft_targets.pt``) and the teacher's block influence (``block_influence.json``), each keyed
-by what they depend on. With a line's ``target`` as the
-answer the student learns the right answer and, from the teacher's distribution at each of
-its tokens, what else the teacher thought likely: it is not bound by the teacher's mistakes.
+by what they depend on. With a line's ``target`` as the answer the student learns the right
+answer and, from the teacher's distribution at each of its tokens, what else the teacher
+thought likely: it is not bound by the teacher's mistakes.
 answers="teacher" ignores targets (pure imitation). The student's embedding (tied with its
 output head) is the teacher's and stays frozen unless ``train_embeddings``: it is most of a
 small model's parameters and Adam would need three times its size again.
@@ -119,16 +119,15 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
                              max_new_tokens=max_new_tokens, variant=teacher_variant, progress=progress)
     from_targets = sum(ex.target is not None for ex in examples) if use_targets else 0
     progress(f"loading {base.name} (fp32) for soft targets")
-    weights = load_weights(base)
-    activity = soft_targets(weights, samples, work / "soft_targets.pt", top_k=top_k,
-                            teacher_id=weights_id(base, "fp32"), progress=progress)
+    weights, teacher_id = load_weights(base), weights_id(base, "fp32")
+    activity = soft_targets(weights, samples, work / "soft_targets.pt", top_k=top_k, teacher_id=teacher_id,
+                            progress=progress)
 
     picked = None  # the teacher layers a new student starts from
     if init:
         net = TorchLlama.from_weights(load_weights(init))
     else:
-        influence = teacher_influence(weights, samples, work / "block_influence.json",
-                                      teacher_id=weights_id(base, "fp32"))
+        influence = teacher_influence(weights, samples, work / "block_influence.json", teacher_id=teacher_id)
         cut = init_student(weights, student_cfg, activity, influence)
         picked = cut.metadata["student_layers"]
         net = TorchLlama.from_weights(cut)
@@ -141,7 +140,7 @@ def distill(teacher: str | Path, student: str | Path | dict, data: str | Path, o
     gc.collect()
     ce_before = mean_loss(net, samples)
     data_sha = file_sha256(data)
-    fingerprint = {"teacher": weights_id(base, "fp32"), "data": data_sha,
+    fingerprint = {"teacher": teacher_id, "data": data_sha,
                    "student": weights_id(init, "fp32") if init else {**asdict(student_cfg), "layers": "influence"},
                    "kd": [kd_temperature, alpha, top_k, max_new_tokens], "train_embeddings": train_embeddings,
                    **({"answers": answers} if answers != "teacher" else {})}  # old work dirs (teacher) resume
