@@ -43,7 +43,7 @@ distill_prompts.jsonl  the train prompts of both tasks with their system prompts
                      the student learns to copy names and numbers rather than memorize them.
 heldout_general.txt  ~2000 tokens of original general English prose (everyday science and
                      life), for perplexity; written for this file, not copied from anywhere.
-heldout_domain.txt   ~3000 tokens of test requests and narrations as plain text, like
+heldout_domain.txt   ~3700 tokens of test requests and narrations as plain text, like
                      calib_domain.txt but held out: perplexity of models that learned only the
                      tasks (a distilled student does not model general prose).
 
