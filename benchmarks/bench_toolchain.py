@@ -427,7 +427,7 @@ def markdown(report: dict) -> str:
     method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
               f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
               f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl: "
-              f"`{Path(s['heldout']).name}` (general prose) and `{Path(s.get('domain', 'heldout_domain.txt')).name}` "
+              f"`{Path(s['heldout']).name}` (general prose) and `{Path(s['domain']).name}` "
               f"(held-out requests and narrations as plain text), {s['max_ppl_tokens']} tokens max each, Δ vs "
               "the same model's fp32. Speed: "
               f"`edgellm tradeoff` (median of {s['runs']} runs of {s['bench_tokens']} tokens, each variant in its "
