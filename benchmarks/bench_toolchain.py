@@ -16,6 +16,9 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
                (the task train prompts with their targets + general instructions the teacher
                answers; KL to the teacher's soft targets at every answer token), then
                quantization-aware steps; int8 / int4 of the student; optionally
+               (--steps-copy) its second stage, copy training ("student-copy"): the student
+               distilled on, the same way, on distill_copy.jsonl (the task train sets + narrations
+               whose every name is new, so names must be copied from the prompt), and
                (--steps-student-ft) a LoRA task fine-tune of the student ("student-ft")
  5. eval       every variant on task_commands_test.jsonl and task_sensors_test.jsonl (held out),
                and its perplexity on heldout_domain.txt (held-out requests and narrations)
@@ -63,8 +66,8 @@ DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 TASKS = {"commands": "task_commands", "sensors": "task_sensors"}
 DATA_FILES = ["task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
-              "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "heldout_general.txt",
-              "heldout_domain.txt"]
+              "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "distill_copy.jsonl",
+              "heldout_general.txt", "heldout_domain.txt"]
 FAMILIES = {  # family -> (label, variants in the table)
     "base": ("base smollm2-135m", ("fp32", "int8", "int4")),
     "teacher-ft": ("teacher-ft (LoRA)", ("fp32", "int8", "int4")),
@@ -72,10 +75,11 @@ FAMILIES = {  # family -> (label, variants in the table)
     "pruned": ("pruned-30 % of teacher-ft", ("fp32", "int4")),
     "pruned-rec": ("pruned-30 % + recovery (distilled)", ("fp32", "int4")),
     "student": ("student (distilled)", ("fp32", "int8", "int4")),
+    "student-copy": ("student + copy training", ("fp32", "int8", "int4")),
     "student-ft": ("student + LoRA task tune", ("fp32", "int8", "int4")),
 }
 PPL_TOLERANCE = 0.02  # int8 / int4 within +2 % perplexity of fp32
-TASK_ONLY = {"student", "student-ft"}  # learned only the tasks: their ppl target is on the domain text
+TASK_ONLY = {"student", "student-copy", "student-ft"}  # learned only the tasks: their ppl target is on the domain text
 PRUNE_TOLERANCE = 0.05  # pruned within 5 percentage points of task accuracy
 STUDENT_ACCURACY, STUDENT_SPEEDUP, STUDENT_SIZE = 0.95, 2.0, 0.40
 
@@ -249,8 +253,8 @@ def prepare_data(work: Path, quick: bool, seed: int, limit_test: int | None = No
     files = {"train": write("task_train_combined.jsonl", train),
              "calibration": DATA / "calib_domain.txt", "heldout": DATA / "heldout_general.txt",
              "domain": DATA / "heldout_domain.txt"}
-    files["distill"] = write("distill_prompts.jsonl", lines("distill_prompts.jsonl", n_distill)) if n_distill \
-        else DATA / "distill_prompts.jsonl"
+    for key, name in (("distill", "distill_prompts.jsonl"), ("copy", "distill_copy.jsonl")):
+        files[key] = write(name, lines(name, n_distill)) if n_distill else DATA / name
     for task, stem in TASKS.items():
         files[task] = write(f"{stem}_test.jsonl", lines(f"{stem}_test.jsonl", n_test)) if n_test \
             else DATA / f"{stem}_test.jsonl"
@@ -319,7 +323,7 @@ def find(rows: list[Row], family: str, variant: str) -> Row | None:
 
 def targets(rows: list[Row]) -> list[dict]:
     out = []
-    student = "student-ft" if any(r.family == "student-ft" for r in rows) else "student"
+    student = next((f for f in ("student-ft", "student-copy") if any(r.family == f for r in rows)), "student")
 
     def pct(x):
         return "—" if x is None else f"{100 * x:.1f} %"
@@ -418,6 +422,8 @@ def markdown(report: dict) -> str:
              f"Base `{s['base']}`; LoRA rank {s['lora_rank']}, {s['steps_finetune']} fine-tune steps; student "
              f"`{s['student_config']}`, {s['steps_distill']} distillation steps (the train targets + the teacher's "
              f"soft targets) and {s.get('steps_qat', 0)} quantization-aware steps"
+             + (f", then {s['steps_copy']} steps of copy training (`distill_copy.jsonl`, the same loss) and "
+                f"{s['steps_copy_qat']} quantization-aware ones" if s.get("steps_copy") else "")
              + (f", then a rank-{s.get('student_ft_rank')} LoRA task tune of {s.get('steps_student_ft')} steps"
                 if s.get("steps_student_ft") else "") + f"; pruning ratio {s['prune_ratio']}, then "
              f"{s.get('steps_recovery')} steps of recovery (the pruned model distilled from teacher-ft, the same way) "
@@ -498,6 +504,10 @@ def main(argv=None) -> int:
     ap.add_argument("--prune-ratio", type=float, default=0.3)
     ap.add_argument("--steps-recovery", type=int, default=300, help="distillation steps that recover the pruned "
                                                                   "model (then --steps-qat quantization-aware ones)")
+    ap.add_argument("--steps-copy", type=int, default=0, help="copy-training steps of the distilled student on "
+                                                             "distill_copy.jsonl (0 = no student-copy family)")
+    ap.add_argument("--steps-copy-qat", type=int, help="quantization-aware steps after copy training "
+                                                       "(default: --steps-qat)")
     ap.add_argument("--steps-student-ft", type=int, default=0, help="LoRA task steps of the distilled student "
                                                                    "(0 = no student-ft family)")
     ap.add_argument("--student-ft-rank", type=int, default=64)
@@ -534,8 +544,11 @@ def main(argv=None) -> int:
         args.steps_finetune = min(args.steps_finetune, 3)
         args.steps_distill = min(args.steps_distill, 3)
         args.steps_recovery, args.steps_student_ft = min(args.steps_recovery, 3), min(args.steps_student_ft, 3)
+        args.steps_copy = min(args.steps_copy, 3)
         args.steps_qat = min(args.steps_qat, 3)
         args.runs, args.bench_tokens, args.max_ppl_tokens = 1, 8, 64
+    if args.steps_copy_qat is None:
+        args.steps_copy_qat = args.steps_qat
     out_dir = args.out_dir or (Path("/tmp/edgellm-bench-toolchain-quick") if args.quick else RESULTS)
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
     work = args.work_dir or (out_dir / "work" if args.quick else home / "bench_toolchain")
@@ -550,6 +563,7 @@ def main(argv=None) -> int:
     refs = {"base": args.base, "teacher-ft": ref(f"{prefix}-ft"), "teacher-ft-qat": ref(f"{prefix}-ft-qat"),
             "pruned": ref(f"{prefix}-ft-pruned30"),
             "pruned-rec": ref(f"{prefix}-ft-pruned30-rec"), "student": ref(f"{prefix}-student"),
+            "student-copy": ref(f"{prefix}-student-copy"),
             "student-ft": ref(f"{prefix}-student-ft")}
     runner = Runner(work / "logs", args.threads)
     files = prepare_data(work / "data", args.quick, seed=0, limit_test=args.limit_test,
@@ -608,29 +622,29 @@ def main(argv=None) -> int:
     quantize(runner, refs["teacher-ft"], "int8", family="teacher-ft", overwrite=not args.skip_train,
              calibration=calibration)
 
-    distilled: list[Path] = []  # work dirs of earlier distillations: same teacher and prompts, same caches
+    distilled: dict[Path, list[Path]] = {}  # data -> work dirs of earlier distillations on it: same caches
 
-    def seed_distill_cache(work_dir: Path) -> None:
-        """Copy the teacher's answers and soft targets from an earlier distillation (they are keyed by
-        what they depend on, so a stale copy is recomputed, never used)."""
+    def seed_distill_cache(work_dir: Path, data: Path) -> None:
+        """Copy the teacher's answers and soft targets from an earlier distillation on ``data`` (they
+        are keyed by what they depend on, so a stale copy is recomputed, never used)."""
         work_dir.mkdir(parents=True, exist_ok=True)
-        for earlier in distilled:
+        for earlier in distilled.get(data, []):
             for name in ("answers.jsonl", "soft_targets.pt"):
                 if (earlier / name).is_file() and not (work_dir / name).is_file():
                     shutil.copy2(earlier / name, work_dir / name)
-        distilled.append(work_dir)
+        distilled.setdefault(data, []).append(work_dir)
 
-    def distill(family: str, student: str, steps: int) -> None:
-        """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on the
-        distillation prompts, then --steps-qat quantization-aware steps; int4 (+ int8) after."""
-        reuse = args.skip_train and trained_for(refs[family], steps, args.steps_qat, files["distill"])
+    def distill(family: str, student: str, steps: int, data: Path, qat_steps: int) -> None:
+        """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on ``data``,
+        then ``qat_steps`` quantization-aware steps; int4 (+ int8) after."""
+        reuse = args.skip_train and trained_for(refs[family], steps, qat_steps, data)
         if reuse:
             runner.skip(f"distill {family}", "--skip-train")
         else:  # new, or trained for other step counts: a longer run continues its checkpoint
-            seed_distill_cache(train_dir(refs[family]))
+            seed_distill_cache(train_dir(refs[family]), data)
             cmd = ["distill", "--teacher", refs["teacher-ft"], "--student-config", student, "--data",
-                   str(files["distill"]), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
-                   args.teacher_variant, "--qat-steps", str(args.steps_qat), *train_common]
+                   str(data), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
+                   args.teacher_variant, "--qat-steps", str(qat_steps), *train_common]
             runner.run(f"distill {family}", cmd + (["--max-new-tokens", "24"] if args.quick else []))
         for to in FAMILIES[family][1][1:]:
             quantize(runner, refs[family], to, family=family, overwrite=not reuse, calibration=calibration)
@@ -643,14 +657,16 @@ def main(argv=None) -> int:
                                         "--ratio", str(args.prune_ratio), "--out", refs["pruned"]])
     quantize(runner, refs["pruned"], "int4", family="pruned", overwrite=not args.skip_train, calibration=calibration)
     # 4. distill the student (first: the pruned model's recovery reuses its teacher caches)
-    distill("student", args.student_config, args.steps_distill)
-    distill("pruned-rec", refs["pruned"], args.steps_recovery)
+    distill("student", args.student_config, args.steps_distill, files["distill"], args.steps_qat)
+    distill("pruned-rec", refs["pruned"], args.steps_recovery, files["distill"], args.steps_qat)
+    if args.steps_copy:  # the student's second stage: names it has never seen, copied from the prompt
+        distill("student-copy", refs["student"], args.steps_copy, files["copy"], args.steps_copy_qat)
     if args.steps_student_ft:
         tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
         quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
                  calibration=calibration)
     families = [f for f in FAMILIES if (f != "student-ft" or args.steps_student_ft)
-                and (f != "teacher-ft-qat" or args.steps_qat)]
+                and (f != "teacher-ft-qat" or args.steps_qat) and (f != "student-copy" or args.steps_copy)]
 
     # 5. task accuracy of every variant
     rows: list[Row] = []
@@ -725,6 +741,7 @@ def main(argv=None) -> int:
                      "steps_qat": args.steps_qat,
                      "student_config": args.student_config, "teacher_variant": args.teacher_variant,
                      "prune_ratio": args.prune_ratio, "steps_recovery": args.steps_recovery,
+                     "steps_copy": args.steps_copy, "steps_copy_qat": args.steps_copy_qat,
                      "steps_student_ft": args.steps_student_ft,
                      "student_ft_rank": args.student_ft_rank, "batch": args.batch, "seq_len": args.seq_len,
                      "quant_calibration": args.quant_calibration, "runs": args.runs, "bench_tokens": args.bench_tokens,

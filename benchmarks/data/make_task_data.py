@@ -41,6 +41,10 @@ distill_prompts.jsonl  the train prompts of both tasks with their system prompts
                      1200 narrations over a synthetic vocabulary (``synthetic_sensors``: made-up
                      places and devices, twelve more sensor kinds; none from the test set) so
                      the student learns to copy names and numbers rather than memorize them.
+distill_copy.jsonl   the student's second stage (copy training): the task train sets with their
+                     targets plus 1000 narrations whose names are drawn afresh from thousands
+                     (``fresh_sensors``: real nouns with qualifiers and pseudo-words, none from
+                     the test set), so hardly a name repeats and none can be memorized.
 heldout_general.txt  ~2000 tokens of original general English prose (everyday science and
                      life), for perplexity; written for this file, not copied from anywhere.
 heldout_domain.txt   ~3700 tokens of test requests and narrations as plain text, like
@@ -570,6 +574,72 @@ def synthetic_sensors(n: int, seed: int) -> SensorVocab:
     return SensorVocab(SYNTH_TYPES, places, devices, motors, beds, unlabelled=0.15, channels=(1, 5), n=n)
 
 
+# Copy training (the student's second stage, distill_copy.jsonl): every narration draws its names
+# afresh from thousands of made-up ones, so no name repeats often enough to be learned. Real nouns
+# with a qualifier ("upper kiln", "smithy 4") and pseudo-words of two or three syllables
+# ("dritasvo hall"), both split into several tokens like the test set's "attic" or "rover", which
+# the first-stage student miscopied ("aic", "roof") after learning the 60 names of synthetic_sensors().
+NOUNS = ["kiln", "smithy", "forge", "foundry", "brewery", "winery", "granary", "hayloft", "coop", "paddock", "meadow",
+         "pasture", "vineyard", "cabin", "chalet", "cottage", "lodge", "pavilion", "gazebo", "depot", "quarry",
+         "harbor", "pier", "jetty", "marina", "bunker", "armory", "terrace", "balcony", "basement", "closet",
+         "corridor", "kennel", "stable", "loft", "cellar", "pantry", "porch", "studio", "tunnel", "chapel", "silo",
+         "mill", "bakery", "dairy", "hangar", "vault", "foyer", "aviary", "orchard", "tower", "lobby", "gallery",
+         "museum", "theater", "arena", "stadium", "hostel", "hotel", "clinic", "pharmacy", "canteen", "cafeteria",
+         "laundry", "locker", "room", "workshop", "garret", "turret", "crypt", "cloister", "atrium", "courtyard",
+         "patio", "veranda", "boathouse", "icehouse", "smokehouse", "pumphouse", "gatehouse", "lighthouse",
+         "outhouse", "sawmill", "tannery", "dyeworks", "refinery", "substation", "switchyard", "reservoir", "cistern",
+         "aquarium", "terrarium", "observatory", "planetarium", "classroom", "dormitory", "infirmary", "mailroom",
+         "pressroom", "showroom", "storeroom", "stockroom", "boardroom", "washroom", "cloakroom", "tackroom",
+         "darkroom"]
+THINGS = ["trolley", "cart", "crane", "boat", "kayak", "glider", "balloon", "kiosk", "locker", "freezer", "heater",
+          "boiler", "chiller", "compressor", "generator", "inverter", "charger", "router", "modem", "printer",
+          "scanner", "doorbell", "meter", "collar", "tricycle", "wagon", "tanker", "barge", "dinghy", "sled",
+          "plough", "harvester", "baler", "sprayer", "seeder", "excavator", "bulldozer", "skidder", "loader",
+          "digger", "tractor", "forklift", "buoy", "tracker", "beacon", "hub", "sprinkler", "mower", "scooter",
+          "probe", "kettle", "oven", "dishwasher", "incubator", "centrifuge", "autoclave", "spectrometer",
+          "telescope", "periscope", "lantern", "pylon", "mast", "windmill", "turbine", "sluice", "hydrant", "siren",
+          "turnstile", "elevator", "escalator"]
+PARTS = ["belt", "hoist", "winch", "door", "mixer", "drill", "valve", "auger", "blower", "piston", "spindle", "rotor",
+         "lathe", "press", "saw", "grinder", "pump", "hatch", "shutter", "blind", "awning", "ramp", "crank",
+         "sprocket", "pulley", "gear", "capstan", "propeller"]
+PLANTS = ["tomato", "rose", "basil", "mint", "lettuce", "carrot", "onion", "garlic", "pepper", "squash", "melon",
+          "berry", "fern", "orchid", "tulip"]
+QUALIFIERS = ["north", "south", "east", "west", "upper", "lower", "old", "new", "main", "back", "front", "inner",
+              "outer", "little", "big", "far", "near"]
+SYLLABLES_FRESH = ["ka", "lo", "mi", "ren", "tas", "vo", "dri", "pel", "sun", "gar", "mo", "tek", "bri", "zan", "fol",
+                   "qu", "nor", "ix", "wa", "bel", "cor", "dun", "hal", "mar", "ost", "ulm", "tri", "sab", "ved",
+                   "ger", "plo", "fen", "yor", "kis", "mab", "rud", "tor", "ane", "ild", "ept", "ond", "urs", "gil",
+                   "haz", "jor", "lev", "nim", "pax", "rol", "sev", "tib", "wyn"]
+
+
+def fresh_sensors(n: int, seed: int) -> SensorVocab:
+    rng = random.Random(seed)
+    held_out = {*TEST_SENSORS.places, *TEST_SENSORS.devices, *TEST_SENSORS.motors, *TEST_SENSORS.beds}
+
+    def pseudo() -> str:
+        return "".join(rng.choice(SYLLABLES_FRESH) for _ in range(rng.choice((2, 2, 3))))
+
+    def named(word: str) -> str:
+        roll = rng.random()
+        if roll < 0.3:
+            return f"{rng.choice(QUALIFIERS)} {word}"
+        if roll < 0.55:
+            return f"{word} {rng.randint(1, 12)}"
+        if roll < 0.65:
+            return f"{word} {rng.choice('ABDEFGHJK')}"
+        return word
+
+    def pool(size: int, make) -> list[str]:
+        names = {make() for _ in range(size)} - held_out
+        return sorted(names)
+
+    places = pool(3000, lambda: named(rng.choice(NOUNS) if rng.random() < 0.5 else pseudo()))
+    devices = pool(2000, lambda: named(rng.choice(THINGS) if rng.random() < 0.5 else pseudo()))
+    motors = pool(800, lambda: f"{rng.choice(PARTS) if rng.random() < 0.5 else pseudo()} motor")
+    beds = pool(500, lambda: f"{rng.choice(PLANTS) if rng.random() < 0.5 else pseudo()} bed"
+                if rng.random() < 0.7 else named("plot"))
+    return SensorVocab(SYNTH_TYPES, places, devices, motors, beds, unlabelled=0.15, channels=(1, 5), n=n)
+
 def _source(name: str) -> str:
     return name.replace(" ", "")
 
@@ -696,6 +766,7 @@ def make_sensors(v: SensorVocab, seed: int, exclude: set[str]) -> tuple[list[dic
 # Calibration text, distillation prompts, held-out prose
 # --------------------------------------------------------------------------------------
 SYNTH_NARRATIONS = 1200  # distillation narrations over synthetic_sensors()
+FRESH_NARRATIONS = 1000  # copy-training narrations over fresh_sensors()
 CALIB_COMMANDS, CALIB_SENSORS = 45, 13  # ~3000 tokens with the default tokenizer (--check prints the count)
 
 
@@ -870,10 +941,17 @@ def generate(out_dir: Path = HERE) -> dict:
     distill += [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]} for r in synth_sen]
     random.Random(5).shuffle(distill)  # the synthetic narrations among the rest
     write_jsonl(out_dir / "distill_prompts.jsonl", distill)
+    fresh_sen, fresh_scen = make_sensors(fresh_sensors(FRESH_NARRATIONS, seed=8), 4321,
+                                         {r["prompt"] for r in train_sen + test_sen + synth_sen})
+    copy = [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]}
+            for r in train_cmd + train_sen + fresh_sen]
+    random.Random(SEED + 7).shuffle(copy)
+    write_jsonl(out_dir / "distill_copy.jsonl", copy)
     (out_dir / "heldout_general.txt").write_text(HELDOUT_GENERAL, encoding="utf-8")
     (out_dir / "heldout_domain.txt").write_text(calibration_text(test_cmd, test_sen, SEED + 6), encoding="utf-8")
     return {"train_cmd": train_cmd, "test_cmd": test_cmd, "train_sen": train_sen, "test_sen": test_sen,
-            "synth_sen": synth_sen, "scenarios": train_scen + test_scen + synth_scen, "pool": pool, "dev": dev_texts}
+            "synth_sen": synth_sen, "fresh_sen": fresh_sen,
+            "scenarios": train_scen + test_scen + synth_scen + fresh_scen, "pool": pool, "dev": dev_texts}
 
 
 # --------------------------------------------------------------------------------------
@@ -922,19 +1000,20 @@ def check(out_dir: Path, made: dict) -> int:
             if list(obj) != ["command", *ARG_ORDER[obj["command"]]]:
                 problems.append(f"{name}: {r['target']} keys out of order")
     # sensors: the targets state only numbers the facts hold
-    for r, (channels, active, events) in zip(made["train_sen"] + made["test_sen"] + made["synth_sen"],
+    for r, (channels, active, events) in zip(made["train_sen"] + made["test_sen"] + made["synth_sen"] + made["fresh_sen"],
                                              made["scenarios"], strict=True):
         facts, evs = sdk_facts(channels, active, events)
         if bad := unsupported_numbers(r["target"], narration_data(facts, evs)):
             problems.append(f"sensor target states numbers the facts lack: {bad}: {r['target']!r}")
     # leaks
-    train_prompts = {r["prompt"].lower() for r in made["train_cmd"] + made["train_sen"] + made["synth_sen"]}
+    train_prompts = {r["prompt"].lower() for r in made["train_cmd"] + made["train_sen"] + made["synth_sen"]
+                     + made["fresh_sen"]}
     pool = {text.lower() for text, _ in DEMO_COMMANDS.examples}
     for r in made["test_cmd"] + made["test_sen"]:
         p = r["prompt"].lower()
         if p in train_prompts or p in pool or p in made["dev"]:
             problems.append(f"test prompt leaks: {r['prompt']!r}")
-    for name in ("distill_prompts.jsonl",):
+    for name in ("distill_prompts.jsonl", "distill_copy.jsonl"):
         rows = read_examples(out_dir / name, need_target=False)
         print(f"{name}: {len(rows)} prompts, {sum(r.target is not None for r in rows)} with a target")
     # token counts with the default model's tokenizer
@@ -969,8 +1048,8 @@ def main(argv=None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     made = generate(args.out_dir)
     for name in ("task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
-                 "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "heldout_general.txt",
-                 "heldout_domain.txt"):
+                 "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "distill_copy.jsonl",
+                 "heldout_general.txt", "heldout_domain.txt"):
         path = args.out_dir / name
         print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KB)")
     return check(args.out_dir, made) if args.check else 0
