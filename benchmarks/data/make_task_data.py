@@ -640,6 +640,7 @@ def fresh_sensors(n: int, seed: int) -> SensorVocab:
                 if rng.random() < 0.7 else named("plot"))
     return SensorVocab(SYNTH_TYPES, places, devices, motors, beds, unlabelled=0.15, channels=(1, 5), n=n)
 
+
 def _source(name: str) -> str:
     return name.replace(" ", "")
 
@@ -1000,8 +1001,8 @@ def check(out_dir: Path, made: dict) -> int:
             if list(obj) != ["command", *ARG_ORDER[obj["command"]]]:
                 problems.append(f"{name}: {r['target']} keys out of order")
     # sensors: the targets state only numbers the facts hold
-    for r, (channels, active, events) in zip(made["train_sen"] + made["test_sen"] + made["synth_sen"] + made["fresh_sen"],
-                                             made["scenarios"], strict=True):
+    narrations = made["train_sen"] + made["test_sen"] + made["synth_sen"] + made["fresh_sen"]
+    for r, (channels, active, events) in zip(narrations, made["scenarios"], strict=True):
         facts, evs = sdk_facts(channels, active, events)
         if bad := unsupported_numbers(r["target"], narration_data(facts, evs)):
             problems.append(f"sensor target states numbers the facts lack: {bad}: {r['target']!r}")
