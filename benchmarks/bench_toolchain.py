@@ -167,6 +167,11 @@ def manifest(ref: str):
     return store().resolve(ref)
 
 
+def created(ref: str) -> str:
+    """When the model ``ref`` was written (its manifest's UTC timestamp; quantizing does not change it)."""
+    return json.loads((manifest(ref).root / "manifest.json").read_text()).get("created", "")
+
+
 def exists(ref: str) -> bool:
     try:
         manifest(ref)
@@ -638,6 +643,8 @@ def main(argv=None) -> int:
         """teacher-ft -> ``family``: a new student (a preset) or a model to continue from, on ``data``,
         then ``qat_steps`` quantization-aware steps; int4 (+ int8) after."""
         reuse = args.skip_train and trained_for(refs[family], steps, qat_steps, data)
+        if reuse and exists(student) and created(student) > created(refs[family]):
+            reuse = False  # the model it starts from was rebuilt since: train it again
         if reuse:
             runner.skip(f"distill {family}", "--skip-train")
         else:  # new, or trained for other step counts: a longer run continues its checkpoint
