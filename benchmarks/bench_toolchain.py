@@ -644,7 +644,8 @@ def main(argv=None) -> int:
         then ``qat_steps`` quantization-aware steps; int4 (+ int8) after."""
         reuse = args.skip_train and trained_for(refs[family], steps, qat_steps, data)
         if reuse and exists(student) and created(student) > created(refs[family]):
-            reuse = False  # the model it starts from was rebuilt since: train it again
+            reuse = False  # the model it starts from was rebuilt since: not reusable (distill then refuses
+            # to resume the old checkpoint, which names other initial weights, and says how to start over)
         if reuse:
             runner.skip(f"distill {family}", "--skip-train")
         else:  # new, or trained for other step counts: a longer run continues its checkpoint
