@@ -109,6 +109,45 @@ def test_task_accuracy_exact_match_with_line_numbers(tiny, task_file, tmp_path):
     assert "line 4: expected" in report.summary()
 
 
+def test_answer_perplexity_is_the_targets_nll_after_the_prompt(tiny, tiny_store, task_file, tmp_path):
+    from edgellm_sdk import Engine
+    from edgellm_sdk.backends.ort import OrtBackend
+    from edgellm_sdk.toolchain.data import read_examples
+    from edgellm_sdk.toolchain.evaluate import answer_ids
+
+    report = evaluate(tiny, "fp32", task=task_file, max_answer_tokens=6, threads=1)
+    # independently: one batched forward over prompt + answer per example, numpy log-softmax
+    nll, n = 0.0, 0
+    with Engine.load(tiny, variant="fp32", threads=1) as engine:
+        for ex in read_examples(task_file, need_target=True):
+            prompt = engine.prompt_ids(list(ex.messages))
+            answer = answer_ids(engine, list(ex.messages), ex.target, prompt)
+            assert answer[:-1] == engine.tokenizer.encode(ex.target) and answer[-1] in engine.tokenizer.eos_ids
+            backend = OrtBackend(tiny_store.path("tiny") / "onnx/model.onnx", max_context=128, threads=1)
+            logits = backend.forward(prompt + answer, all_logits=True).astype(np.float64)
+            backend.close()
+            logp = logits - logits.max(-1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+            nll -= sum(logp[len(prompt) - 1 + i, t] for i, t in enumerate(answer))
+            n += len(answer)
+    assert report.answer_tokens == n
+    assert report.answer_nll == pytest.approx(nll / n, rel=1e-4)
+    assert report.answer_ppl == pytest.approx(np.exp(nll / n), rel=1e-4)
+    assert "answer ppl" in report.summary()
+
+    wrong = [json.loads(line) for line in task_file.read_text().splitlines()[1:]]
+    for ex in wrong:
+        ex["target"] = "certainly not " + ex["target"]
+    worse = tmp_path / "worse.jsonl"
+    worse.write_text("".join(json.dumps(ex) + "\n" for ex in wrong))
+    assert evaluate(tiny, "fp32", task=worse, max_answer_tokens=6, threads=1).answer_nll > report.answer_nll
+
+    long = tmp_path / "long.jsonl"
+    long.write_text(json.dumps({"prompt": "hello", "target": "hello world " * 40}) + "\n")
+    with pytest.raises(ToolchainError, match=r"line 1: the prompt and target are \d+ tokens, more than the 64"):
+        evaluate(tiny, "fp32", task=long, max_context=64, threads=1)
+
+
 def test_bad_inputs_fail_before_loading_with_the_line(tiny, tmp_path, text_file):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "hi", "target": "x"}\n{"prompt": "oops", "target": \n{"prompt": "no target"}\n')
@@ -151,6 +190,7 @@ def test_tradeoff_writes_json_markdown_png_and_recommends(tiny, tiny_store, text
         assert r["bench_error"] is None, r["bench_error"]
         assert r["decode_tok_s"] > 0 and r["ttft_ms"] > 0 and r["peak_rss_mb"] > 50 and r["file_mb"] > 0
         assert r["eval"]["ppl_tokens"] == 64 and r["top1_agreement"] is not None
+        assert r["answer_ppl"] == r["eval"]["answer_ppl"] > 1
     assert next(r for r in rows if r["variant"] == "fp32")["task_accuracy"] == 1.0
     front = pareto([(r["accuracy"], r["decode_tok_s"], -r["peak_rss_mb"]) for r in rows])
     assert [r["pareto"] for r in rows] == front and any(front)
@@ -160,7 +200,7 @@ def test_tradeoff_writes_json_markdown_png_and_recommends(tiny, tiny_store, text
     assert matchbox["variant"] is None and "nothing fits the 64 MB budget" in matchbox["why"]
 
     md = (out / "tradeoff.md").read_text()
-    assert "| variant | file MB | task acc | ppl |" in md and "**yes**" in md and "| matchbox | 64 | — |" in md
+    assert "| variant | file MB | task acc | answer ppl | ppl |" in md and "**yes**" in md and "| matchbox | 64 | — |" in md
     assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "tradeoff.png" in md
 
 

@@ -9,6 +9,10 @@
   tokenizer (checked: the text must encode to the same ids).
 - Task: each JSONL example (``toolchain.data``) is answered greedily through ``Engine`` with
   the chat template and compared exactly or as JSON; failures keep their line numbers.
+- Answer perplexity: the same examples teacher-forced: the prompt prefilled as ``Engine`` does,
+  then the target's tokens and the end-of-turn token fed one at a time, NLL of each. It is the
+  perplexity of what a task model is for (its answers, in chat format) and, unlike accuracy,
+  moves with every small change of the model, so it shows what quantizing cost.
 
 Needs only onnxruntime and numpy (no ``tools`` extra).
 """
@@ -44,6 +48,9 @@ class EvalReport:
     task_accuracy: float | None = None
     task_n: int = 0
     task_correct: int = 0
+    answer_ppl: float | None = None  # exp(mean NLL) of the targets' tokens, teacher-forced after the prompt
+    answer_nll: float | None = None
+    answer_tokens: int = 0
     failures: list[dict] = field(default_factory=list)  # the first few: line, prompt, expected, got
     reference: str | None = None  # "model:variant"
     reference_ppl: float | None = None
@@ -67,6 +74,9 @@ class EvalReport:
             lines.append(f"  task accuracy   {100 * self.task_accuracy:.1f} % ({self.task_correct}/{self.task_n})")
             for f in self.failures:
                 lines.append(f"    line {f['line']}: expected {f['expected']!r}, got {f['got']!r}")
+        if self.answer_ppl is not None:
+            lines.append(f"  answer ppl      {self.answer_ppl:.3f} (NLL {self.answer_nll:.4f} nats/token, "
+                         f"{self.answer_tokens} tokens of the targets)")
         lines.append(f"  {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -188,11 +198,52 @@ def _score_text(engine, ref_engine, text: str, report: EvalReport, max_tokens: i
         report.top1_agreement = agree / done
 
 
+def answer_ids(engine, messages: list, target: str, prompt: list[int]) -> list[int]:
+    """The tokens a perfect answer to ``prompt`` generates: the target and the end of turn.
+
+    Taken from the whole conversation rendered by the chat template, so the target is tokenized
+    as it follows the prompt; up to and including the first end-of-sequence token.
+    """
+    whole = engine.tokenizer.encode(engine.render([*messages, {"role": "assistant", "content": target}],
+                                                  add_generation_prompt=False))
+    if whole[:len(prompt)] != prompt:  # a template that renders a past answer unlike a new one
+        return engine.tokenizer.encode(target, add_bos=False)
+    rest = whole[len(prompt):]
+    end = next((i for i, t in enumerate(rest) if t in engine.tokenizer.eos_ids), len(rest) - 1)
+    return rest[:end + 1]
+
+
+def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
+    """Summed NLL (nats) of ``answer`` after ``prompt``: prefill in the Engine's chunks, then one
+    token per call as decoding runs. Leaves the engine reset."""
+    from ..engine import PREFILL_CHUNK
+
+    engine.reset()
+    try:
+        for start in range(0, len(prompt), PREFILL_CHUNK):
+            logits = engine.backend.forward(prompt[start:start + PREFILL_CHUNK])
+        nll = 0.0
+        for i, token in enumerate(answer):
+            nll -= float(log_softmax(logits[-1])[token])
+            if i + 1 < len(answer):
+                logits = engine.backend.forward([token])
+        return nll
+    finally:
+        engine.reset()
+
+
 def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | None,
               progress: Progress | None) -> None:
-    correct = 0
+    correct, nll, scored = 0, 0.0, 0
     for n, ex in enumerate(examples, 1):
         prompt = engine.prompt_ids(list(ex.messages))
+        answer = answer_ids(engine, list(ex.messages), ex.target, prompt)
+        if len(prompt) + len(answer) > engine.max_context:
+            raise ToolchainError(f"task line {ex.line}: the prompt and target are {len(prompt) + len(answer)} "
+                                 f"tokens, more than the {engine.max_context}-token context; shorten them or "
+                                 "raise --max-context")
+        nll += answer_nll(engine, prompt, answer)
+        scored += len(answer)
         budget = max_answer_tokens or 2 * len(engine.tokenizer.encode(ex.target)) + 16
         budget = min(budget, engine.max_context - len(prompt))
         if budget < 1:
@@ -212,3 +263,6 @@ def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | Non
             progress("task", n, len(examples))
     report.task_n, report.task_correct = len(examples), correct
     report.task_accuracy = correct / len(examples)
+    if scored:
+        report.answer_tokens, report.answer_nll = scored, nll / scored
+        report.answer_ppl = float(np.exp(report.answer_nll))

@@ -118,7 +118,8 @@ def tradeoff(models: Iterable, *, ppl_text: str | Path | None = None, task: str 
         bench = bench_variant(manifest.root, variant, runs=runs, max_tokens=max_tokens, threads=threads)
         rows.append({"key": key, "model": manifest.name, "variant": variant, "path": str(manifest.root),
                      "file_mb": round(manifest.variant_bytes(variant) / 2**20, 1),
-                     "ppl": rep.ppl, "task_accuracy": rep.task_accuracy, "top1_agreement": rep.top1_agreement,
+                     "ppl": rep.ppl, "task_accuracy": rep.task_accuracy, "answer_ppl": rep.answer_ppl,
+                     "top1_agreement": rep.top1_agreement,
                      "kl_mean": rep.kl_mean, "reference_ppl": rep.reference_ppl,
                      "decode_tok_s": bench.get("decode_tok_s"), "ttft_ms": bench.get("ttft_ms"),
                      "peak_rss_mb": bench.get("peak_rss_mb"), "bench_error": bench.get("error"),
@@ -205,14 +206,14 @@ def markdown(report: dict) -> str:
     lines = ["# Accuracy / speed trade-off", ""]
     what = []
     if s["task"]:
-        what.append(f"task accuracy on `{s['task']}`")
+        what.append(f"task accuracy and answer perplexity (the targets teacher-forced) on `{s['task']}`")
     if s["ppl_text"]:
         what.append(f"perplexity on `{s['ppl_text']}`" + (f", top-1 agreement and KL vs `{ref}`" if ref else ""))
     speed = (f"median of {s['runs']} greedy run(s) of {s['max_tokens']} tokens per variant, each variant in its "
              f"own process on this {report['host']} host ({report['created']}); the tok/s are this machine's, "
              "not a device's")
     lines += [f"Accuracy: {'; '.join(what)}. Speed: {speed}.", ""]
-    header = ["variant", "file MB", "task acc", "ppl", "top-1", "KL nats", "decode tok/s", "TTFT ms",
+    header = ["variant", "file MB", "task acc", "answer ppl", "ppl", "top-1", "KL nats", "decode tok/s", "TTFT ms",
               "peak RSS MB", "Pareto"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
@@ -223,7 +224,8 @@ def markdown(report: dict) -> str:
         if r["bench_error"]:
             speed = ["error", "error", "error"]
         lines.append("| " + " | ".join([
-            f"`{r['key']}`", _fmt(r["file_mb"], ".1f"), _fmt(r["task_accuracy"], ".1f", 100, " %"), ppl,
+            f"`{r['key']}`", _fmt(r["file_mb"], ".1f"), _fmt(r["task_accuracy"], ".1f", 100, " %"),
+            _fmt(r.get("answer_ppl"), ".3f"), ppl,
             _fmt(r["top1_agreement"], ".1f", 100, " %"), _fmt(r["kl_mean"], ".3g"), *speed,
             "**yes**" if r["pareto"] else ""]) + " |")
     if ref:
