@@ -20,14 +20,15 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
                distilled on, the same way, on distill_copy.jsonl (the task train sets + narrations
                whose every name is new, so names must be copied from the prompt), and
                (--steps-student-ft) a LoRA task fine-tune of the student ("student-ft")
- 5. eval       every variant on task_commands_test.jsonl and task_sensors_test.jsonl (held out),
-               and its perplexity on heldout_domain.txt (held-out requests and narrations)
+ 5. eval       every variant on task_commands_test.jsonl and task_sensors_test.jsonl (held out):
+               accuracy and the answers' perplexity (targets teacher-forced after the prompts);
+               perplexity on heldout_domain.txt (held-out requests and narrations as plain text)
  6. tradeoff   every variant: perplexity on heldout_general.txt, TTFT, decode tok/s, peak RSS,
                file size (each benchmark in its own process)
  7. report     benchmarks/results/bench_toolchain.{json,md}: the table and the issue's targets
-               (int8/int4 within +2 % ppl of fp32 -- on the domain text for the student, which
-               learned only the tasks; pruned-30 % within 5 points of task accuracy; student
-               >= 95 % of the teacher's task accuracy at >= 2x its decode speed)
+               (int8/int4 within +2 % ppl of fp32 -- on the test sets' answers for the student,
+               which learned only the tasks in chat format; pruned-30 % within 5 points of task
+               accuracy; student >= 95 % of the teacher's task accuracy at >= 2x its decode speed)
 
     .venv/bin/python benchmarks/bench_toolchain.py                  # the full run (hours on 2 cores)
     .venv/bin/python benchmarks/bench_toolchain.py --skip-train     # reuse the trained models (a student
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -79,7 +81,7 @@ FAMILIES = {  # family -> (label, variants in the table)
     "student-ft": ("student + LoRA task tune", ("fp32", "int8", "int4")),
 }
 PPL_TOLERANCE = 0.02  # int8 / int4 within +2 % perplexity of fp32
-TASK_ONLY = {"student", "student-copy", "student-ft"}  # learned only the tasks: their ppl target is on the domain text
+TASK_ONLY = {"student", "student-copy", "student-ft"}  # learned only the tasks: their ppl target is on the answers
 PRUNE_TOLERANCE = 0.05  # pruned within 5 percentage points of task accuracy
 STUDENT_ACCURACY, STUDENT_SPEEDUP, STUDENT_SIZE = 0.95, 2.0, 0.40
 
@@ -275,7 +277,7 @@ def evaluate(runner: Runner, cache_dir: Path, family: str, ref: str, variant: st
 
     m = manifest(ref)
     key = [weights_sha(m, variant), hashlib.sha256(path.read_bytes()).hexdigest(), threads]
-    key += [ppl_tokens] if ppl_tokens else []
+    key += [ppl_tokens] if ppl_tokens else ["answer ppl"]  # task reports without it are stale
     cache = cache_dir / f"{m.name}__{variant}__{what}.json"
     if not fresh and cache.is_file():
         saved = json.loads(cache.read_text())
@@ -310,6 +312,8 @@ class Row:
     ppl_delta: float | None = None  # relative to the same model's fp32
     domain_ppl: float | None = None  # on heldout_domain.txt
     domain_ppl_delta: float | None = None
+    answer_ppl: float | None = None  # the test sets' targets teacher-forced after their prompts, both tasks
+    answer_ppl_delta: float | None = None
     ttft_ms: float | None = None
     decode_tok_s: float | None = None
     peak_rss_mb: float | None = None
@@ -333,7 +337,7 @@ def targets(rows: list[Row]) -> list[dict]:
     def pct(x):
         return "—" if x is None else f"{100 * x:.1f} %"
 
-    # 1. quantization; a task-only model's on the domain text (it does not model general prose)
+    # 1. quantization; a task-only model's on its answers (it does not model prose, general or domain)
     for family in ("base", "teacher-ft", "teacher-ft-qat", student):
         fp32 = find(rows, family, "fp32")
         task_only = family in TASK_ONLY
@@ -341,17 +345,18 @@ def targets(rows: list[Row]) -> list[dict]:
             if family == "teacher-ft-qat" and fp32 is None:
                 continue  # not built (--steps-qat 0)
             r = find(rows, family, q)
-            name = f"{family} {q} within +2 % ppl of fp32" + (" (domain text)" if task_only else "")
-            attr = "domain_ppl" if task_only else "ppl"
+            name = f"{family} {q} within +2 % ppl of fp32" + (" (the test sets' answers)" if task_only else "")
+            attr = "answer_ppl" if task_only else "ppl"
             ppl, ref_ppl = (getattr(r, attr), getattr(fp32, attr)) if r and fp32 else (None, None)
             if ppl is None or ref_ppl is None:
                 out.append({"target": name, "met": None, "detail": "not measured"})
                 continue
             delta = ppl / ref_ppl - 1
             detail = f"ppl {ppl:.3f} vs {ref_ppl:.3f} ({100 * delta:+.2f} %)"
-            if task_only and r.ppl and fp32.ppl:
-                detail += (f"; on the general text, which it does not model (ppl {fp32.ppl:.0f}), "
-                           f"{100 * (r.ppl / fp32.ppl - 1):+.1f} %")
+            if task_only:
+                detail += "; as plain text, which it does not model: " + ", ".join(
+                    f"{what} (ppl {getattr(fp32, a):.0f}) {100 * (getattr(r, a) / getattr(fp32, a) - 1):+.1f} %"
+                    for what, a in (("domain", "domain_ppl"), ("general", "ppl")) if getattr(r, a) and getattr(fp32, a))
             out.append({"target": name, "met": delta <= PPL_TOLERANCE, "detail": detail})
     # 2. pruning
     teacher, pruned = find(rows, "teacher-ft", "fp32"), find(rows, "pruned-rec", "fp32")
@@ -437,17 +442,19 @@ def markdown(report: dict) -> str:
              "merged model.")
     method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
               f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
-              f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl: "
+              f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl answers: "
+              "the same test examples teacher-forced (the prompt in the chat template, then the target and the "
+              "end of turn), over the targets' tokens of both tasks. ppl general / domain: "
               f"`{Path(s['heldout']).name}` (general prose) and `{Path(s['domain']).name}` "
-              f"(held-out requests and narrations as plain text), {s['max_ppl_tokens']} tokens max each, Δ vs "
+              f"(held-out requests and narrations as plain text), {s['max_ppl_tokens']} tokens max each. Δ: vs "
               "the same model's fp32. Speed: "
               f"`edgellm tradeoff` (median of {s['runs']} runs of {s['bench_tokens']} tokens, each variant in its "
               "own process); the tok/s are this host's, not a device's. Pareto: no other variant is at least as "
               "accurate (task), as fast and as small in peak RSS.")
-    header = ("| model | variant | params M | file MB | commands | sensors | task | ppl general (Δ fp32) | "
-              "ppl domain (Δ fp32) | TTFT ms | decode tok/s | peak RSS MB | Pareto |")
+    header = ("| model | variant | params M | file MB | commands | sensors | task | ppl answers (Δ fp32) | "
+              "ppl general (Δ fp32) | ppl domain (Δ fp32) | TTFT ms | decode tok/s | peak RSS MB | Pareto |")
     lines = ["# Toolchain demonstration: a domain student for command parsing and sensor narration", "", setup, "",
-             method, "", header, "|" + "---|" * 13]
+             method, "", header, "|" + "---|" * 14]
 
     def ppl(r: dict, key: str) -> str:
         delta = r.get(key + "_delta")
@@ -458,7 +465,8 @@ def markdown(report: dict) -> str:
         lines.append("| " + " | ".join([
             FAMILIES[r["family"]][0], f"`{r['variant']}`", f(r["parameters"], ".1f", 1e-6), f(r["file_mb"], ".1f"),
             f(r["commands_acc"], ".1f", 100, " %"), f(r["sensors_acc"], ".1f", 100, " %"),
-            f(r["task_acc"], ".1f", 100, " %"), ppl(r, "ppl"), ppl(r, "domain_ppl"), f(r["ttft_ms"], ".0f"),
+            f(r["task_acc"], ".1f", 100, " %"), ppl(r, "answer_ppl"), ppl(r, "ppl"), ppl(r, "domain_ppl"),
+            f(r["ttft_ms"], ".0f"),
             f(r["decode_tok_s"], ".1f"),
             f(r["peak_rss_mb"], ".0f"), "**yes**" if r["pareto"] else ""]) + " |")
     peer = report.get("peer")
@@ -688,6 +696,7 @@ def main(argv=None) -> int:
             if variant not in m.variants:
                 row.errors.append(f"no variant {variant}")
                 continue
+            answers = []  # (mean NLL, tokens) per task
             for task in TASKS:
                 rep = evaluate(runner, work / "evals", family, refs[family], variant, task, files[task], args.fresh,
                                args.threads)
@@ -696,6 +705,10 @@ def main(argv=None) -> int:
                     continue
                 setattr(row, f"{task}_acc", rep["task_accuracy"])
                 row.failures[task] = rep.get("failures", [])
+                answers.append((rep["answer_nll"], rep["answer_tokens"]))
+            if len(answers) == len(TASKS):
+                tokens = sum(n for _, n in answers)
+                row.answer_ppl = math.exp(sum(nll * n for nll, n in answers) / tokens)
             rep = evaluate(runner, work / "evals", family, refs[family], variant, "domain_ppl", files["domain"],
                            args.fresh, args.threads, ppl_tokens=args.max_ppl_tokens)
             if "error" in rep:
@@ -728,7 +741,7 @@ def main(argv=None) -> int:
             r.errors.append("tradeoff failed; see its log")
     for r in rows:
         fp32 = find(rows, r.family, "fp32")
-        for attr in ("ppl", "domain_ppl"):
+        for attr in ("ppl", "domain_ppl", "answer_ppl"):
             if fp32 and getattr(fp32, attr) and getattr(r, attr):
                 setattr(r, attr + "_delta", getattr(r, attr) / getattr(fp32, attr) - 1)
     from edgellm_sdk.toolchain.tradeoff import pareto
