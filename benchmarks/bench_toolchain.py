@@ -705,7 +705,8 @@ def main(argv=None) -> int:
                     continue
                 setattr(row, f"{task}_acc", rep["task_accuracy"])
                 row.failures[task] = rep.get("failures", [])
-                answers.append((rep["answer_nll"], rep["answer_tokens"]))
+                if rep.get("answer_nll") is not None:
+                    answers.append((rep["answer_nll"], rep["answer_tokens"]))
             if len(answers) == len(TASKS):
                 tokens = sum(n for _, n in answers)
                 row.answer_ppl = math.exp(sum(nll * n for nll, n in answers) / tokens)
