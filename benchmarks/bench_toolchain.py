@@ -34,7 +34,7 @@ Built from the data in benchmarks/data (make_task_data.py writes it). Every step
     .venv/bin/python benchmarks/bench_toolchain.py --skip-train     # reuse the trained models (a student
                                                                     # asked for more steps trains on)
     .venv/bin/python benchmarks/bench_toolchain.py --quick          # smoke run: a few steps, tiny subsets,
-                                                                    # everything under /tmp
+                                                                    # everything under /tmp, from scratch
 Cost on a 2-core x86 host (smoke run, with other jobs keeping the load at ~4): fine-tuning ~50 s a
 step (batch 4), distillation ~8 s a step after ~5 s per prompt of teacher answers (fp32 teacher),
 task evaluation ~2 s (commands) to ~5 s (narrations) per example for fp32 and about half for
@@ -66,6 +66,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
+QUICK_DIR = Path("/tmp/edgellm-bench-toolchain-quick")  # --quick's default output: a smoke run, not a result
 TASKS = {"commands": "task_commands", "sensors": "task_sensors"}
 DATA_FILES = ["task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
               "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "distill_copy.jsonl",
@@ -538,7 +539,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-test", type=int, help="evaluate on a seeded sample of N examples per test set")
     ap.add_argument("--limit-distill", type=int, help="distill on a seeded sample of N prompts")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 3 training steps, 8 test examples per task, tiny benchmarks, output in /tmp")
+                    help="smoke run: 3 training steps, 8 test examples per task, tiny benchmarks, output in /tmp "
+                         "(cleared first unless --out-dir is given)")
     ap.add_argument("--skip-train", action="store_true", help="reuse the fine-tuned, pruned and distilled "
                     "models (a distilled one trained for other step counts continues from its checkpoint)")
     ap.add_argument("--requantize-base", action="store_true", help="rebuild the base model's int8/int4 variants")
@@ -562,7 +564,10 @@ def main(argv=None) -> int:
         args.runs, args.bench_tokens, args.max_ppl_tokens = 1, 8, 64
     if args.steps_copy_qat is None:
         args.steps_copy_qat = args.steps_qat
-    out_dir = args.out_dir or (Path("/tmp/edgellm-bench-toolchain-quick") if args.quick else RESULTS)
+    out_dir = args.out_dir or (QUICK_DIR if args.quick else RESULTS)
+    if out_dir == QUICK_DIR:
+        shutil.rmtree(QUICK_DIR, ignore_errors=True)  # a smoke run starts clean: an older one's checkpoints
+        # were trained on other data (distill refuses to resume them) and its models on other weights
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
     work = args.work_dir or (out_dir / "work" if args.quick else home / "bench_toolchain")
     models_dir = args.models_dir or (out_dir / "models" if args.quick else None)
