@@ -355,9 +355,10 @@ def targets(rows: list[Row]) -> list[dict]:
             delta = ppl / ref_ppl - 1
             detail = f"ppl {ppl:.3f} vs {ref_ppl:.3f} ({100 * delta:+.2f} %)"
             if task_only:
-                detail += "; as plain text, which it does not model: " + ", ".join(
-                    f"{what} (ppl {getattr(fp32, a):.0f}) {100 * (getattr(r, a) / getattr(fp32, a) - 1):+.1f} %"
-                    for what, a in (("domain", "domain_ppl"), ("general", "ppl")) if getattr(r, a) and getattr(fp32, a))
+                plain = [f"{what} (ppl {getattr(fp32, a):.0f}) {100 * getattr(r, a + '_delta'):+.1f} %"
+                         for what, a in (("domain", "domain_ppl"), ("general", "ppl"))
+                         if getattr(r, a + "_delta") is not None]
+                detail += "; as plain text, which it does not model: " + ", ".join(plain)
             out.append({"target": name, "met": delta <= PPL_TOLERANCE, "detail": detail})
     # 2. pruning
     teacher, pruned = find(rows, "teacher-ft", "fp32"), find(rows, "pruned-rec", "fp32")
@@ -566,8 +567,8 @@ def main(argv=None) -> int:
         args.steps_copy_qat = args.steps_qat
     out_dir = args.out_dir or (QUICK_DIR if args.quick else RESULTS)
     if out_dir == QUICK_DIR:
-        shutil.rmtree(QUICK_DIR, ignore_errors=True)  # a smoke run starts clean: an older one's checkpoints
-        # were trained on other data (distill refuses to resume them) and its models on other weights
+        # a smoke run starts clean: an older one's checkpoints may be of other data (distill refuses them)
+        shutil.rmtree(QUICK_DIR, ignore_errors=True)
     home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
     work = args.work_dir or (out_dir / "work" if args.quick else home / "bench_toolchain")
     models_dir = args.models_dir or (out_dir / "models" if args.quick else None)
