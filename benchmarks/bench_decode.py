@@ -1,12 +1,24 @@
-"""Side-by-side: edgellm variants vs llama.cpp (llama-cpp-python) on the same GGUF.
+"""Decode speed on this SDK's four workloads, side by side with llama.cpp on the same GGUF.
 
-Speed: the same ~100-token prompt, 128 greedy tokens (end-of-sequence ignored), 2 threads,
-each system in its own worker process (so load time and peak RSS are its own), runs
-interleaved across systems, medians of --runs. Quality: mean NLL / perplexity of every
-variant on benchmarks/data/heldout_en.txt, scored one token at a time as decoding does,
-and top-1 agreement with the fp32 graph (the GGUF dequantized).
+Workloads (benchmarks/decode_workloads.py): free chat, sensor narrations and robot status
+reports that restate their readings, robot-command JSON (CommandParser's prompts and
+schemas), and voice-style short Q&A. Systems, each in its own worker process, 2 threads,
+greedy, runs interleaved across systems:
 
-    make bench            # or: .venv/bin/python benchmarks/bench_decode.py --runs 7
+- edgellm:off      speculative decoding off (the plain decode loop)
+- edgellm:lookup   the default: prompt lookup + constraint fast-forward
+- edgellm:draft    the default + a draft model (--draft; default: a layer-dropped copy of the target)
+- llama.cpp        llama-cpp-python, plain decoding (its grammar for the command JSON)
+- llama.cpp:pld    llama-cpp-python with LlamaPromptLookupDecoding
+
+Per workload: decode tok/s (tokens after the first / time after the first, summed over the
+workload's requests, median of runs), end-to-end latency per request and TTFT (medians),
+acceptance of drafted tokens, and greedy agreement with edgellm:off (tokens identical before
+an answer first differs / all tokens) with the cause of each difference (the gap between the
+two tokens' logits in plain decoding). Then the variant table: perplexity and top-1 of
+q4 / q8 / fp32 and plain decode speed on one long prompt (the numbers that chose q4).
+
+    make bench            # or: .venv/bin/python benchmarks/bench_decode.py --runs 5
 Writes benchmarks/results/bench_decode.{json,md}.
 """
 
@@ -15,24 +27,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from decode_workloads import WORKLOADS, build_workloads
+from machine import describe, machine
+
 from edgellm_sdk.memory import peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
-PROMPT = (
+WORK = HERE / ".work"
+THREADS = 2
+PLD_TOKENS = 2  # llama-cpp-python's advice for CPU-only machines (10 is its default, for GPUs)
+VARIANT_PROMPT = (
     "You are the voice of a small warehouse robot. Here is your status log from the last hour: battery at 64 percent "
     "and falling slowly, left wheel motor current slightly above normal, two deliveries completed to the workshop on "
     "the second floor, one window found open on the third floor and closed after the manager agreed. The temperature "
     "in the storage room is 21 degrees. Write a friendly, detailed report of the hour for the night shift supervisor."
 )
-GEN_TOKENS = 128
-THREADS = 2
+VARIANT_TOKENS = 128
 
 
 def gguf_path() -> Path:
@@ -56,62 +72,125 @@ def gguf_path() -> Path:
     return cached
 
 
-# --- workers ---------------------------------------------------------------------------
+def default_draft() -> Path:
+    """A draft sharing the tokenizer: the target with its 20 least influential layers dropped
+    (no training; `edgellm distill` makes a better one)."""
+    out = WORK / "draft-drop20"
+    if not (out / "manifest.json").is_file():
+        WORK.mkdir(parents=True, exist_ok=True)
+        calib = HERE / "data" / "heldout_general.txt"
+        subprocess.run([sys.executable, "-m", "edgellm_sdk", "prune", "smollm2-135m", "--calibration", str(calib),
+                        "--ratio", "0", "--drop-layers", "20", "--out", str(out), "--quiet"], check=True)
+    return out
+
+
+# --- workers -------------------------------------------------------------------------------
 class EdgeWorker:
-    def __init__(self, variant: str):
+    def __init__(self, mode: str, variant: str = "q4", draft: str | None = None):
         from edgellm_sdk import Engine
 
         t = time.perf_counter()
-        self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=1024,
-                                  prefix_cache=False)  # cold prefill every run
+        spec = "off" if mode == "off" else "auto"
+        self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=2048,
+                                  speculative=spec, draft=draft if mode == "draft" else None)
         self.load_s = time.perf_counter() - t
-        self.engine.tokenizer.eos_ids = frozenset()  # benchmark: always generate GEN_TOKENS
-        self.prompt_ids = self.engine.prompt_ids([{"role": "user", "content": PROMPT}])
 
-    def run(self) -> dict:
-        self.engine.reset()
-        c = self.engine.complete(self.prompt_ids, max_tokens=GEN_TOKENS)
-        assert c.usage.completion_tokens == GEN_TOKENS, c.usage
+    def run(self, requests: list[dict]) -> list[dict]:
+        out = []
+        for r in requests:
+            c = self.engine.chat(r["messages"], max_tokens=r["max_tokens"], schema=r.get("schema"))
+            u = c.usage
+            out.append({"tokens": list(c.token_ids), "ttft_s": u.ttft_s, "total_s": u.total_s,
+                        "drafted": u.drafted_tokens, "accepted": u.accepted_tokens, "text": c.text})
+        return out
+
+    def long_decode(self) -> dict:
+        """The variant table's decode: one long prompt, VARIANT_TOKENS greedy tokens, cold prefill."""
+        e = self.engine
+        eos, e.tokenizer.eos_ids = e.tokenizer.eos_ids, frozenset()  # always generate VARIANT_TOKENS
+        cache, e.prefix_cache = e.prefix_cache, None
+        try:
+            e.reset()
+            c = e.chat([{"role": "user", "content": VARIANT_PROMPT}], max_tokens=VARIANT_TOKENS)
+        finally:
+            e.tokenizer.eos_ids, e.prefix_cache = eos, cache
         return {"ttft_s": c.usage.ttft_s, "decode_tps": c.usage.decode_tokens_per_s,
-                "prompt_tokens": c.usage.prompt_tokens, "text": c.text[:80]}
+                "prompt_tokens": c.usage.prompt_tokens}
 
 
 class LlamaCppWorker:
-    def __init__(self):
+    def __init__(self, pld: bool):
         from llama_cpp import Llama
+        from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-        t = time.perf_counter()
-        self.llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                         n_batch=512, verbose=False, **llama_cpp_safe_kwargs())
-        self.load_s = time.perf_counter() - t
         from edgellm_sdk.chat import ChatTemplate
         from edgellm_sdk.models.store import ModelStore
         from edgellm_sdk.tokenizer import Tokenizer
 
+        t = time.perf_counter()
+        draft = LlamaPromptLookupDecoding(num_pred_tokens=PLD_TOKENS) if pld else None
+        self.llm = Llama(model_path=str(gguf_path()), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS,
+                         n_batch=512, verbose=False, draft_model=draft, **llama_cpp_safe_kwargs())
+        self.load_s = time.perf_counter() - t
         tok = Tokenizer.from_dir(ModelStore().path("smollm2-135m"))
-        text = ChatTemplate(tok.chat_template).render([__import__("edgellm_sdk").Message("user", PROMPT)])
-        self.prompt_ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        self.template = ChatTemplate(tok.chat_template, tok.special_tokens)
+        self.eos = self.llm.token_eos()
+        self._grammars: dict[str, object] = {}
 
-    def run(self) -> dict:
-        llm = self.llm
-        llm.reset()
+    def _grammar(self, schema):
+        from llama_cpp import LlamaGrammar
+
+        if schema is None:
+            return None
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _generate(self, ids: list[int], max_tokens: int, grammar=None, stop_at_eos: bool = True) -> dict:
         t0 = time.perf_counter()
-        llm.eval(self.prompt_ids)
-        token = llm.sample(temp=0.0)
-        ttft = time.perf_counter() - t0
-        out = [token]
-        t1 = time.perf_counter()
-        for _ in range(GEN_TOKENS - 1):
-            llm.eval([token])
-            token = llm.sample(temp=0.0)
-            out.append(token)
-        decode = (GEN_TOKENS - 1) / (time.perf_counter() - t1)
-        return {"ttft_s": ttft, "decode_tps": decode, "prompt_tokens": len(self.prompt_ids),
-                "text": llm.detokenize(out).decode(errors="replace")[:80]}
+        tokens, ttft = [], 0.0
+        for token in self.llm.generate(ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
+                                       grammar=grammar):
+            if not tokens:
+                ttft = time.perf_counter() - t0
+            if stop_at_eos and token == self.eos:
+                break
+            tokens.append(token)
+            if len(tokens) >= max_tokens:
+                break
+        return {"tokens": tokens, "ttft_s": ttft, "total_s": time.perf_counter() - t0}
+
+    def run(self, requests: list[dict]) -> list[dict]:
+        from edgellm_sdk.chat import as_messages
+
+        out = []
+        for r in requests:
+            text = self.template.render(as_messages(r["messages"]))
+            ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+            grammar = self._grammar(r.get("schema"))
+            res = self._generate(ids, r["max_tokens"], grammar)
+            res.update(drafted=0, accepted=0, text=self.llm.detokenize(res["tokens"]).decode(errors="replace"))
+            out.append(res)
+        return out
+
+    def long_decode(self) -> dict:
+        text = self.template.render(as_messages_user(VARIANT_PROMPT))
+        ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        self.llm.reset()
+        r = self._generate(ids, VARIANT_TOKENS, stop_at_eos=False)
+        return {"ttft_s": r["ttft_s"], "decode_tps": (VARIANT_TOKENS - 1) / (r["total_s"] - r["ttft_s"]),
+                "prompt_tokens": len(ids)}
+
+
+def as_messages_user(text: str):
+    from edgellm_sdk.chat import as_messages
+
+    return as_messages([{"role": "user", "content": text}])
 
 
 def llama_cpp_safe_kwargs() -> dict:
-    """llama.cpp's AMX repacking crashes on these VMs; its extra buffer types are turned off."""
+    """llama.cpp's extra buffer types (AMX repacking) crash on some of these VMs: turned off."""
     import inspect
 
     from llama_cpp import Llama
@@ -119,40 +198,95 @@ def llama_cpp_safe_kwargs() -> dict:
     return {"use_extra_bufts": False} if "use_extra_bufts" in inspect.signature(Llama.__init__).parameters else {}
 
 
-def worker_main(system: str) -> None:
-    w = LlamaCppWorker() if system == "llama.cpp" else EdgeWorker(system.split(":", 1)[1])
+def worker_main(system: str, draft: str | None) -> None:
+    kind, _, mode = system.partition(":")
+    if kind == "llama.cpp":
+        w = LlamaCppWorker(pld=mode == "pld")
+    else:
+        mode, _, variant = mode.partition("/")
+        w = EdgeWorker(mode, variant or "q4", draft)
+    requests = json.loads((WORK / "workloads.json").read_text(encoding="utf-8"))
     print(json.dumps({"ready": True, "load_s": w.load_s}), flush=True)
     for line in sys.stdin:
-        if line.strip() == "run":
-            print(json.dumps(w.run()), flush=True)
-        elif line.strip() == "rss":
+        cmd, _, arg = line.strip().partition(" ")
+        if cmd == "run":
+            print(json.dumps(w.run(requests[arg])), flush=True)
+        elif cmd == "long":
+            print(json.dumps(w.long_decode()), flush=True)
+        elif cmd == "rss":
             print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)  # VmHWM: not inherited like ru_maxrss
 
 
 class Worker:
-    def __init__(self, system: str):
+    def __init__(self, system: str, draft: str | None):
         self.system = system
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", system], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        args = [sys.executable, __file__, "--worker", system] + (["--draft", draft] if draft else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.load_s = self._read()["load_s"]
 
-    def _read(self) -> dict:
+    def _read(self):
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"worker {self.system} died (exit {self.proc.wait()})")
         return json.loads(line)
 
-    def ask(self, cmd: str) -> dict:
+    def ask(self, cmd: str):
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
         return self._read()
 
     def close(self) -> None:
         self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=60)
 
 
-# --- quality -----------------------------------------------------------------------------
+# --- summaries -------------------------------------------------------------------------------
+def decode_rate(records: list[dict]) -> float:
+    tokens = sum(max(0, len(r["tokens"]) - 1) for r in records)
+    seconds = sum(r["total_s"] - r["ttft_s"] for r in records if len(r["tokens"]) > 1)
+    return tokens / seconds if seconds > 0 else 0.0
+
+
+def agreement(reference: list[dict], other: list[dict]) -> tuple[int, int, list[tuple[int, int]]]:
+    """(tokens identical before each answer first differs, reference tokens, [(request, position)])."""
+    same = total = 0
+    diverged = []
+    for i, (a, b) in enumerate(zip(reference, other)):
+        n = next((k for k, (x, y) in enumerate(zip(a["tokens"], b["tokens"])) if x != y),
+                 min(len(a["tokens"]), len(b["tokens"])))
+        same += n
+        total += len(a["tokens"])
+        if n < max(len(a["tokens"]), len(b["tokens"])):
+            diverged.append((i, n))
+    return same, total, diverged
+
+
+def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dict],
+                    diverged: list[tuple[int, int]]) -> list[dict]:
+    """For each answer that differs: plain decoding's logit gap between its token and the other's."""
+    from edgellm_sdk import Engine
+    from edgellm_sdk.prefill import chunks, turn_end
+
+    out = []
+    with Engine.load("smollm2-135m", threads=THREADS, speculative="off", prefix_cache=False) as e:
+        for i, pos in diverged:
+            a, b = reference[i]["tokens"], other[i]["tokens"]
+            if pos >= len(a) or pos >= len(b):
+                out.append({"request": i, "position": pos, "cause": "one answer ended"})
+                continue
+            e.reset()
+            prompt = e.prompt_ids(requests[i]["messages"])
+            for start, end in chunks(0, len(prompt), turn_end(prompt, e.tokenizer.eos_ids)):
+                logits = e.backend.forward(prompt[start:end])
+            for token in a[:pos]:
+                logits = e.backend.forward([token])
+            row = logits[-1]
+            out.append({"request": i, "position": pos, "plain_token": e.tokenizer.decode([a[pos]]),
+                        "other_token": e.tokenizer.decode([b[pos]]),
+                        "logit_gap": float(row[a[pos]] - row[b[pos]])})
+    return out
+
+
 def quality(variants: list[str]) -> dict:
     """Token-by-token NLL of each variant on the held-out text; top-1 agreement with fp32."""
     import numpy as np
@@ -181,46 +315,29 @@ def quality(variants: list[str]) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--worker")
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--variants", default="q4,q8")
-    ap.add_argument("--no-llamacpp", action="store_true")
-    args = ap.parse_args()
-    if args.worker:
-        return worker_main(args.worker)
+def workload_table(results: dict, systems: list[str]) -> list[str]:
+    lines = ["| workload | system | decode tok/s | × llama.cpp | × edgellm off | e2e ms / request | TTFT ms | "
+             "accepted / drafted | greedy agreement with off |", "|---|---|---|---|---|---|---|---|---|"]
+    for wl in WORKLOADS:
+        peer = results[wl].get("llama.cpp", {}).get("decode_tps")
+        off = results[wl].get("edgellm:off", {}).get("decode_tps")
+        for s in systems:
+            r = results[wl][s]
+            acc = f"{r['accepted']}/{r['drafted']} ({100 * r['accepted'] / r['drafted']:.0f} %)" if r["drafted"] else "—"
+            agree = f"{100 * r['agreement']:.1f} %" if r.get("agreement") is not None else "—"
+            dx = f"{r['decode_tps'] / peer:.2f}" if peer else "—"
+            ox = f"{r['decode_tps'] / off:.2f}" if off else "—"
+            lines.append(f"| {wl} | {s} | {r['decode_tps']:.1f} | {dx} | {ox} | {r['e2e_ms']:.0f} | {r['ttft_ms']:.0f} "
+                         f"| {acc} | {agree} |")
+    return lines
 
-    variants = args.variants.split(",")
-    systems = [f"edgellm:{v}" for v in variants] + ([] if args.no_llamacpp else ["llama.cpp"])
-    workers = [Worker(s) for s in systems]
-    runs = {s: [] for s in systems}
-    for w in workers:
-        w.ask("run")  # warm-up
-    for _ in range(args.runs):
-        for w in workers:
-            runs[w.system].append(w.ask("run"))
-    results = {}
-    for w in workers:
-        r = runs[w.system]
-        results[w.system] = {
-            "load_s": w.load_s,
-            "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in r),
-            "decode_tps": statistics.median(x["decode_tps"] for x in r),
-            "peak_rss_mb": w.ask("rss")["peak_rss_mb"],
-            "prompt_tokens": r[0]["prompt_tokens"],
-            "sample": r[0]["text"],
-        }
-        w.close()
-    q = quality(variants)
-    peer = results.get("llama.cpp")
-    report = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "threads": THREADS}, "gen_tokens": GEN_TOKENS, "runs": args.runs,
-              "speed": results, "quality": q, "date": time.strftime("%Y-%m-%d")}
+
+def variant_table(long: dict, q: dict) -> list[str]:
+    peer = long.get("llama.cpp")
     lines = [("| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
-             "× llama.cpp | peak RSS MB | load s |"), "|---|---|---|---|---|---|---|---|---|"]
-    for s, r in results.items():
-        v = s.split(":", 1)[1] if s.startswith("edgellm:") else None
+              "× llama.cpp | peak RSS MB | load s |"), "|---|---|---|---|---|---|---|---|---|"]
+    for s, r in long.items():
+        v = s.split("/", 1)[1] if "/" in s else ("q4" if s.startswith("edgellm") else None)
         qv = q.get(v, {}) if v else {}
         ppl = f"{qv['ppl']:.2f} ({qv['ppl_delta_pct']:+.1f} %)" if qv else "—"
         top1 = f"{100 * qv['top1_vs_fp32']:.1f} %" if qv else "—"
@@ -228,13 +345,96 @@ def main() -> None:
         tx = f"{r['ttft_ms'] / peer['ttft_ms']:.2f}" if peer else "—"
         lines.append(f"| {s} | {ppl} | {top1} | {r['decode_tps']:.1f} | {dx} | {r['ttft_ms']:.0f} | {tx} | "
                      f"{r['peak_rss_mb']:.0f} | {r['load_s']:.2f} |")
-    lines.append(f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens. "
-                 f"Prompt {next(iter(results.values()))['prompt_tokens']} tokens, {GEN_TOKENS} greedy tokens, "
-                 f"{THREADS} threads, median of {args.runs} interleaved runs, {report['date']}.")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--variants", default="q4,q8,fp32", help="variants in the quality / plain-speed table")
+    ap.add_argument("--draft", help="draft model for edgellm:draft (default: a layer-dropped copy of the target)")
+    ap.add_argument("--no-llamacpp", action="store_true")
+    ap.add_argument("--no-draft", action="store_true")
+    args = ap.parse_args()
+    if args.worker:
+        return worker_main(args.worker, args.draft)
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    requests = build_workloads()
+    (WORK / "workloads.json").write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
+    draft = None if args.no_draft else str(args.draft or default_draft())
+    systems = ["edgellm:off", "edgellm:lookup"] + ([] if args.no_draft else ["edgellm:draft"])
+    systems += [] if args.no_llamacpp else ["llama.cpp", "llama.cpp:pld"]
+    variants = args.variants.split(",")
+    extra = [f"edgellm:off/{v}" for v in variants if v != "q4"]
+    workers = {s: Worker(s, draft) for s in systems + extra}
+
+    # workloads: interleaved runs after one warm-up pass
+    runs = {wl: {s: [] for s in systems} for wl in WORKLOADS}
+    for s in systems:
+        for wl in WORKLOADS:
+            workers[s].ask(f"run {wl}")
+    for _ in range(args.runs):
+        for wl in WORKLOADS:
+            for s in systems:
+                runs[wl][s].append(workers[s].ask(f"run {wl}"))
+    results = {wl: {} for wl in WORKLOADS}
+    causes = {}
+    for wl in WORKLOADS:
+        for s in systems:
+            per_run = runs[wl][s]
+            flat = [r for run in per_run for r in run]
+            drafted, accepted = sum(r["drafted"] for r in per_run[-1]), sum(r["accepted"] for r in per_run[-1])
+            res = {"decode_tps": statistics.median(decode_rate(run) for run in per_run),
+                   "e2e_ms": 1000 * statistics.median(r["total_s"] for r in flat),
+                   "ttft_ms": 1000 * statistics.median(r["ttft_s"] for r in flat),
+                   "tokens_per_request": statistics.mean(len(r["tokens"]) for r in per_run[-1]),
+                   "drafted": drafted, "accepted": accepted, "agreement": None}
+            if s.startswith("edgellm:") and s != "edgellm:off":
+                same, total, diverged = agreement(runs[wl]["edgellm:off"][-1], per_run[-1])
+                res.update(agreement=same / total if total else 1.0, identical_answers=len(per_run[-1]) - len(diverged),
+                           answers=len(per_run[-1]))
+                if diverged:
+                    causes[f"{wl}/{s}"] = divergence_gaps(requests[wl], runs[wl]["edgellm:off"][-1], per_run[-1],
+                                                          diverged)
+            results[wl][s] = res
+
+    # the variant table: one long prompt, plain decoding, cold prefill
+    long = {}
+    for s in ["edgellm:off", *extra] + ([] if args.no_llamacpp else ["llama.cpp"]):
+        samples = [workers[s].ask("long") for _ in range(args.runs)]
+        long[s if s != "edgellm:off" else "edgellm:off/q4"] = {
+            "decode_tps": statistics.median(x["decode_tps"] for x in samples),
+            "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in samples),
+            "prompt_tokens": samples[0]["prompt_tokens"], "load_s": workers[s].load_s}
+    rss = {s: w.ask("rss")["peak_rss_mb"] for s, w in workers.items()}
+    for s, r in long.items():
+        r["peak_rss_mb"] = rss["edgellm:off" if s == "edgellm:off/q4" else s]
+    for w in workers.values():
+        w.close()
+    q = quality(variants)
+
+    info = machine(THREADS)
+    report = {"machine": info, "date": time.strftime("%Y-%m-%d"), "runs": args.runs, "draft": draft,
+              "pld_tokens": PLD_TOKENS, "workloads": results, "divergences": causes,
+              "requests": {wl: len(r) for wl, r in requests.items()}, "peak_rss_mb": rss,
+              "variants": long, "quality": q}
+    lines = [f"Machine: {describe(info)}; {THREADS} threads; median of {args.runs} interleaved runs; "
+             f"{report['date']}.", ""]
+    lines += workload_table(results, systems)
+    lines += ["", f"Requests per workload: {report['requests']}. Divergent greedy answers (first differing token, "
+              "plain decoding's logit gap between the two tokens):"]
+    for key, items in causes.items():
+        gaps = [f"{d['logit_gap']:.2f}" for d in items if "logit_gap" in d]
+        lines.append(f"- {key}: {len(items)} answers; gaps {', '.join(gaps) or '—'}")
+    lines += ["", *variant_table(long, q),
+              f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
+              f"{long['edgellm:off/q4']['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill."]
     table = "\n".join(lines)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "bench_decode.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "bench_decode.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (out / "bench_decode.md").write_text(table + "\n")
     print(table)
 

@@ -60,7 +60,7 @@ def _engine(args):
     from .engine import Engine
 
     return Engine.load(args.model, variant=args.variant, threads=args.threads, max_context=args.max_context,
-                       profile=profile_arg(args.profile))
+                       profile=profile_arg(args.profile), speculative=args.speculative, draft=args.draft)
 
 
 def _sampling(args):
@@ -86,11 +86,17 @@ def _print_stream(tokens):
     return last
 
 
-def _print_usage(engine, token) -> None:
+def _print_usage(engine, token, verbose: bool = False) -> None:
     u = token.usage
+    drafted = f", accepted {u.accepted_tokens}/{u.drafted_tokens} drafted ({100 * u.acceptance_rate:.0f} %)" \
+        if u.drafted_tokens else ""
     print(f"[{engine.manifest.name}/{engine.variant}] finish={token.finish_reason} prompt={u.prompt_tokens} tok, "
           f"generated={u.completion_tokens} tok, TTFT {u.ttft_s * 1000:.0f} ms, "
-          f"decode {u.decode_tokens_per_s:.1f} tok/s, load {engine.load_s:.2f} s", file=sys.stderr)
+          f"decode {u.decode_tokens_per_s:.1f} tok/s{drafted}, load {engine.load_s:.2f} s", file=sys.stderr)
+    for warning in u.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if verbose:
+        print(engine.speculation.summary() + " since load", file=sys.stderr)
 
 
 def _read_schema(path: str | None):
@@ -112,7 +118,7 @@ def cmd_generate(args) -> int:
             prompt = messages + [{"role": "user", "content": prompt}]
         last = _print_stream(engine.generate(prompt, **_generation_options(args, cancel), **constraint))
         if not args.quiet:
-            _print_usage(engine, last)
+            _print_usage(engine, last, args.verbose)
     return 0
 
 
@@ -148,11 +154,11 @@ def cmd_chat(args) -> int:
                 sys.stdout.write("bot> ")
             last = _print_stream(session.stream(line, **_generation_options(args, cancel)))
             if args.verbose and last is not None:
-                _print_usage(engine, last)
+                _print_usage(engine, last, verbose=True)
 
 
 def _cache_stats(engine) -> str:
-    parts = [f"prefilled {engine.prefill_tokens} tokens"]
+    parts = [f"prefilled {engine.prefill_tokens} tokens", engine.speculation.summary()]
     for name in ("prefix_cache", "response_cache", "semantic_cache"):
         cache = getattr(engine, name)
         if cache is None:
@@ -235,6 +241,9 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--deadline", type=float, help="seconds; ends with finish_reason=deadline")
     p.add_argument("--system", help="system prompt")
+    p.add_argument("--speculative", default="auto", choices=("auto", "off"),
+                   help="speculative decoding: auto (prompt lookup, grammar fast-forward, --draft) or off")
+    p.add_argument("--draft", help="draft model sharing the tokenizer (e.g. a student from `edgellm distill`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", help="JSON Schema file: the output is JSON that matches it")
     p.add_argument("--regex", help="the output matches this regular expression")
     p.add_argument("--quiet", "-q", action="store_true", help="no usage line on stderr")
+    p.add_argument("--verbose", "-v", action="store_true", help="also speculation statistics per draft source")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("chat", help="interactive chat (reads lines from stdin when piped)")

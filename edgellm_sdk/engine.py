@@ -24,9 +24,13 @@ from .cache.response import CachedResponse, ResponseCache
 from .cache.semantic import SemanticCache
 from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .constrain import compile_constraint
+from .decode import Decoder
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
-from .sampling import GREEDY, Sampling, sample
+from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, is_boundary, turn_end
+from .sampling import GREEDY, Sampling
+from .speculative import DraftModel, SpeculationStats, Speculative, resolve_speculative
+from .speculative.policy import DraftPolicy, ForwardCosts
 from .tokenizer import Tokenizer
 from .types import Completion, FinishReason, Token, Usage
 
@@ -34,10 +38,6 @@ if TYPE_CHECKING:
     from .backends.base import Backend
     from .models.manifest import Manifest
 
-# Prefill runs in chunks aligned to absolute positions (0-31, 32-63, ...). Quantized kernels
-# round activations to int8, so a token's KV depends slightly on how it was batched; with
-# aligned chunks, a cached prefix holds exactly what a fresh prefill would compute.
-PREFILL_CHUNK = 32
 DEFAULT_MAX_CONTEXT = 2048
 DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
 
@@ -45,7 +45,8 @@ DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
 class Engine:
     def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
                  variant: str | None = None, prefix_cache: PrefixCache | None = None,
-                 response_cache: ResponseCache | None = None, semantic_cache: SemanticCache | None = None):
+                 response_cache: ResponseCache | None = None, semantic_cache: SemanticCache | None = None,
+                 speculative: Speculative | str | dict | bool | None = "auto", draft: DraftModel | None = None):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
             raise VocabularyMismatch(
@@ -63,13 +64,23 @@ class Engine:
         self.response_cache = response_cache
         self.semantic_cache = semantic_cache
         self.prefill_tokens = 0  # tokens run through prefill since load (cache effectiveness)
+        self.speculative = resolve_speculative(speculative)
+        self.draft = draft
+        if draft is not None:
+            draft.check_tokenizer(tokenizer, manifest.name if manifest else "this model")
+        # measured on this machine and kept across requests: forward cost per batch size, and
+        # the acceptance of each draft source
+        self._costs = ForwardCosts()
+        self._policies: dict[Speculative, tuple[DraftPolicy, DraftPolicy]] = {}
+        self.speculation = SpeculationStats()  # drafted / accepted since load, per source
 
     @classmethod
     def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
              threads: int | None = None, profile=None, store: ModelStore | None = None,
              verify: bool = True, prefix_cache: PrefixCache | int | bool = True,
              response_cache: ResponseCache | None = None,
-             semantic_cache: SemanticCache | None = None) -> Engine:
+             semantic_cache: SemanticCache | None = None, speculative: Speculative | str | dict | bool = "auto",
+             draft: str | Path | DraftModel | None = None, draft_variant: str | None = None) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile, a profile name such as "rpi4", a profile TOML path, or
@@ -81,6 +92,12 @@ class Engine:
         PrefixCache to share between engines, or False. ``response_cache`` /
         ``semantic_cache``: answer caches for deterministic requests (off by default); the
         semantic one matches a chat's last user question by meaning.
+
+        ``speculative``: "auto" (default: grammar fast-forward, prompt lookup, and the draft model
+        when one is given), "off", a Speculative or a dict of its fields; ``generate`` may override
+        it per request. ``draft``: a model sharing this model's tokenizer (name, directory or a
+        loaded DraftModel), e.g. a student made by ``edgellm distill``, that proposes tokens
+        the target verifies in one batched forward; ``draft_variant`` picks its variant.
         """
         from . import memory
         from .backends.ort import OrtBackend
@@ -109,16 +126,28 @@ class Engine:
         elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
             prefix_bytes = prefix_cache
         kv_dtype = getattr(profile, "kv_dtype", "float32")
+        speculative = resolve_speculative(speculative)
+        draft_manifest = None
+        if draft is not None and not isinstance(draft, DraftModel):
+            draft_manifest = (store or ModelStore()).resolve(draft)
+            draft_variant = draft_variant if draft_variant in draft_manifest.variants \
+                else draft_manifest.default_variant
+        draft_mb = memory.draft_footprint_mb(draft_manifest, draft_variant, max_context) if draft_manifest else 0.0
         memory.check(manifest, variant, max_context, memory.budget_mb(profile), prefix_cache_bytes=prefix_bytes,
-                     kv_dtype=kv_dtype)
+                     kv_dtype=kv_dtype, draft_mb=draft_mb)
         tokenizer = Tokenizer.from_dir(manifest.root)
         backend = OrtBackend(onnx_path, max_context=max_context, threads=threads,
                              providers=getattr(profile, "providers", None) or ("CPUExecutionProvider",),
                              inter_op_threads=getattr(profile, "inter_op_threads", 1), kv_dtype=kv_dtype)
         if prefix_bytes:
             prefix_cache = PrefixCache(prefix_bytes)
+        if draft_manifest is not None:
+            draft = DraftModel.load(draft_manifest.root, threads=threads, max_context=max_context,
+                                    variant=draft_variant, verify=verify,
+                                    providers=getattr(profile, "providers", None) or ("CPUExecutionProvider",))
         engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,
-                     response_cache=response_cache, semantic_cache=semantic_cache)
+                     response_cache=response_cache, semantic_cache=semantic_cache, speculative=speculative,
+                     draft=draft)
         engine.load_s = time.perf_counter() - t0
         return engine
 
@@ -149,7 +178,8 @@ class Engine:
                  sampling: Sampling | None = None, deadline_s: float | None = None,
                  cancel: threading.Event | None = None, context: str | bytes | None = None,
                  kv_reuse: str = "exact", schema=None, regex: str | None = None,
-                 grammar: str | None = None) -> Iterator[Token]:
+                 grammar: str | None = None, speculative: Speculative | str | dict | bool | None = None
+                 ) -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
 
         ``kv_reuse``: "exact" (default) reuses only KV computed by chunk-aligned prefill, so
@@ -161,6 +191,12 @@ class Engine:
         ``schema`` (JSON Schema dict/text or pydantic model), ``regex`` or ``grammar`` (Lark)
         constrain the output token by token (the ``structured`` extra); generation ends when
         the constrained output is complete.
+
+        ``speculative`` overrides the Engine's setting for this request (see ``load``). Greedy
+        answers keep the tokens the model agrees with; sampled ones use rejection sampling,
+        so their distribution is unchanged. Batched verification rounds activations slightly
+        differently than one token at a time, so a greedy answer can differ where two tokens
+        are nearly tied (benchmarks/bench_decode.py measures how often).
 
         ``context`` is a digest of the outside state the answer depends on (sensor values,
         time of day...); it is part of the ResponseCache key. Raises ValueError /
@@ -184,7 +220,8 @@ class Engine:
             raise ValueError(f"kv_reuse must be 'exact' or 'full', got {kv_reuse!r}")
         vocab = self.backend.vocab_size if getattr(self.backend, "vocab_size", -1) > 0 else self.tokenizer.vocab_size
         constraint = compile_constraint(self.tokenizer, vocab, schema=schema, regex=regex, grammar=grammar)
-        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse, constraint)
+        spec = self.speculative if speculative is None else resolve_speculative(speculative)
+        run = self._run(ids, max_tokens, stops, sampling, deadline, cancel, t_call, kv_reuse, constraint, spec)
         caches = AnswerCaches(self.response_cache, self.semantic_cache)
         if not sampling.deterministic or not caches.enabled:
             return run
@@ -236,7 +273,7 @@ class Engine:
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float,
-             kv_reuse: str = "exact", constraint=None) -> Iterator[Token]:
+             kv_reuse: str, constraint, spec: Speculative) -> Iterator[Token]:
         def interrupted() -> FinishReason | None:
             if cancel is not None and cancel.is_set():
                 return "cancelled"
@@ -248,45 +285,61 @@ class Engine:
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
             yield Token(-1, "", "deadline", Usage(len(ids), 0, 0.0, time.perf_counter() - t_call))
             return
+        decoder = tokens = None
         try:
             if self._closed:
                 raise EngineClosed("this Engine was closed; load a new one")
             stream = self.tokenizer.stream(stops)
-            rng = np.random.default_rng(sampling.seed)
             generated: list[int] = []
             ttft, reason = 0.0, None
+            # tokens the grammar forces before any choice ('{"command": "') are prefilled with the prompt
+            head = constraint.forced()[:max_tokens] if constraint is not None and spec.constraint else []
             logits = None
-            if (reason := interrupted()) is None:
-                logits, reason = self._prefill(ids, interrupted, kv_reuse)
-            while reason is None:
-                if constraint is not None:
-                    logits = constraint.mask(logits)
-                token = sample(logits, sampling, rng, ids + generated if sampling.repetition_penalty != 1.0 else ())
+            if head and constraint.ends_after(head):
+                pass  # the grammar allows exactly one output: the model has no choice to make
+            elif (reason := interrupted()) is None:
+                logits, reason = self._prefill(ids + head, interrupted, kv_reuse)
+            if reason is not None:
+                yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
+                return
+            decoder = self._decoder(logits, ids, sampling, max_tokens, constraint, spec, head)
+            tokens = iter(decoder)
+            eos = self.tokenizer.eos_ids
+            for token in tokens:
                 if not generated:
                     ttft = time.perf_counter() - t_call
-                if constraint is not None:
-                    constraint.advance(token)
-                if token in self.tokenizer.eos_ids:
-                    yield Token(token, stream.flush(), "stop", self._usage(ids, generated, ttft, t_call))
+                if token in eos:
+                    yield Token(token, stream.flush(), "stop", self._usage(ids, generated, ttft, t_call, decoder))
                     return
                 generated.append(token)
                 text = stream.step(token)
                 if stream.stopped is not None or (constraint is not None and constraint.done):
-                    text += stream.flush()
-                    yield Token(token, text, "stop", self._usage(ids, generated, ttft, t_call))
-                    return
-                if len(generated) >= max_tokens:
-                    yield Token(token, text + stream.flush(), "length", self._usage(ids, generated, ttft, t_call))
-                    return
-                if (reason := interrupted()) is not None:
-                    yield Token(token, text + stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
+                    reason = "stop"
+                elif len(generated) >= max_tokens:
+                    reason = "length"
+                else:
+                    reason = interrupted()
+                if reason is not None:
+                    yield Token(token, text + stream.flush(), reason, self._usage(ids, generated, ttft, t_call,
+                                                                                 decoder))
                     return
                 yield Token(token, text)
-                logits = self.backend.forward([token])
-                self._kv_ids.append(token)
-            yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
         finally:
+            if tokens is not None:
+                tokens.close()  # drops the KV of drafts nobody will read
+                self.speculation.merge(decoder.stats)
             self._lock.release()
+
+    def _decoder(self, logits, ids: list[int], sampling: Sampling, max_tokens: int, constraint,
+                 spec: Speculative, head: list[int]) -> Decoder:
+        if spec not in self._policies:
+            self._policies[spec] = tuple(DraftPolicy(self._costs, max_draft=spec.max_draft, cooldown=spec.cooldown,
+                                                     adaptive=spec.adaptive) for _ in ("lookup", "draft"))
+        lookup_policy, draft_policy = self._policies[spec]
+        return Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
+                       rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
+                       eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec, costs=self._costs,
+                       lookup_policy=lookup_policy, draft=self.draft, draft_policy=draft_policy, head=head)
 
     def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
                  ) -> tuple[np.ndarray | None, FinishReason | None]:
@@ -297,37 +350,35 @@ class Engine:
         chunk-aligned prefill KV is reused; "full" also reuses KV written while decoding.
         """
         limit = len(ids) - 1
+        turn = turn_end(ids, self.tokenizer.eos_ids)
         if kv_reuse == "full":
             common = _common(self._kv_ids, ids, min(limit, len(self._kv_ids)))
         else:
-            common = _common(self._kv_ids, ids, min(limit, self._canonical))
-            common -= common % PREFILL_CHUNK
+            common = boundary_at_or_before(_common(self._kv_ids, ids, min(limit, self._canonical)), turn)
         cache = self.prefix_cache
         if cache is not None:
             found, entry = cache.longest(ids[:limit])
-            found -= found % PREFILL_CHUNK
+            found = boundary_at_or_before(found, turn)
             cache.record(hit=max(found, common) >= PREFILL_CHUNK)
             if found > common:
                 self.backend.restore(entry.arrays, found)
                 self._kv_ids, self._canonical, common = ids[:found], found, found
         self.backend.truncate(common)
         self._kv_ids, self._canonical = ids[:common], min(self._canonical, common)
-        logits, start = None, common
-        while start < len(ids):
+        logits = None
+        for start, end in chunks(common, len(ids), turn):
             if start > common and (reason := interrupted()) is not None:
                 return None, reason
-            end = min(len(ids), (start // PREFILL_CHUNK + 1) * PREFILL_CHUNK)  # next aligned boundary
             logits = self.backend.forward(ids[start:end])
             self.prefill_tokens += end - start
             self._kv_ids = ids[:end]
-            if start == self._canonical and end - start == PREFILL_CHUNK:
+            if start == self._canonical and is_boundary(end, turn):
                 self._canonical = end
-            start = end
         if cache is not None:
-            self._remember_prefix(ids[:self._canonical])
+            self._remember_prefix(ids[:self._canonical], turn)
         return logits, None
 
-    def _remember_prefix(self, prefix: list[int]) -> None:
+    def _remember_prefix(self, prefix: list[int], turn: int | None) -> None:
         """Cache a new prompt head once: a whole prompt when nothing like it is cached; the
         shared part when it diverges from a cached prompt (a system prompt reused with a new
         question); nothing when a cached entry already is a prefix of it."""
@@ -335,7 +386,7 @@ class Engine:
         if len(prefix) < PREFILL_CHUNK:
             return
         shared, entry = cache.longest(prefix)
-        shared -= shared % PREFILL_CHUNK
+        shared = boundary_at_or_before(shared, turn)
         if entry is None or shared < PREFILL_CHUNK:
             cache.put(prefix, self.backend.snapshot(len(prefix)))
         elif shared < len(entry.tokens) and not _exact_entry(cache, prefix[:shared]):
@@ -356,7 +407,7 @@ class Engine:
             if self._closed:
                 raise EngineClosed("this Engine was closed; load a new one")
             self._prefill(ids + [ids[-1]], lambda: None)  # the extra token is never cached
-            aligned = len(ids) - len(ids) % PREFILL_CHUNK
+            aligned = boundary_at_or_before(len(ids), turn_end(ids, self.tokenizer.eos_ids))
             if aligned and not self.prefix_cache.covers(ids[:aligned]):
                 self.prefix_cache.put(ids[:aligned], self.backend.snapshot(aligned))
         return aligned
@@ -373,14 +424,22 @@ class Engine:
         digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
         return f"{self.manifest.name}:{self.variant}:{digest[:16]}"
 
-    def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float) -> Usage:
-        return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
+    def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float,
+               decoder: Decoder | None = None) -> Usage:
+        if decoder is None:
+            return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
+        stats = decoder.stats
+        return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call,
+                     drafted_tokens=stats.total_drafted, accepted_tokens=stats.total_accepted,
+                     warnings=tuple(decoder.warnings))
 
     def reset(self) -> None:
         """Forget the cached KV state (the next request prefills from scratch)."""
         with self._lock:
             self._kv_ids, self._canonical = [], 0
             self.backend.truncate(0)
+            if self.draft is not None:
+                self.draft.reset()
 
     # --- lifetime --------------------------------------------------------------------
     def close(self) -> None:
@@ -388,6 +447,8 @@ class Engine:
             if not self._closed:
                 self._closed = True
                 self.backend.close()
+                if self.draft is not None:
+                    self.draft.close()
 
     def __enter__(self) -> Engine:  # noqa: PYI034  (no typing_extensions dependency in the core)
         return self

@@ -26,14 +26,16 @@ class MemoryEstimate:
     kv_mb: float
     prefix_cache_mb: float
     overhead_mb: float
+    draft_mb: float = 0.0  # a draft model loaded beside it (speculative decoding)
 
     @property
     def total_mb(self) -> float:
-        return self.weights_mb + self.kv_mb + self.prefix_cache_mb + self.overhead_mb
+        return self.weights_mb + self.kv_mb + self.prefix_cache_mb + self.overhead_mb + self.draft_mb
 
     def describe(self) -> str:
+        draft = f", draft model {self.draft_mb:.0f}" if self.draft_mb else ""
         return (f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, KV cache {self.kv_mb:.0f}, "
-                f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f})")
+                f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f}{draft})")
 
 
 def peak_rss_mb() -> float:
@@ -63,6 +65,12 @@ def kv_bytes_per_token(manifest, kv_dtype: str = "float32") -> int:
     return layers * 2 * kv_heads * head_dim * (2 if kv_dtype == "float16" else 4)
 
 
+def draft_footprint_mb(manifest, variant: str, max_context: int) -> float:
+    """What a draft model adds: its weights, its KV cache and its own session."""
+    est = estimate(manifest, variant, max_context)
+    return est.weights_mb + est.kv_mb + SESSION_MB
+
+
 def estimate(manifest, variant: str, max_context: int, *, prefix_cache_bytes: int = 0,
              kv_dtype: str = "float32") -> MemoryEstimate:
     weights = manifest.variant_bytes(variant) / 2**20
@@ -84,17 +92,20 @@ def budget_mb(profile=None) -> float | None:
 
 
 def check(manifest, variant: str, max_context: int, budget: float | None, *, prefix_cache_bytes: int = 0,
-          kv_dtype: str = "float32") -> MemoryEstimate:
-    """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``."""
+          kv_dtype: str = "float32", draft_mb: float = 0.0) -> MemoryEstimate:
+    """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``.
+
+    ``draft_mb``: a draft model loaded beside it (draft_footprint_mb)."""
     est = estimate(manifest, variant, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
+    est = MemoryEstimate(est.weights_mb, est.kv_mb, est.prefix_cache_mb, est.overhead_mb, draft_mb=draft_mb)
     if budget is None or est.total_mb <= budget:
         return est
     hints = []
     for other in sorted(manifest.variants, key=manifest.variant_bytes):
         if other != variant:
             alt = estimate(manifest, other, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
-            if alt.total_mb <= budget:
-                hints.append(f"variant={other!r} ({alt.total_mb:.0f} MB)")
+            if alt.total_mb + draft_mb <= budget:
+                hints.append(f"variant={other!r} ({alt.total_mb + draft_mb:.0f} MB)")
     per_token = kv_bytes_per_token(manifest, kv_dtype) / 2**20
     room = budget - (est.total_mb - est.kv_mb)
     if per_token and room >= 16 * per_token:
@@ -102,6 +113,8 @@ def check(manifest, variant: str, max_context: int, budget: float | None, *, pre
         hints.append(f"max_context={fits}")
     if prefix_cache_bytes:
         hints.append("a smaller prefix cache")
+    if draft_mb:
+        hints.append("no draft model")
     fix = ("; try " + " or ".join(hints)) if hints else "; use a smaller model"
     raise MemoryBudgetExceeded(
         f"{manifest.name}:{variant} with max_context={max_context} needs about {est.describe()}, more than the "

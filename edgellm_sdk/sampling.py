@@ -44,9 +44,11 @@ class Sampling:
 GREEDY = Sampling()
 
 
-def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
-           history: Sequence[int] = ()) -> int:
-    """Pick the next token id from 1-D ``logits`` (not modified)."""
+def distribution(logits: np.ndarray, sampling: Sampling, history: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens ``sample`` draws from and their probabilities, most likely first.
+
+    Greedy: the argmax alone, with probability 1. Speculative decoding verifies drafted
+    tokens against exactly this distribution."""
     logits = np.asarray(logits, dtype=np.float32).reshape(-1)
     if sampling.repetition_penalty != 1.0 and len(history):
         logits = logits.copy()
@@ -55,7 +57,7 @@ def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
         vals = logits[seen]
         logits[seen] = np.where(vals > 0, vals / sampling.repetition_penalty, vals * sampling.repetition_penalty)
     if sampling.greedy:
-        return int(np.argmax(logits))
+        return np.array([int(np.argmax(logits))]), np.ones(1)
     if sampling.top_k and sampling.top_k < logits.size:
         candidates = np.argpartition(logits, -sampling.top_k)[-sampling.top_k:]
     else:
@@ -68,4 +70,15 @@ def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
     if sampling.top_p < 1.0:
         keep = int(np.searchsorted(np.cumsum(probs), sampling.top_p) + 1)
         candidates, probs = candidates[:keep], probs[:keep] / probs[:keep].sum()
+    return candidates, probs
+
+
+def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
+           history: Sequence[int] = ()) -> int:
+    """Pick the next token id from 1-D ``logits`` (not modified)."""
+    if sampling.greedy and (sampling.repetition_penalty == 1.0 or not len(history)):
+        return int(np.argmax(logits))  # the decode loop's hot path: no copies
+    candidates, probs = distribution(logits, sampling, history)
+    if sampling.greedy:
+        return int(candidates[0])
     return int(candidates[rng.choice(len(candidates), p=probs)])

@@ -35,6 +35,14 @@ class Usage:
     completion_tokens: int
     ttft_s: float  # time to first token (prefill + first sample)
     total_s: float
+    drafted_tokens: int = 0  # speculative decoding: tokens drafted for verification
+    accepted_tokens: int = 0  # ... of which the model accepted (each saved a forward)
+    warnings: tuple[str, ...] = ()  # e.g. a draft model that failed (decoding went on without it)
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Accepted / drafted tokens (0 when nothing was drafted)."""
+        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
 
     @property
     def decode_tokens_per_s(self) -> float:

@@ -7,7 +7,7 @@ import pytest
 
 from edgellm_sdk import Engine
 from edgellm_sdk.cache import PrefixCache
-from edgellm_sdk.engine import PREFILL_CHUNK
+from edgellm_sdk.prefill import PREFILL_CHUNK, turn_end
 
 SYSTEM = [{"role": "system", "content": "hello world " * 30}]
 QUESTIONS = ["hello there", "the world", "hello hello world", "world"]
@@ -28,7 +28,10 @@ def engines(request, tiny_store):
 def test_cached_outputs_identical_to_uncached(engines):
     cached, plain = engines
     n = cached.warm(SYSTEM)
-    assert n >= PREFILL_CHUNK and n % PREFILL_CHUNK == 0
+    system_ids = cached.tokenizer.encode(cached.render(SYSTEM, add_generation_prompt=False))
+    # the whole system turn is cached, up to its end-of-turn token (not only its aligned chunks)
+    assert n == turn_end(system_ids, cached.tokenizer.eos_ids) == len(system_ids) - 1
+    assert n % PREFILL_CHUNK != 0
     for q in QUESTIONS:
         plain.reset()  # every reference answer is a cold prefill
         want = plain.complete(conversation(q), max_tokens=8).token_ids

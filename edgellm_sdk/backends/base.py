@@ -12,8 +12,8 @@ class Backend(Protocol):
     """A causal LM with its own KV cache.
 
     ``forward`` appends ``ids`` to the cache and returns float32 logits
-    [len(ids) or 1, vocab]: the last position only unless ``all_logits``. The array may
-    be a reused buffer, valid until the next call.
+    [k, vocab] for the last k positions: k = 1, or ``last``, or len(ids) with ``all_logits``.
+    The array may be a reused buffer, valid until the next call.
     """
 
     vocab_size: int
@@ -23,7 +23,7 @@ class Backend(Protocol):
     def position(self) -> int:
         """Tokens currently held in the KV cache."""
 
-    def forward(self, ids: Sequence[int], *, all_logits: bool = False) -> np.ndarray: ...
+    def forward(self, ids: Sequence[int], *, all_logits: bool = False, last: int | None = None) -> np.ndarray: ...
 
     def truncate(self, length: int) -> None:
         """Drop cached tokens after ``length`` (0 = empty cache)."""

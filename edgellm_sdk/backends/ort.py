@@ -83,7 +83,7 @@ class OrtBackend:
         self._io = self.session.io_binding()
         self._ones = np.ones((1, max_context), np.int64)
         self._positions = np.arange(max_context, dtype=np.int64)[None, :]
-        self._keep_one, self._keep_all = np.array(1, np.int64), np.array(0, np.int64)
+        self._keep_one = np.array(1, np.int64)
         self._logits_one = np.empty((1, 1, max(self.vocab_size, 1)), np.float32)
         self._kv_names = [(f"past_key_values.{i}.{kv}", f"present.{i}.{kv}")
                           for i in range(self.num_layers) for kv in ("key", "value")]
@@ -102,22 +102,23 @@ class OrtBackend:
     def position(self) -> int:
         return self._pos
 
-    def forward(self, ids: Sequence[int], *, all_logits: bool = False) -> np.ndarray:
+    def forward(self, ids: Sequence[int], *, all_logits: bool = False, last: int | None = None) -> np.ndarray:
         n = len(ids)
         if n == 0:
             raise ValueError("forward() needs at least one token")
         end = self._pos + n
         if end > self.max_context:
             raise ModelError(f"KV cache full: {end} tokens > max_context {self.max_context}")
+        keep = n if all_logits else max(1, min(last or 1, n))  # logits of the last `keep` positions
         io = self._io
         io.bind_cpu_input("input_ids", np.asarray(ids, dtype=np.int64)[None, :])
         io.bind_cpu_input("attention_mask", self._ones[:, :end])
         if "position_ids" in self.input_names:
             io.bind_cpu_input("position_ids", self._positions[:, self._pos:end])
-        keep_all = all_logits and n > 1
-        if "num_logits_to_keep" in self.input_names:
-            io.bind_cpu_input("num_logits_to_keep", self._keep_all if keep_all else self._keep_one)
-        use_fixed_output = self.vocab_size > 0 and not keep_all and ("num_logits_to_keep" in self.input_names or n == 1)
+        has_keep = "num_logits_to_keep" in self.input_names
+        if has_keep:
+            io.bind_cpu_input("num_logits_to_keep", self._keep_one if keep == 1 else np.array(keep, np.int64))
+        use_fixed_output = self.vocab_size > 0 and keep == 1 and (has_keep or n == 1)
         if use_fixed_output:
             io.bind_output("logits", "cpu", element_type=np.float32, shape=self._logits_one.shape,
                            buffer_ptr=self._logits_one.ctypes.data)
@@ -135,7 +136,7 @@ class OrtBackend:
         if use_fixed_output:
             return self._logits_one[0]  # reused buffer: valid until the next forward()
         logits = outputs[0].numpy()[0]
-        return logits if keep_all else logits[-1:]
+        return logits[-keep:]
 
     def snapshot(self, length: int) -> list[np.ndarray]:
         """Copies of the K/V tensors for the first ``length`` cached tokens."""

@@ -96,6 +96,25 @@ class Constraint:
         if not self._matcher.consume_token(int(token)):
             raise ConstraintError(f"token {token} broke the constraint: {self._matcher.get_error()}")
 
+    def forced(self) -> list[int]:
+        """Tokens the grammar allows no alternative to from here (llguidance's fast-forward)."""
+        if self._matcher.is_stopped():
+            return []
+        return list(self._matcher.compute_ff_tokens())
+
+    def valid_prefix(self, tokens: list[int]) -> int:
+        """How many leading ``tokens`` the grammar accepts from here (nothing is consumed)."""
+        return self._matcher.validate_tokens(tokens) if tokens else 0
+
+    def ends_after(self, tokens: list[int]) -> bool:
+        """Whether the grammar is complete right after ``tokens`` (nothing is consumed)."""
+        if not tokens:
+            return False
+        consumed = self._matcher.try_consume_tokens(tokens)
+        done = consumed == len(tokens) and self._matcher.is_stopped()
+        self._matcher.rollback(consumed)
+        return done
+
     @property
     def done(self) -> bool:
         """The grammar is complete and allows nothing more."""

@@ -216,12 +216,12 @@ def answer_ids(engine, messages: list, target: str, prompt: list[int]) -> list[i
 def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
     """Summed NLL (nats) of ``answer`` after ``prompt``: prefill in the Engine's chunks, then one
     token per call as decoding runs. Leaves the engine reset."""
-    from ..engine import PREFILL_CHUNK
+    from ..prefill import chunks, turn_end
 
     engine.reset()
     try:
-        for start in range(0, len(prompt), PREFILL_CHUNK):
-            logits = engine.backend.forward(prompt[start:start + PREFILL_CHUNK])
+        for start, end in chunks(0, len(prompt), turn_end(prompt, engine.tokenizer.eos_ids)):
+            logits = engine.backend.forward(prompt[start:end])
         nll = 0.0
         for i, token in enumerate(answer):
             nll -= float(log_softmax(logits[-1])[token])

@@ -1,0 +1,188 @@
+"""The decode loop: choose a token, run the model, repeat — speculatively when drafts exist.
+
+``Decoder`` yields generated token ids one at a time; the Engine turns them into text,
+checks stop strings, ``max_tokens``, the deadline and cancel after each one, and closes
+the iterator to end. Each round it asks the draft sources (``speculative``) for tokens to
+follow the one just chosen; without drafts the round is a plain one-token forward, with
+drafts it is one batched forward whose logits verify them. Rejected drafts' KV is
+truncated away, so the backend always holds exactly the tokens of ``kv`` (the Engine's
+list of tokens whose KV is cached), also when the consumer stops mid-round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from .sampling import Sampling, sample
+from .speculative.config import Speculative
+from .speculative.lookup import PromptLookup
+from .speculative.policy import DraftPolicy, ForwardCosts
+from .speculative.stats import SpeculationStats
+from .speculative.verify import verify
+
+
+class Decoder:
+    def __init__(self, backend, kv: list[int], logits: np.ndarray, *, prompt: list[int], sampling: Sampling,
+                 rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
+                 speculative: Speculative, costs: ForwardCosts, lookup_policy: DraftPolicy | None = None,
+                 draft=None, draft_policy: DraftPolicy | None = None, head: list[int] = ()):
+        self.backend, self.kv, self.first_logits = backend, kv, logits
+        self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
+        self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
+        self.constraint, self.spec, self.costs = constraint, speculative, costs
+        self.context = list(prompt)  # prompt + tokens emitted so far
+        self.emitted = 0
+        self.lookup = PromptLookup(self.context, ngram_min=speculative.ngram_min, ngram_max=speculative.ngram_max) \
+            if speculative.lookup and lookup_policy is not None else None
+        self.lookup_policy = lookup_policy
+        self.draft = draft if speculative.draft else None
+        self.draft_policy = draft_policy
+        self.stats = SpeculationStats()
+        self.warnings: list[str] = []
+
+    # --- the loop ----------------------------------------------------------------------
+    def __iter__(self) -> Iterator[int]:
+        try:
+            for forced in self.head:  # prefilled with the prompt (Engine: forced_head)
+                self.constraint.advance(forced)
+                self.stats.drafted["constraint"] += 1
+                self.stats.accepted["constraint"] += 1
+                self._emit(forced)
+                yield forced
+            token = self._choose(self.first_logits)
+            self.first_logits = None
+            while True:
+                self._emit(token)
+                yield token
+                drafts, sources, dists, kind = self._propose()
+                if drafts and sources[-1] == "constraint" and self.constraint.ends_after(drafts):
+                    # the grammar completes with forced tokens: they need no forward at all
+                    for drafted in drafts:
+                        self.constraint.advance(drafted)
+                        self.stats.accepted["constraint"] += 1
+                        self._emit(drafted)
+                        yield drafted
+                    return
+                # logits are needed where a draft must be verified and at the end; forced tokens
+                # come first and need none
+                first = next((i for i, src in enumerate(sources) if src != "constraint"), len(drafts))
+                out = self._forward([token, *drafts], last=len(drafts) + 1 - first)
+                self.kv.append(token)
+                if not drafts:
+                    token = self._choose(out)
+                    continue
+                self.stats.rounds += 1
+                accepted: dict[str, int] = {}
+                for i, (drafted, source) in enumerate(zip(drafts, sources)):
+                    row = self._masked(out[i - first]) if i >= first else None
+                    ok, alt = self._verify(row, drafted, source, dists[i])
+                    if not ok:
+                        self.backend.truncate(len(self.kv))
+                        if self.constraint is not None:
+                            self.constraint.advance(alt)
+                        token = alt
+                        break
+                    self.kv.append(drafted)
+                    if self.constraint is not None:
+                        self.constraint.advance(drafted)
+                    self.stats.accepted[source] += 1
+                    accepted[source] = accepted.get(source, 0) + 1
+                    self._emit(drafted)
+                    yield drafted
+                else:
+                    token = self._choose(out[-1])
+                self._feedback(sources, accepted, kind)
+        finally:
+            if self.backend.position > len(self.kv):
+                self.backend.truncate(len(self.kv))
+
+    def _emit(self, token: int) -> None:
+        self.context.append(token)
+        self.emitted += 1
+
+    def _history(self):
+        return self.context if self.sampling.repetition_penalty != 1.0 else ()
+
+    def _masked(self, logits: np.ndarray) -> np.ndarray:
+        return self.constraint.mask(logits) if self.constraint is not None else logits
+
+    def _choose(self, logits: np.ndarray) -> int:
+        logits = self._masked(logits)
+        token = sample(logits, self.sampling, self.rng, self._history())
+        if self.constraint is not None:
+            self.constraint.advance(token)
+        return token
+
+    def _forward(self, batch: list[int], last: int = 1) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.backend.forward(batch, last=last)
+        self.costs.observe(len(batch), time.perf_counter() - t0)
+        return out
+
+    def _verify(self, logits: np.ndarray | None, drafted: int, source: str, q) -> tuple[bool, int]:
+        """``logits`` already masked by the constraint."""
+        if source == "constraint":
+            return True, drafted  # the grammar allows nothing else here
+        return verify(logits, drafted, self.sampling, self.rng, self._history(), q)
+
+    # --- drafting ----------------------------------------------------------------------
+    def _propose(self) -> tuple[list[int], list[str], list, int]:
+        """Drafts to follow the last emitted token: forced by the grammar, then looked up in the
+        context, else from the draft model. Returns (tokens, source of each, draft
+        distributions, n-gram length of the lookup match)."""
+        limit = min(self.spec.max_draft, self.max_tokens - self.emitted,
+                    self.backend.max_context - self.backend.position - 1)
+        if limit <= 0 or self.context[-1] in self.eos_ids:
+            return [], [], [], 0
+        drafts: list[int] = []
+        if self.constraint is not None and self.spec.constraint:
+            if self.constraint.done:
+                return [], [], [], 0
+            drafts = self.constraint.forced()[:limit]
+            self.stats.drafted["constraint"] += len(drafts)
+        sources = ["constraint"] * len(drafts)
+        dists: list = [None] * len(drafts)
+        room, kind = limit - len(drafts), 0
+        if room > 0 and self.lookup is not None and self.lookup_policy.ready():
+            found, kind = self.lookup.propose(room, tail=drafts)
+            found = self._admissible(drafts, found[:self.lookup_policy.length(len(found), kind)] if found else [])
+            if found:
+                self.stats.drafted["lookup"] += len(found)
+                drafts, sources, dists = drafts + found, sources + ["lookup"] * len(found), dists + [None] * len(found)
+                room = 0
+        if room > 0 and self.draft is not None and self.draft_policy.ready():
+            k = self.draft_policy.length(room, per_draft_s=self.draft.step_s)
+            if k:
+                try:
+                    found, qs = self.draft.propose(self.context + drafts, k, self.sampling, self.rng)
+                except Exception as e:  # a broken draft must never fail the request
+                    self.warnings.append(f"draft model {self.draft.name} failed ({type(e).__name__}: {e}); "
+                                         "decoding continued without it")
+                    self.draft = None
+                    found, qs = [], []
+                found = self._admissible(drafts, found)
+                if found:
+                    self.stats.drafted["draft"] += len(found)
+                    drafts, sources = drafts + found, sources + ["draft"] * len(found)
+                    dists = dists + qs[:len(found)]
+        return drafts, sources, dists, kind
+
+    def _admissible(self, before: list[int], tokens: list[int]) -> list[int]:
+        """``tokens`` cut where the grammar would reject them, and after an end-of-sequence."""
+        if tokens and self.constraint is not None:
+            tokens = tokens[:max(0, self.constraint.valid_prefix(before + tokens) - len(before))]
+        for i, t in enumerate(tokens):
+            if t in self.eos_ids:
+                return tokens[:i + 1]
+        return tokens
+
+    def _feedback(self, sources: list[str], accepted: dict[str, int], kind: int) -> None:
+        drafted_lookup = sources.count("lookup")
+        if drafted_lookup:
+            self.lookup_policy.feedback(drafted_lookup, accepted.get("lookup", 0), kind)
+        drafted_model = sources.count("draft")
+        if drafted_model:
+            self.draft_policy.feedback(drafted_model, accepted.get("draft", 0))

@@ -1,0 +1,98 @@
+"""A draft model: a smaller model with the target's tokenizer that proposes tokens.
+
+It keeps its own KV cache in step with the target's context: before drafting, whatever
+of the context it has not seen (the prompt, the tokens the target accepted) is fed, and
+what the target rejected is truncated away. Greedy requests draft the draft's argmax;
+sampled ones draw from the draft's own distribution (same Sampling), which is kept for
+rejection sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VocabularyMismatch
+from ..sampling import Sampling, distribution, sample
+from .verify import Distribution
+
+
+class DraftModel:
+    def __init__(self, backend, tokenizer, name: str):
+        self.backend, self.tokenizer, self.name = backend, tokenizer, name
+        self._kv: list[int] = []  # tokens whose KV the draft backend holds
+        self.step_s = 0.0  # measured seconds per drafted token (moving average)
+
+    @classmethod
+    def load(cls, model: str | Path, *, store=None, threads: int | None = None, max_context: int = 2048,
+             variant: str | None = None, providers=("CPUExecutionProvider",), verify: bool = True) -> DraftModel:
+        from ..backends.ort import OrtBackend
+        from ..models.store import ModelStore
+        from ..tokenizer import Tokenizer
+
+        manifest = (store or ModelStore()).resolve(model)
+        variant = variant if variant in manifest.variants else manifest.default_variant
+        if verify:
+            small = [f for f in manifest.files if not f.startswith("onnx/")]
+            manifest.verify(small + manifest.variant_files(variant))
+        backend = OrtBackend(manifest.variant_path(variant), max_context=max_context, threads=threads,
+                             providers=providers)
+        return cls(backend, Tokenizer.from_dir(manifest.root), f"{manifest.name}:{variant}")
+
+    def check_tokenizer(self, tokenizer, target_name: str) -> None:
+        """Raise VocabularyMismatch unless the draft's tokenizer is the target's."""
+        mine, theirs = self.tokenizer.hf.get_vocab(with_added_tokens=True), tokenizer.hf.get_vocab(with_added_tokens=True)
+        if mine == theirs and self.tokenizer.eos_ids == tokenizer.eos_ids:
+            return
+        differing = sorted(set(mine.items()) ^ set(theirs.items()), key=lambda kv: kv[1])[:3]
+        raise VocabularyMismatch(
+            f"draft model {self.name!r} ({len(mine)} tokens) does not share the tokenizer of {target_name!r} "
+            f"({len(theirs)} tokens; e.g. {differing}); a draft must use the target's vocabulary, such as a "
+            f"student made from it with `edgellm distill`")
+
+    def propose(self, context: Sequence[int], k: int, sampling: Sampling, rng: np.random.Generator
+                ) -> tuple[list[int], list[Distribution | None]]:
+        """``k`` tokens continuing ``context``, and the draft distribution of each (None: greedy)."""
+        t0 = time.perf_counter()
+        logits = self._sync(context)
+        tokens, dists = [], []
+        history = list(context) if sampling.repetition_penalty != 1.0 else ()
+        for i in range(k):
+            if sampling.greedy:
+                token, q = sample(logits, sampling, rng, history), None
+            else:
+                q = distribution(logits, sampling, history)
+                token = int(q[0][rng.choice(len(q[0]), p=q[1])])
+            tokens.append(token)
+            dists.append(q)
+            if history:
+                history.append(token)
+            if i < k - 1:
+                logits = self.backend.forward([token])
+                self._kv.append(token)
+        elapsed = (time.perf_counter() - t0) / max(1, k)
+        self.step_s = elapsed if not self.step_s else 0.8 * self.step_s + 0.2 * elapsed
+        return tokens, dists
+
+    def _sync(self, context: Sequence[int]) -> np.ndarray:
+        """Feed what the draft has not seen of ``context``; logits after its last token."""
+        n, limit = 0, min(len(self._kv), len(context) - 1)
+        while n < limit and self._kv[n] == context[n]:
+            n += 1
+        self.backend.truncate(n)
+        self._kv = list(context[:n])
+        logits = None
+        for start in range(n, len(context), 256):  # bounded batches: a long prompt is fed in pieces
+            logits = self.backend.forward(list(context[start:start + 256]))
+        self._kv = list(context)
+        return logits
+
+    def reset(self) -> None:
+        self._kv = []
+        self.backend.truncate(0)
+
+    def close(self) -> None:
+        self.backend.close()
