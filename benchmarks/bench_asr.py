@@ -26,6 +26,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from machine import describe, machine
+
 from edgellm_sdk.errors import EdgeLLMError
 from edgellm_sdk.speech.asr import character_error_rate, open_transcriber, word_error_rate
 from edgellm_sdk.speech.audio import chunks, read_wav
@@ -134,6 +136,8 @@ def main() -> None:
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "chunk_s": 0.1, "results": rows}
     out = HERE / "results" / "bench_asr.json"
     out.parent.mkdir(exist_ok=True)
+    result["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(result["machine"]))
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 

@@ -5,7 +5,9 @@ For each variant: constrained with retrieved few-shot examples by sentence embed
 (CommandParser with an Embedder, the recommended set-up), constrained with lexical
 retrieval only (no embedder), and unconstrained (the same prompt, free text, then
 json.loads). Reports exact-match accuracy, valid-JSON rate, refusal precision/recall,
-unsafe commands accepted, and latency per command. The few-shot pool (DEMO_COMMANDS.examples)
+unsafe commands accepted, and latency per command (p50 over all requests, and over those the model
+had to decide: with speculative decoding a request whose schema forces the whole answer needs
+no model step). The recommended set-up also runs with speculation off (the decode loop before it). The few-shot pool (DEMO_COMMANDS.examples)
 shares no request with the dev set (checked below).
 
     .venv/bin/python benchmarks/bench_commands.py [--variants q4,q8]
@@ -19,10 +21,13 @@ import statistics
 import time
 from pathlib import Path
 
+from machine import describe, machine
+
 from edgellm_sdk import Engine
 from edgellm_sdk.commands import Command, CommandParser, Refusal
 from edgellm_sdk.embed import Embedder
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
+from edgellm_sdk.speculative import resolve_speculative
 
 HERE = Path(__file__).resolve().parent
 ROWS = [json.loads(line) for line in (HERE / "data" / "commands_dev.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -40,7 +45,9 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
     stats = {"exact": 0, "valid_json": 0, "refusals_expected": 0, "refusals_correct": 0, "refused_wrongly": 0,
              "unsafe_accepted": 0, "nonsense_accepted": 0}
     latency, errors = [], []
+    model_latency = []  # requests the model had to decide (not fully forced by their schema)
     for row in ROWS:
+        prefilled = engine.prefill_tokens
         t = time.perf_counter()
         if constrained:
             result = parser.parse(row["text"])
@@ -53,6 +60,8 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
             except ValueError:
                 result = Refusal("invalid JSON")
         latency.append(time.perf_counter() - t)
+        if engine.prefill_tokens > prefilled:
+            model_latency.append(latency[-1])
         expected = row["expected"]
         if expected.get("refuse"):
             stats["refusals_expected"] += 1
@@ -74,6 +83,8 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
             "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
             "unsafe_accepted": stats["unsafe_accepted"], "nonsense_accepted": stats["nonsense_accepted"],
             "latency_ms_p50": 1000 * statistics.median(latency),
+            "model_decided": len(model_latency),
+            "latency_ms_p50_model_decided": 1000 * statistics.median(model_latency) if model_latency else None,
             "errors_sample": errors[:12]}
 
 
@@ -84,16 +95,20 @@ def main() -> None:
     args = ap.parse_args()
     overlap = {t.lower() for t, _ in DEMO_COMMANDS.examples} & {r["text"].lower() for r in ROWS}
     assert not overlap, f"few-shot examples must not be dev-set requests: {overlap}"
-    report = {"date": time.strftime("%Y-%m-%d"), "results": {}}
+    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(2), "results": {}}
+    print(describe(report["machine"]))
     embedder = Embedder.load()
     for variant in args.variants.split(","):
         with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
-            setups = [("constrained+embedder", CommandParser(engine, DEMO_COMMANDS, embedder=embedder), True),
-                      ("constrained", CommandParser(engine, DEMO_COMMANDS), True)]
+            recommended = CommandParser(engine, DEMO_COMMANDS, embedder=embedder)
+            setups = [("constrained+embedder", recommended, True, "auto"),
+                      ("constrained+embedder, speculation off", recommended, True, "off"),
+                      ("constrained", CommandParser(engine, DEMO_COMMANDS), True, "auto")]
             if not args.constrained_only:
-                setups.append(("unconstrained", setups[0][1], False))
-            for name, parser, constrained in setups:
+                setups.append(("unconstrained", recommended, False, "auto"))
+            for name, parser, constrained, speculative in setups:
                 key = f"{variant}/{name}"
+                engine.speculative = resolve_speculative(speculative)
                 report["results"][key] = r = run(engine, parser, constrained)
                 print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"})
     (HERE / "results" / "bench_commands.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

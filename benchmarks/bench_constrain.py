@@ -13,6 +13,8 @@ import statistics
 import time
 from pathlib import Path
 
+from machine import describe, machine
+
 HERE = Path(__file__).resolve().parent
 TOKENS = 96
 SCHEMA = {"type": "object", "properties": {"report": {"type": "string", "minLength": 2000, "maxLength": 4000}},
@@ -61,6 +63,8 @@ def main(runs: int = 7) -> None:
               "per_token_overhead_ms": 1000 * (1 / med["schema"] - 1 / med["unconstrained"]),
               "mask_plus_advance_ms_p50": mask_ms,
               "date": time.strftime("%Y-%m-%d")}
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     (HERE / "results" / "bench_constrain.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -90,30 +90,38 @@ class EdgeWorker:
         from edgellm_sdk import Engine
 
         t = time.perf_counter()
-        spec = "off" if mode == "off" else "auto"
-        self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=2048,
-                                  speculative=spec, draft=draft if mode == "draft" else None)
+        if mode == "plain":  # the variant table: the old protocol (1024 context, cold prefill every run)
+            self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=1024,
+                                      speculative="off", prefix_cache=False)
+        else:
+            self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=2048,
+                                      speculative="off" if mode == "off" else "auto",
+                                      draft=draft if mode == "draft" else None)
         self.load_s = time.perf_counter() - t
 
     def run(self, requests: list[dict]) -> list[dict]:
+        # the answer history holds only this pass's earlier requests: an identical request's answer
+        # from an earlier pass would be drafted whole
+        self.engine.answer_history.clear()
         out = []
         for r in requests:
+            before = self.engine.prefill_tokens
             c = self.engine.chat(r["messages"], max_tokens=r["max_tokens"], schema=r.get("schema"))
             u = c.usage
             out.append({"tokens": list(c.token_ids), "ttft_s": u.ttft_s, "total_s": u.total_s,
-                        "drafted": u.drafted_tokens, "accepted": u.accepted_tokens, "text": c.text})
+                        "drafted": u.drafted_tokens, "accepted": u.accepted_tokens, "text": c.text,
+                        "prefilled": self.engine.prefill_tokens - before})
         return out
 
     def long_decode(self) -> dict:
         """The variant table's decode: one long prompt, VARIANT_TOKENS greedy tokens, cold prefill."""
         e = self.engine
         eos, e.tokenizer.eos_ids = e.tokenizer.eos_ids, frozenset()  # always generate VARIANT_TOKENS
-        cache, e.prefix_cache = e.prefix_cache, None
         try:
             e.reset()
             c = e.chat([{"role": "user", "content": VARIANT_PROMPT}], max_tokens=VARIANT_TOKENS)
         finally:
-            e.tokenizer.eos_ids, e.prefix_cache = eos, cache
+            e.tokenizer.eos_ids = eos
         return {"ttft_s": c.usage.ttft_s, "decode_tps": c.usage.decode_tokens_per_s,
                 "prompt_tokens": c.usage.prompt_tokens}
 
@@ -129,8 +137,10 @@ class LlamaCppWorker:
 
         t = time.perf_counter()
         draft = LlamaPromptLookupDecoding(num_pred_tokens=PLD_TOKENS) if pld else None
+        # with a draft model llama-cpp-python keeps every position's logits but sizes their buffer by
+        # `logits_all` (n_batch rows), so a long prompt overflows it: ask for logits_all explicitly
         self.llm = Llama(model_path=str(gguf_path()), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS,
-                         n_batch=512, verbose=False, draft_model=draft, **llama_cpp_safe_kwargs())
+                         n_batch=512, verbose=False, draft_model=draft, logits_all=pld, **llama_cpp_safe_kwargs())
         self.load_s = time.perf_counter() - t
         tok = Tokenizer.from_dir(ModelStore().path("smollm2-135m"))
         self.template = ChatTemplate(tok.chat_template, tok.special_tokens)
@@ -316,8 +326,8 @@ def quality(variants: list[str]) -> dict:
 
 
 def workload_table(results: dict, systems: list[str]) -> list[str]:
-    lines = ["| workload | system | decode tok/s | × llama.cpp | × edgellm off | e2e ms / request | TTFT ms | "
-             "accepted / drafted | greedy agreement with off |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| workload | system | decode tok/s | × llama.cpp | × edgellm off | e2e ms / request | TTFT ms | "
+             "accepted / drafted | greedy agreement with off |"), "|---|---|---|---|---|---|---|---|---|"]
     for wl in WORKLOADS:
         peer = results[wl].get("llama.cpp", {}).get("decode_tps")
         off = results[wl].get("edgellm:off", {}).get("decode_tps")
@@ -337,7 +347,7 @@ def variant_table(long: dict, q: dict) -> list[str]:
     lines = [("| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
               "× llama.cpp | peak RSS MB | load s |"), "|---|---|---|---|---|---|---|---|---|"]
     for s, r in long.items():
-        v = s.split("/", 1)[1] if "/" in s else ("q4" if s.startswith("edgellm") else None)
+        v = s.split("/", 1)[1] if "/" in s else None
         qv = q.get(v, {}) if v else {}
         ppl = f"{qv['ppl']:.2f} ({qv['ppl_delta_pct']:+.1f} %)" if qv else "—"
         top1 = f"{100 * qv['top1_vs_fp32']:.1f} %" if qv else "—"
@@ -367,8 +377,7 @@ def main() -> None:
     systems = ["edgellm:off", "edgellm:lookup"] + ([] if args.no_draft else ["edgellm:draft"])
     systems += [] if args.no_llamacpp else ["llama.cpp", "llama.cpp:pld"]
     variants = args.variants.split(",")
-    extra = [f"edgellm:off/{v}" for v in variants if v != "q4"]
-    workers = {s: Worker(s, draft) for s in systems + extra}
+    workers = {s: Worker(s, draft) for s in systems}
 
     # workloads: interleaved runs after one warm-up pass
     runs = {wl: {s: [] for s in systems} for wl in WORKLOADS}
@@ -379,6 +388,9 @@ def main() -> None:
         for wl in WORKLOADS:
             for s in systems:
                 runs[wl][s].append(workers[s].ask(f"run {wl}"))
+    rss = {s: w.ask("rss")["peak_rss_mb"] for s, w in workers.items()}
+    for w in workers.values():
+        w.close()
     results = {wl: {} for wl in WORKLOADS}
     causes = {}
     for wl in WORKLOADS:
@@ -399,38 +411,44 @@ def main() -> None:
                     causes[f"{wl}/{s}"] = divergence_gaps(requests[wl], runs[wl]["edgellm:off"][-1], per_run[-1],
                                                           diverged)
             results[wl][s] = res
+    model_free = sum(r["prefilled"] == 0 for r in runs["commands"]["edgellm:lookup"][-1])  # forced by the schema
 
-    # the variant table: one long prompt, plain decoding, cold prefill
+    # the variant table: its own processes, one long prompt, plain decoding, cold prefill
+    plain = [f"edgellm:plain/{v}" for v in variants] + ([] if args.no_llamacpp else ["llama.cpp"])
+    workers = {s: Worker(s, None) for s in plain}
+    samples = {s: [] for s in plain}
+    for _ in range(args.runs):
+        for s in plain:
+            samples[s].append(workers[s].ask("long"))
     long = {}
-    for s in ["edgellm:off", *extra] + ([] if args.no_llamacpp else ["llama.cpp"]):
-        samples = [workers[s].ask("long") for _ in range(args.runs)]
-        long[s if s != "edgellm:off" else "edgellm:off/q4"] = {
-            "decode_tps": statistics.median(x["decode_tps"] for x in samples),
-            "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in samples),
-            "prompt_tokens": samples[0]["prompt_tokens"], "load_s": workers[s].load_s}
-    rss = {s: w.ask("rss")["peak_rss_mb"] for s, w in workers.items()}
-    for s, r in long.items():
-        r["peak_rss_mb"] = rss["edgellm:off" if s == "edgellm:off/q4" else s]
-    for w in workers.values():
-        w.close()
+    for s in plain:
+        long[s] = {"decode_tps": statistics.median(x["decode_tps"] for x in samples[s]),
+                   "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in samples[s]),
+                   "prompt_tokens": samples[s][0]["prompt_tokens"], "load_s": workers[s].load_s,
+                   "peak_rss_mb": workers[s].ask("rss")["peak_rss_mb"]}
+        workers[s].close()
     q = quality(variants)
 
     info = machine(THREADS)
     report = {"machine": info, "date": time.strftime("%Y-%m-%d"), "runs": args.runs, "draft": draft,
               "pld_tokens": PLD_TOKENS, "workloads": results, "divergences": causes,
               "requests": {wl: len(r) for wl, r in requests.items()}, "peak_rss_mb": rss,
+              "commands_model_free_answers": model_free,
               "variants": long, "quality": q}
-    lines = [f"Machine: {describe(info)}; {THREADS} threads; median of {args.runs} interleaved runs; "
-             f"{report['date']}.", ""]
+    lines = [(f"Machine: {describe(info)}; {THREADS} threads; median of {args.runs} interleaved runs; "
+             f"{report['date']}."), ""]
     lines += workload_table(results, systems)
-    lines += ["", f"Requests per workload: {report['requests']}. Divergent greedy answers (first differing token, "
-              "plain decoding's logit gap between the two tokens):"]
+    lines += ["", (f"Requests per workload: {report['requests']}; {model_free} of the "
+              f"{report['requests']['commands']} command answers were fully forced by their schema (no model step). "
+              f"Peak RSS of the workload processes (MB): {rss}."),
+              "Divergent greedy answers (first differing token, plain decoding's logit gap between the two tokens):"]
     for key, items in causes.items():
         gaps = [f"{d['logit_gap']:.2f}" for d in items if "logit_gap" in d]
         lines.append(f"- {key}: {len(items)} answers; gaps {', '.join(gaps) or '—'}")
     lines += ["", *variant_table(long, q),
-              f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
-              f"{long['edgellm:off/q4']['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill."]
+              (f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
+              f"{next(iter(long.values()))['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill, "
+              "each system in a fresh process (its load time and peak RSS).")]
     table = "\n".join(lines)
     out = HERE / "results"
     out.mkdir(exist_ok=True)

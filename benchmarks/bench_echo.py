@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe, machine
 
 from edgellm_sdk.speech.audio import resample
 from edgellm_sdk.speech.echo import EchoCanceller
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 "talk over the speaker, before and after cancellation",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0

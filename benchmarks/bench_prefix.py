@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_decode import THREADS, gguf_path, llama_cpp_safe_kwargs
+from machine import describe, machine
 
 SYSTEM = (
     "You are the assistant of a warehouse robot named Rover. Rules: answer in one or two short sentences; "
@@ -159,6 +160,8 @@ def main(runs: int = len(QUESTIONS)) -> None:
                  f"process RSS +{bu['rss_growth_mb']:.1f} MB. Semantic-cache lookup p50 {sem:.1f} ms "
                  f"(embedding included, 200 entries).")
     table = "\n".join(lines)
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     (HERE / "results" / "bench_prefix.json").write_text(json.dumps(report, indent=2) + "\n")
     (HERE / "results" / "bench_prefix.md").write_text(table + "\n")
     print(table)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import ros_rig
 from bench_decode import PROMPT, THREADS, LlamaCppWorker
+from machine import describe, machine
 
 GEN_TOKENS = 64
 SYSTEM = "You are a helpful assistant on a robot. Answer in one or two short sentences."
@@ -161,6 +162,8 @@ def main() -> None:
         peer_tps = median(r["decode_tps"] for r in peer_runs)
         result.update(llamacpp_tokens_per_s=round(peer_tps, 1),
                       ros_vs_llamacpp_decode=round((1 / ros_interval) / peer_tps, 3))
+    result["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(result["machine"]))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

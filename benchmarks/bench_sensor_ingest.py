@@ -23,6 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+from machine import describe, machine
 from sensor_fixtures import FakeArduino, Mosquitto, Publisher, mosquitto_binary, wait_until
 
 from edgellm_sdk.sensors import open_source
@@ -145,6 +146,8 @@ def main() -> int:
             print("mqtt: skipped, mosquitto is not installed (apt-get install mosquitto)")
             results["mqtt_qos1_json"] = {"skipped": "mosquitto not installed"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    results["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(results["machine"]))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0 if all(r.get("ok", True) for r in results.values() if isinstance(r, dict) and "ok" in r) else 1

@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+from machine import describe, machine
+
 from edgellm_sdk import Engine
 from edgellm_sdk.sensors import FactBook, Narrator, RuleSet, SensorAssistant, open_source
 from edgellm_sdk.sensors.narrator import narration_data, unsupported_numbers
@@ -64,6 +66,8 @@ def main() -> None:
                          "latency_s_median": statistics.median(r["latency_s"] for r in generated) if generated else None}
     report = {"date": time.strftime("%Y-%m-%d"), "variant": args.variant, "summary": summary, "rows": rows}
     out = ROOT / "benchmarks" / "results" / "bench_sensor_narration.json"
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     for kind, s in summary.items():
         print(kind, s)

@@ -63,6 +63,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from machine import describe, machine
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -786,6 +788,8 @@ def main(argv=None) -> int:
         "steps": [asdict(s) for s in runner.steps],
         "tradeoff_dir": str(tradeoff_dir),
     }
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (out_dir / f"{stem}.md").write_text(markdown(report))
     print("\n" + markdown(report))

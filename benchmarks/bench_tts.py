@@ -19,6 +19,8 @@ import statistics
 import time
 from pathlib import Path
 
+from machine import describe, machine
+
 from edgellm_sdk.speech.tts import open_synthesizer
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_tts.json"
@@ -132,6 +134,8 @@ def main() -> None:
         "target_ttfc_median_s": 0.25,
         "results": results,
     }
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     OUT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {OUT}")
 

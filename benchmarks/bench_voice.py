@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe, machine
 
 from edgellm_sdk import Engine
 from edgellm_sdk.speech.asr import open_transcriber, word_error_rate
@@ -61,6 +62,8 @@ def main() -> None:
         report["round_trip_wer"][f"{name} -> moonshine"] = {
             "n": len(rows), "wer_mean": sum(r["wer"] for r in rows) / len(rows),
             "asr_rtf_median": statistics.median(r["asr_rtf"] for r in rows), "rows": rows}
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     (ROOT / "benchmarks/results/bench_voice.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print({k: v for k, v in report["latency"].items() if k != "turns"})
     for k, v in report["round_trip_wer"].items():

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe, machine
 
 from edgellm_sdk.errors import EdgeLLMError
 from edgellm_sdk.speech.audio import chunks, resample
@@ -87,6 +88,8 @@ def main() -> dict:
         results["vad"][f"{rate}Hz_input"] = {"cpu_s": round(cpu, 4), "pct_of_core": round(100 * cpu / SECONDS, 2),
                                              "utterances": len(found)}
     OUT.parent.mkdir(exist_ok=True)
+    results["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(results["machine"]))
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return results

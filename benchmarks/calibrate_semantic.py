@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe, machine
 
 from edgellm_sdk.cache.semantic import same_slots
 from edgellm_sdk.embed import Embedder
@@ -51,6 +52,8 @@ def main() -> None:
     p, r, _ = precision_recall(sims >= best_alone, truth)
     report["similarity_alone_best_precision"] = {"threshold": float(best_alone), "precision": p, "recall": r}
     out = HERE / "results" / "semantic_calibration.json"
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe, machine
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -758,6 +759,8 @@ def main() -> None:
 
     report["loadavg_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     (RESULTS / "compare_constrain_libs.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "compare_constrain_libs.md").write_text(markdown(report))
     print(f"\nwrote {RESULTS / 'compare_constrain_libs.json'} and .md")

@@ -25,12 +25,12 @@ CHAT = [
     "Tell me a fun fact about octopuses.",
 ]
 REPORTS = [
-    "Battery 64 %, left motor current 2.1 A, right motor current 1.8 A, position x=3.2 m y=-1.5 m, heading 87 "
-    "degrees. Report the robot status to the operator, restating every value.",
-    "Kitchen 21.5 °C and 40 % humidity; bedroom 19 °C and 55 % humidity; garage 12 °C. Summarize each room with "
-    "its readings.",
-    "Delivery log: parcel A to room 204 at 09:15, parcel B to room 311 at 09:42, parcel C to room 118 at 10:05. "
-    "Read the log back to the front desk.",
+    ("Battery 64 %, left motor current 2.1 A, right motor current 1.8 A, position x=3.2 m y=-1.5 m, heading 87 "
+    "degrees. Report the robot status to the operator, restating every value."),
+    ("Kitchen 21.5 °C and 40 % humidity; bedroom 19 °C and 55 % humidity; garage 12 °C. Summarize each room with "
+    "its readings."),
+    ("Delivery log: parcel A to room 204 at 09:15, parcel B to room 311 at 09:42, parcel C to room 118 at 10:05. "
+    "Read the log back to the front desk."),
 ]
 VOICE = [
     "How many legs does a spider have?", "What is the boiling point of water?", "Is it safe to touch a hot stove?",
@@ -75,7 +75,7 @@ def command_requests() -> list[dict]:
 
 
 def build_workloads() -> dict[str, list[dict]]:
-    user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
+    user = lambda text: [{"role": "user", "content": text}]
     from edgellm_sdk.speech.voice import SYSTEM
 
     return {

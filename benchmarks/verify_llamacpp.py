@@ -21,6 +21,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_decode import gguf_path, llama_cpp_safe_kwargs
+from machine import describe, machine
 
 STRINGS = [
     "Hello world", "Hello, world!", " leading space", "trailing space ", "  two  spaces  ", "tabs\tand\nnewlines\n\n",
@@ -107,6 +108,8 @@ def main() -> None:
     report["next_token"] = agreement
     out = HERE / "results" / "verify_llamacpp.json"
     out.parent.mkdir(exist_ok=True)
+    report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
+    print("machine:", describe(report["machine"]))
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))
     ok = not mismatches and agreement["fp32"]["top1_vs_llamacpp_f32"] >= 0.99

@@ -18,28 +18,33 @@ import numpy as np
 
 from .sampling import Sampling, sample
 from .speculative.config import Speculative
-from .speculative.lookup import PromptLookup
+from .speculative.lookup import AnswerHistory, NgramIndex
 from .speculative.policy import DraftPolicy, ForwardCosts
 from .speculative.stats import SpeculationStats
 from .speculative.verify import verify
 
 
 class Decoder:
-    def __init__(self, backend, kv: list[int], logits: np.ndarray, *, prompt: list[int], sampling: Sampling,
+    def __init__(self, backend, kv: list[int], logits: np.ndarray | None, *, prompt: list[int], sampling: Sampling,
                  rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
-                 speculative: Speculative, costs: ForwardCosts, lookup_policy: DraftPolicy | None = None,
-                 draft=None, draft_policy: DraftPolicy | None = None, head: list[int] = ()):
+                 speculative: Speculative, costs: ForwardCosts, policies: dict[str, DraftPolicy] | None = None,
+                 history: AnswerHistory | None = None, draft=None, head: list[int] = ()):
         self.backend, self.kv, self.first_logits = backend, kv, logits
         self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
         self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
         self.constraint, self.spec, self.costs = constraint, speculative, costs
+        self.policies = policies or {}
         self.context = list(prompt)  # prompt + tokens emitted so far
+        self.prompt_len = len(prompt)
         self.emitted = 0
-        self.lookup = PromptLookup(self.context, ngram_min=speculative.ngram_min, ngram_max=speculative.ngram_max) \
-            if speculative.lookup and lookup_policy is not None else None
-        self.lookup_policy = lookup_policy
-        self.draft = draft if speculative.draft else None
-        self.draft_policy = draft_policy
+        self.indexes = []  # (source, n-gram index) for lookup drafts
+        if speculative.lookup and "lookup" in self.policies:
+            index = NgramIndex(self.context, ngram_min=speculative.ngram_min, ngram_max=speculative.ngram_max)
+            self.indexes.append(("lookup", index))
+        self.history = history if speculative.history and "history" in self.policies else None
+        if self.history is not None:
+            self.indexes.append(("history", self.history))
+        self.draft = draft if speculative.draft and "draft" in self.policies else None
         self.stats = SpeculationStats()
         self.warnings: list[str] = []
 
@@ -98,6 +103,8 @@ class Decoder:
         finally:
             if self.backend.position > len(self.kv):
                 self.backend.truncate(len(self.kv))
+            if self.history is not None and self.eos_ids:
+                self.history.add(self.context[self.prompt_len:], min(self.eos_ids))
 
     def _emit(self, token: int) -> None:
         self.context.append(token)
@@ -131,8 +138,8 @@ class Decoder:
     # --- drafting ----------------------------------------------------------------------
     def _propose(self) -> tuple[list[int], list[str], list, int]:
         """Drafts to follow the last emitted token: forced by the grammar, then looked up in the
-        context, else from the draft model. Returns (tokens, source of each, draft
-        distributions, n-gram length of the lookup match)."""
+        prompt or the answer history, else from the draft model. Returns (tokens, source of
+        each, draft distributions, n-gram length of the lookup match)."""
         limit = min(self.spec.max_draft, self.max_tokens - self.emitted,
                     self.backend.max_context - self.backend.position - 1)
         if limit <= 0 or self.context[-1] in self.eos_ids:
@@ -145,20 +152,18 @@ class Decoder:
             self.stats.drafted["constraint"] += len(drafts)
         sources = ["constraint"] * len(drafts)
         dists: list = [None] * len(drafts)
-        room, kind = limit - len(drafts), 0
-        if room > 0 and self.lookup is not None and self.lookup_policy.ready():
-            found, kind = self.lookup.propose(room, tail=drafts)
-            found = self._admissible(drafts, found[:self.lookup_policy.length(len(found), kind)] if found else [])
-            if found:
-                self.stats.drafted["lookup"] += len(found)
-                drafts, sources, dists = drafts + found, sources + ["lookup"] * len(found), dists + [None] * len(found)
-                room = 0
-        if room > 0 and self.draft is not None and self.draft_policy.ready():
-            k = self.draft_policy.length(room, per_draft_s=self.draft.step_s)
+        room = limit - len(drafts)
+        found, source, kind = self._lookup(room, drafts) if room > 0 and self.indexes else ([], None, 0)
+        if found:
+            self.stats.drafted[source] += len(found)
+            drafts, sources, dists = drafts + found, sources + [source] * len(found), dists + [None] * len(found)
+            room = 0
+        if room > 0 and self.draft is not None and self.policies["draft"].ready():
+            k = self.policies["draft"].length(room, per_draft_s=self.draft.step_s)
             if k:
                 try:
                     found, qs = self.draft.propose(self.context + drafts, k, self.sampling, self.rng)
-                except Exception as e:  # a broken draft must never fail the request
+                except Exception as e:  # noqa: BLE001 - a broken draft must never fail the request
                     self.warnings.append(f"draft model {self.draft.name} failed ({type(e).__name__}: {e}); "
                                          "decoding continued without it")
                     self.draft = None
@@ -170,6 +175,22 @@ class Decoder:
                     dists = dists + qs[:len(found)]
         return drafts, sources, dists, kind
 
+    def _lookup(self, room: int, tail: list[int]) -> tuple[list[int], str | None, int]:
+        """The longest n-gram match of the context (+ ``tail``) in the prompt or the answer history
+        (the prompt wins ties), cut to its source's draft length: (tokens, source, n)."""
+        key = self.context[-self.spec.ngram_max:] + tail
+        best: tuple[list[int], str | None, int] = ([], None, 0)
+        for source, index in self.indexes:
+            if not self.policies[source].ready():
+                continue
+            found, n = index.continuation(key, room, self.spec.ngram_min, self.spec.ngram_max)
+            if found and n > best[2]:
+                best = (found, source, n)
+        found, source, n = best
+        if source is None:
+            return [], None, 0
+        return self._admissible(tail, found[:self.policies[source].length(len(found), n)]), source, n
+
     def _admissible(self, before: list[int], tokens: list[int]) -> list[int]:
         """``tokens`` cut where the grammar would reject them, and after an end-of-sequence."""
         if tokens and self.constraint is not None:
@@ -180,9 +201,6 @@ class Decoder:
         return tokens
 
     def _feedback(self, sources: list[str], accepted: dict[str, int], kind: int) -> None:
-        drafted_lookup = sources.count("lookup")
-        if drafted_lookup:
-            self.lookup_policy.feedback(drafted_lookup, accepted.get("lookup", 0), kind)
-        drafted_model = sources.count("draft")
-        if drafted_model:
-            self.draft_policy.feedback(drafted_model, accepted.get("draft", 0))
+        for source in set(sources) - {"constraint"}:
+            self.policies[source].feedback(sources.count(source), accepted.get(source, 0),
+                                           kind if source != "draft" else 0)

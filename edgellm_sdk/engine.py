@@ -30,6 +30,7 @@ from .models.store import DEFAULT_MODEL, ModelStore
 from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, is_boundary, turn_end
 from .sampling import GREEDY, Sampling
 from .speculative import DraftModel, SpeculationStats, Speculative, resolve_speculative
+from .speculative.lookup import AnswerHistory
 from .speculative.policy import DraftPolicy, ForwardCosts
 from .tokenizer import Tokenizer
 from .types import Completion, FinishReason, Token, Usage
@@ -71,7 +72,8 @@ class Engine:
         # measured on this machine and kept across requests: forward cost per batch size, and
         # the acceptance of each draft source
         self._costs = ForwardCosts()
-        self._policies: dict[Speculative, tuple[DraftPolicy, DraftPolicy]] = {}
+        self._policies: dict[Speculative, dict[str, DraftPolicy]] = {}
+        self.answer_history = AnswerHistory()  # recent answers, drafts for the "history" source
         self.speculation = SpeculationStats()  # drafted / accepted since load, per source
 
     @classmethod
@@ -333,13 +335,13 @@ class Engine:
     def _decoder(self, logits, ids: list[int], sampling: Sampling, max_tokens: int, constraint,
                  spec: Speculative, head: list[int]) -> Decoder:
         if spec not in self._policies:
-            self._policies[spec] = tuple(DraftPolicy(self._costs, max_draft=spec.max_draft, cooldown=spec.cooldown,
-                                                     adaptive=spec.adaptive) for _ in ("lookup", "draft"))
-        lookup_policy, draft_policy = self._policies[spec]
+            self._policies[spec] = {source: DraftPolicy(self._costs, max_draft=spec.max_draft, cooldown=spec.cooldown,
+                                                        adaptive=spec.adaptive)
+                                    for source in ("lookup", "history", "draft")}
         return Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
                        rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
                        eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec, costs=self._costs,
-                       lookup_policy=lookup_policy, draft=self.draft, draft_policy=draft_policy, head=head)
+                       policies=self._policies[spec], history=self.answer_history, draft=self.draft, head=head)
 
     def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
                  ) -> tuple[np.ndarray | None, FinishReason | None]:

@@ -60,6 +60,18 @@ def test_greedy_draft_model_matches_plain_decoding(with_draft, prompt):
     assert kv_consistent(with_draft)
 
 
+def test_answer_history_drafts_an_earlier_answers_phrasing(tiny_store):
+    spec = Speculative(adaptive=False, lookup=False, max_draft=6)  # the history is the only source
+    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, speculative=spec) as e:
+        first = e.complete(PROMPTS[0], max_tokens=30)
+        assert first.usage.drafted_tokens == 0 and len(e.answer_history) == 31  # the answer + its end
+        again = e.complete(PROMPTS[0], max_tokens=30)  # a repeated request: its earlier answer drafts it
+        assert again.token_ids == first.token_ids and again.usage.accepted_tokens >= 20
+        assert e.speculation.drafted["history"] > 0 and e.speculation.accepted["history"] > 0
+        e.answer_history.clear()
+        assert len(e.answer_history) == 0
+
+
 def test_max_tokens_is_exact_when_a_round_could_overshoot(q8):
     for n in (1, 2, 3, 7, 13):
         c = q8.complete(PROMPTS[0], max_tokens=n)
@@ -191,9 +203,9 @@ def test_bad_settings_raise_value_error_with_the_range(tiny_store):
         resolve_speculative("fast")
     with pytest.raises(ValueError, match="unknown speculative setting"):
         resolve_speculative({"draft_len": 3})
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=64, threads=1) as e:
-        with pytest.raises(ValueError, match="max_draft"):
-            e.complete("hello", max_tokens=3, speculative={"max_draft": 99})
+    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=64, threads=1) as e, \
+            pytest.raises(ValueError, match="max_draft"):
+        e.complete("hello", max_tokens=3, speculative={"max_draft": 99})
 
 
 def test_draft_with_another_tokenizer_is_refused_naming_both(tiny_store, tmp_path):

@@ -34,8 +34,8 @@ def near_tie_at_divergence(engine, messages, plain, fast) -> bool:
     return 0 <= gap < 1.0
 
 
-@pytest.mark.parametrize("prompt", [REPORT, "Battery 64 %, left motor 2.1 A, right motor 1.8 A, heading 87 degrees. "
-                                            "Report the robot status, restating every value."])
+@pytest.mark.parametrize("prompt", [REPORT, ("Battery 64 %, left motor 2.1 A, right motor 1.8 A, heading 87 degrees. "
+                                            "Report the robot status, restating every value.")])
 def test_copying_answers_are_drafted_and_stay_the_plain_ones(engine, prompt):
     messages = [{"role": "user", "content": prompt}]
     plain = engine.chat(messages, max_tokens=96, speculative="off")

@@ -6,6 +6,7 @@ token a draft gets right is nearly free. Draft sources, tried in this order each
 - ``constraint``: tokens the grammar forces (llguidance's fast-forward) — accepted outright;
 - ``lookup``: prompt lookup — the tokens that followed the latest earlier occurrence of the
   last n-gram of the prompt + output (sensor narrations and commands restate their input);
+- ``history``: the same over this Engine's recent answers (a robot's usual phrasing);
 - ``draft``: a small model sharing the tokenizer (``Engine.load(..., draft=...)``).
 
 Greedy decoding keeps the longest drafted prefix the target model agrees with; sampling uses

@@ -16,17 +16,19 @@ class Speculative:
 
     constraint: bool = True  # fast-forward the tokens a schema / regex / grammar forces
     lookup: bool = True  # prompt lookup (n-grams of the prompt and the output so far)
+    history: bool = True  # n-grams of this Engine's recent answers (in memory only)
     draft: bool = True  # the draft model, when the Engine was loaded with one
     max_draft: int = 8  # most tokens drafted per round, in [1, 32]
     ngram_max: int = 4  # longest n-gram matched, in [1, 8]
-    ngram_min: int = 2  # shortest n-gram matched, in [1, ngram_max]
-    cooldown: int = 4  # plain steps after a round with nothing accepted, in [0, 256]
+    ngram_min: int = 1  # shortest n-gram matched, in [1, ngram_max]
+    cooldown: int = 1  # plain steps after a round with nothing accepted (doubling on repeats), in [0, 256]
     adaptive: bool = True  # False: always draft max_draft tokens when a source has them, no cooldown
 
     def __post_init__(self) -> None:
-        for name in ("constraint", "lookup", "draft", "adaptive"):
+        for name in ("constraint", "lookup", "history", "draft", "adaptive"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"Speculative.{name} must be True or False, got {getattr(self, name)!r}")
+                raise ValueError(  # noqa: TRY004 - every bad setting is a ValueError with the allowed values
+                    f"Speculative.{name} must be True or False, got {getattr(self, name)!r}")
         _check_int("max_draft", self.max_draft, 1, 32)
         _check_int("ngram_max", self.ngram_max, 1, 8)
         _check_int("ngram_min", self.ngram_min, 1, self.ngram_max)
@@ -34,7 +36,7 @@ class Speculative:
 
     @property
     def enabled(self) -> bool:
-        return self.constraint or self.lookup or self.draft
+        return self.constraint or self.lookup or self.history or self.draft
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
@@ -42,7 +44,7 @@ def _check_int(name: str, value, low: int, high: int) -> None:
         raise ValueError(f"Speculative.{name} must be an int in [{low}, {high}], got {value!r}")
 
 
-OFF = Speculative(constraint=False, lookup=False, draft=False)
+OFF = Speculative(constraint=False, lookup=False, history=False, draft=False)
 AUTO = Speculative()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SOURCES = ("constraint", "lookup", "draft")
+SOURCES = ("constraint", "lookup", "history", "draft")
 
 
 @dataclass
