@@ -61,7 +61,7 @@ $(BIN)/.bench: $(BIN)/.installed
 	touch $@
 
 bench: $(MODEL) $(EMBEDDER) $(BIN)/.bench $(ROS_STAMP)
-	$(BIN)/python benchmarks/bench_decode.py --runs 9 --variants q4,q8,fp32
+	$(BIN)/python benchmarks/bench_decode.py --runs 5 --variants q4,q8,fp32
 	$(BIN)/python benchmarks/bench_prefix.py
 	$(BIN)/python benchmarks/calibrate_semantic.py
 	$(BIN)/python benchmarks/bench_constrain.py

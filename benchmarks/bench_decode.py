@@ -297,6 +297,43 @@ def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dic
     return out
 
 
+def teacher_forced_agreement(requests: dict[str, list[dict]], window: int = 5) -> dict:
+    """Per token: does a batched verification forward choose what plain decoding chose?
+
+    Each workload's plain greedy answers are replayed as verification rounds would run them
+    (the prompt in the Engine's prefill pieces, then the answer in batches of ``window``
+    tokens with every position's logits) and each position's argmax is compared with the
+    plain answer's next token. This counts each disagreement once; the identical-prefix
+    agreement of the workload table also counts everything after an answer first differs."""
+    import numpy as np
+
+    from edgellm_sdk import Engine
+    from edgellm_sdk.prefill import chunks, turn_end
+
+    out = {}
+    with Engine.load("smollm2-135m", threads=THREADS, speculative="off", prefix_cache=False) as e:
+        for wl, reqs in requests.items():
+            same = total = 0
+            for r in reqs:
+                answer = list(e.chat(r["messages"], max_tokens=r["max_tokens"], schema=r.get("schema")).token_ids)
+                e.reset()
+                prompt = e.prompt_ids(r["messages"])
+                for start, end in chunks(0, len(prompt), turn_end(prompt, e.tokenizer.eos_ids)):
+                    logits = e.backend.forward(prompt[start:end])
+                if r.get("schema") is not None or not answer:
+                    continue  # constrained answers: the mask decides, not the argmax of raw logits
+                predicted = [int(np.argmax(logits[-1]))]
+                for i in range(0, len(answer) - 1, window):
+                    batch = answer[i:i + window]
+                    predicted += [int(t) for t in np.argmax(e.backend.forward(batch, all_logits=True), axis=-1)]
+                total += len(answer)
+                same += sum(int(a == b) for a, b in zip(predicted, answer))
+                e.reset()
+            if total:
+                out[wl] = {"tokens": total, "agreement": same / total}
+    return out
+
+
 def quality(variants: list[str]) -> dict:
     """Token-by-token NLL of each variant on the held-out text; top-1 agreement with fp32."""
     import numpy as np
@@ -366,9 +403,17 @@ def main() -> None:
     ap.add_argument("--draft", help="draft model for edgellm:draft (default: a layer-dropped copy of the target)")
     ap.add_argument("--no-llamacpp", action="store_true")
     ap.add_argument("--no-draft", action="store_true")
+    ap.add_argument("--agreement-only", action="store_true",
+                    help="only (re)compute the teacher-forced agreement into the existing results")
     args = ap.parse_args()
     if args.worker:
         return worker_main(args.worker, args.draft)
+    if args.agreement_only:
+        report = json.loads((HERE / "results" / "bench_decode.json").read_text(encoding="utf-8"))
+        requests = json.loads((WORK / "workloads.json").read_text(encoding="utf-8"))
+        report["teacher_forced_agreement"] = teacher_forced_agreement(requests)
+        (HERE / "results" / "bench_decode.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        return write_markdown(report)
 
     WORK.mkdir(parents=True, exist_ok=True)
     requests = build_workloads()
@@ -431,31 +476,41 @@ def main() -> None:
 
     info = machine(THREADS)
     report = {"machine": info, "date": time.strftime("%Y-%m-%d"), "runs": args.runs, "draft": draft,
-              "pld_tokens": PLD_TOKENS, "workloads": results, "divergences": causes,
+              "pld_tokens": PLD_TOKENS, "systems": systems, "workloads": results, "divergences": causes,
               "requests": {wl: len(r) for wl, r in requests.items()}, "peak_rss_mb": rss,
-              "commands_model_free_answers": model_free,
-              "variants": long, "quality": q}
-    lines = [(f"Machine: {describe(info)}; {THREADS} threads; median of {args.runs} interleaved runs; "
+              "commands_model_free_answers": model_free, "variants": long, "quality": q,
+              "teacher_forced_agreement": teacher_forced_agreement(requests)}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "bench_decode.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_markdown(report)
+
+
+def write_markdown(report: dict) -> None:
+    info, results, causes, long, q = (report[k] for k in ("machine", "workloads", "divergences", "variants",
+                                                           "quality"))
+    systems = report.get("systems") or list(next(iter(results.values())))
+    lines = [(f"Machine: {describe(info)}; {THREADS} threads; median of {report['runs']} interleaved runs; "
              f"{report['date']}."), ""]
     lines += workload_table(results, systems)
-    lines += ["", (f"Requests per workload: {report['requests']}; {model_free} of the "
+    lines += ["", f"Requests per workload: {report['requests']}; {report['commands_model_free_answers']} of the "
               f"{report['requests']['commands']} command answers were fully forced by their schema (no model step). "
-              f"Peak RSS of the workload processes (MB): {rss}."),
+              f"Peak RSS of the workload processes (MB): "
+              + ", ".join(f"{s} {mb:.0f}" for s, mb in report["peak_rss_mb"].items()) + ".",
               "Divergent greedy answers (first differing token, plain decoding's logit gap between the two tokens):"]
     for key, items in causes.items():
         gaps = [f"{d['logit_gap']:.2f}" for d in items if "logit_gap" in d]
         lines.append(f"- {key}: {len(items)} answers; gaps {', '.join(gaps) or '—'}")
+    tf = report.get("teacher_forced_agreement") or {}
+    if tf:
+        lines.append("Teacher-forced agreement (a batched verification forward picks plain decoding's token): "
+                     + ", ".join(f"{wl} {100 * v['agreement']:.1f} % of {v['tokens']}" for wl, v in tf.items()) + ".")
     lines += ["", *variant_table(long, q),
               (f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
               f"{next(iter(long.values()))['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill, "
               "each system in a fresh process (its load time and peak RSS).")]
     table = "\n".join(lines)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "bench_decode.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    (out / "bench_decode.md").write_text(table + "\n")
+    (HERE / "results" / "bench_decode.md").write_text(table + "\n")
     print(table)
-
 
 if __name__ == "__main__":
     main()

@@ -110,7 +110,7 @@ class Decoder:
         self.context.append(token)
         self.emitted += 1
 
-    def _history(self):
+    def _penalty_context(self):
         return self.context if self.sampling.repetition_penalty != 1.0 else ()
 
     def _masked(self, logits: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ class Decoder:
 
     def _choose(self, logits: np.ndarray) -> int:
         logits = self._masked(logits)
-        token = sample(logits, self.sampling, self.rng, self._history())
+        token = sample(logits, self.sampling, self.rng, self._penalty_context())
         if self.constraint is not None:
             self.constraint.advance(token)
         return token
@@ -133,7 +133,7 @@ class Decoder:
         """``logits`` already masked by the constraint."""
         if source == "constraint":
             return True, drafted  # the grammar allows nothing else here
-        return verify(logits, drafted, self.sampling, self.rng, self._history(), q)
+        return verify(logits, drafted, self.sampling, self.rng, self._penalty_context(), q)
 
     # --- drafting ----------------------------------------------------------------------
     def _propose(self) -> tuple[list[int], list[str], list, int]:

@@ -68,7 +68,11 @@ class Engine:
         self.speculative = resolve_speculative(speculative)
         self.draft = draft
         if draft is not None:
-            draft.check_tokenizer(tokenizer, manifest.name if manifest else "this model")
+            try:
+                draft.check_tokenizer(tokenizer, manifest.name if manifest else "this model")
+            except VocabularyMismatch:
+                draft.close()
+                raise
         # measured on this machine and kept across requests: forward cost per batch size, and
         # the acceptance of each draft source
         self._costs = ForwardCosts()
@@ -95,9 +99,9 @@ class Engine:
         ``semantic_cache``: answer caches for deterministic requests (off by default); the
         semantic one matches a chat's last user question by meaning.
 
-        ``speculative``: "auto" (default: grammar fast-forward, prompt lookup, and the draft model
-        when one is given), "off", a Speculative or a dict of its fields; ``generate`` may override
-        it per request. ``draft``: a model sharing this model's tokenizer (name, directory or a
+        ``speculative``: "auto" (default: grammar fast-forward, prompt lookup, the answer history
+        and the draft model when one is given), "off", a Speculative or a dict of its fields;
+        ``generate`` may override it per request (edgellm_sdk.speculative). ``draft``: a model sharing this model's tokenizer (name, directory or a
         loaded DraftModel), e.g. a student made by ``edgellm distill``, that proposes tokens
         the target verifies in one batched forward; ``draft_variant`` picks its variant.
         """
