@@ -7,6 +7,7 @@ greedy, runs interleaved across systems:
 
 - edgellm:off      speculative decoding off (the plain decode loop)
 - edgellm:lookup   the default: prompt lookup + constraint fast-forward
+- edgellm:history  the default + drafts from the Engine's earlier answers (opt-in: history=True)
 - edgellm:draft    the default + a draft model (--draft; default: a layer-dropped copy of the target)
 - llama.cpp        llama-cpp-python, plain decoding (its grammar for the command JSON)
 - llama.cpp:pld    llama-cpp-python with LlamaPromptLookupDecoding
@@ -94,9 +95,9 @@ class EdgeWorker:
             self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=1024,
                                       speculative="off", prefix_cache=False)
         else:
+            spec = {"off": "off", "history": {"history": True}}.get(mode, "auto")
             self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=2048,
-                                      speculative="off" if mode == "off" else "auto",
-                                      draft=draft if mode == "draft" else None)
+                                      speculative=spec, draft=draft if mode == "draft" else None)
         self.load_s = time.perf_counter() - t
 
     def run(self, requests: list[dict]) -> list[dict]:
@@ -419,7 +420,7 @@ def main() -> None:
     requests = build_workloads()
     (WORK / "workloads.json").write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
     draft = None if args.no_draft else str(args.draft or default_draft())
-    systems = ["edgellm:off", "edgellm:lookup"] + ([] if args.no_draft else ["edgellm:draft"])
+    systems = ["edgellm:off", "edgellm:lookup", "edgellm:history"] + ([] if args.no_draft else ["edgellm:draft"])
     systems += [] if args.no_llamacpp else ["llama.cpp", "llama.cpp:pld"]
     variants = args.variants.split(",")
     workers = {s: Worker(s, draft) for s in systems}

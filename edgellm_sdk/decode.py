@@ -11,7 +11,6 @@ list of tokens whose KV is cached), also when the consumer stops mid-round.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from .sampling import Sampling, sample
 from .speculative.config import Speculative
 from .speculative.lookup import AnswerHistory, NgramIndex
-from .speculative.policy import DraftPolicy, ForwardCosts
+from .speculative.policy import DraftPolicy
 from .speculative.stats import SpeculationStats
 from .speculative.verify import verify
 
@@ -27,12 +26,12 @@ from .speculative.verify import verify
 class Decoder:
     def __init__(self, backend, kv: list[int], logits: np.ndarray | None, *, prompt: list[int], sampling: Sampling,
                  rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
-                 speculative: Speculative, costs: ForwardCosts, policies: dict[str, DraftPolicy] | None = None,
+                 speculative: Speculative, policies: dict[str, DraftPolicy] | None = None,
                  history: AnswerHistory | None = None, draft=None, head: list[int] = ()):
         self.backend, self.kv, self.first_logits = backend, kv, logits
         self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
         self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
-        self.constraint, self.spec, self.costs = constraint, speculative, costs
+        self.constraint, self.spec = constraint, speculative
         self.policies = policies or {}
         self.context = list(prompt)  # prompt + tokens emitted so far
         self.prompt_len = len(prompt)
@@ -124,10 +123,7 @@ class Decoder:
         return token
 
     def _forward(self, batch: list[int], last: int = 1) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = self.backend.forward(batch, last=last)
-        self.costs.observe(len(batch), time.perf_counter() - t0)
-        return out
+        return self.backend.forward(batch, last=last)
 
     def _verify(self, logits: np.ndarray | None, drafted: int, source: str, q) -> tuple[bool, int]:
         """``logits`` already masked by the constraint."""
@@ -159,7 +155,7 @@ class Decoder:
             drafts, sources, dists = drafts + found, sources + [source] * len(found), dists + [None] * len(found)
             room = 0
         if room > 0 and self.draft is not None and self.policies["draft"].ready():
-            k = self.policies["draft"].length(room, per_draft_s=self.draft.step_s)
+            k = self.policies["draft"].length(room, draft_cost=self.draft.relative_cost)
             if k:
                 try:
                     found, qs = self.draft.propose(self.context + drafts, k, self.sampling, self.rng)

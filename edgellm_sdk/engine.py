@@ -31,7 +31,7 @@ from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, is_boundary, 
 from .sampling import GREEDY, Sampling
 from .speculative import DraftModel, SpeculationStats, Speculative, resolve_speculative
 from .speculative.lookup import AnswerHistory
-from .speculative.policy import DraftPolicy, ForwardCosts
+from .speculative.policy import DraftPolicy
 from .tokenizer import Tokenizer
 from .types import Completion, FinishReason, Token, Usage
 
@@ -73,11 +73,9 @@ class Engine:
             except VocabularyMismatch:
                 draft.close()
                 raise
-        # measured on this machine and kept across requests: forward cost per batch size, and
-        # the acceptance of each draft source
-        self._costs = ForwardCosts()
-        self._policies: dict[Speculative, dict[str, DraftPolicy]] = {}
-        self.answer_history = AnswerHistory()  # recent answers, drafts for the "history" source
+            if manifest is not None and variant in manifest.variants and draft.weight_bytes:
+                draft.relative_cost = draft.weight_bytes / manifest.variant_bytes(variant)
+        self.answer_history = AnswerHistory()  # recent answers: drafts of the opt-in "history" source
         self.speculation = SpeculationStats()  # drafted / accepted since load, per source
 
     @classmethod
@@ -99,8 +97,9 @@ class Engine:
         ``semantic_cache``: answer caches for deterministic requests (off by default); the
         semantic one matches a chat's last user question by meaning.
 
-        ``speculative``: "auto" (default: grammar fast-forward, prompt lookup, the answer history
-        and the draft model when one is given), "off", a Speculative or a dict of its fields;
+        ``speculative``: "auto" (default: grammar fast-forward, prompt lookup and the draft model
+        when one is given), "off", a Speculative or a dict of its fields (``history=True`` adds
+        drafts from earlier answers);
         ``generate`` may override it per request (edgellm_sdk.speculative). ``draft``: a model sharing this model's tokenizer (name, directory or a
         loaded DraftModel), e.g. a student made by ``edgellm distill``, that proposes tokens
         the target verifies in one batched forward; ``draft_variant`` picks its variant.
@@ -338,14 +337,13 @@ class Engine:
 
     def _decoder(self, logits, ids: list[int], sampling: Sampling, max_tokens: int, constraint,
                  spec: Speculative, head: list[int]) -> Decoder:
-        if spec not in self._policies:
-            self._policies[spec] = {source: DraftPolicy(self._costs, max_draft=spec.max_draft, cooldown=spec.cooldown,
-                                                        adaptive=spec.adaptive)
-                                    for source in ("lookup", "history", "draft")}
+        # fresh per request: how a request is batched must not depend on earlier ones (policy.py)
+        policies = {source: DraftPolicy(max_draft=spec.max_draft, cooldown=spec.cooldown, adaptive=spec.adaptive)
+                    for source in ("lookup", "history", "draft")}
         return Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
                        rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
-                       eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec, costs=self._costs,
-                       policies=self._policies[spec], history=self.answer_history, draft=self.draft, head=head)
+                       eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec, policies=policies,
+                       history=self.answer_history, draft=self.draft, head=head)
 
     def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
                  ) -> tuple[np.ndarray | None, FinishReason | None]:

@@ -61,7 +61,7 @@ def test_greedy_draft_model_matches_plain_decoding(with_draft, prompt):
 
 
 def test_answer_history_drafts_an_earlier_answers_phrasing(tiny_store):
-    spec = Speculative(adaptive=False, lookup=False, max_draft=6)  # the history is the only source
+    spec = Speculative(adaptive=False, lookup=False, history=True, max_draft=6)  # the history alone
     with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, speculative=spec) as e:
         first = e.complete(PROMPTS[0], max_tokens=30)
         assert first.usage.drafted_tokens == 0 and len(e.answer_history) == 31  # the answer + its end

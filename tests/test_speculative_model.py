@@ -67,3 +67,18 @@ def test_command_parser_gives_the_same_commands(engine, embedder):
     fast = [parser.parse(r["text"]) for r in rows]
     assert fast == plain
     assert engine.speculation.accepted["constraint"] - before > 10 * len(rows)
+
+
+def test_the_same_request_is_batched_and_answered_the_same_way(engine, default_store):
+    """Draft lengths depend on the request alone (no timings, nothing from earlier requests), so
+    speculation keeps greedy answers reproducible across requests and processes."""
+    from edgellm_sdk import Engine
+
+    messages = [{"role": "user", "content": REPORT}]
+    first = engine.chat(messages, max_tokens=96)
+    engine.chat([{"role": "user", "content": "Name three robot sensors."}], max_tokens=32)
+    again = engine.chat(messages, max_tokens=96)
+    with Engine.load("smollm2-135m", store=default_store, threads=2, prefix_cache=False) as other:
+        elsewhere = other.chat(messages, max_tokens=96)
+    assert first.token_ids == again.token_ids == elsewhere.token_ids
+    assert first.usage.accepted_tokens == again.usage.accepted_tokens > 0

@@ -9,14 +9,17 @@ from dataclasses import dataclass, fields
 class Speculative:
     """Which draft sources run and how far they draft. ``"auto"`` is ``Speculative()``.
 
-    The draft length adapts to the measured acceptance and the measured cost of batched
-    forwards on this machine; after a round in which nothing was accepted, ``cooldown`` plain
-    steps follow (doubling on repeated misses), so text that is not copied is not slowed down.
+    The draft length adapts to the acceptance seen in the request and a fixed cost model of
+    batched forwards (policy.py: the same request is always batched the same way); after a
+    round in which nothing was accepted, ``cooldown`` plain steps follow (doubling on repeated
+    misses), so text that is not copied is not slowed down.
     """
 
     constraint: bool = True  # fast-forward the tokens a schema / regex / grammar forces
     lookup: bool = True  # prompt lookup (n-grams of the prompt and the output so far)
-    history: bool = True  # n-grams of this Engine's recent answers (in memory only)
+    # n-grams of this Engine's recent answers (in memory only). Off by default: a repeated request
+    # would then be drafted, and so batched, unlike the first time, and may differ at a near tie
+    history: bool = False
     draft: bool = True  # the draft model, when the Engine was loaded with one
     max_draft: int = 8  # most tokens drafted per round, in [1, 32]
     ngram_max: int = 4  # longest n-gram matched, in [1, 8]

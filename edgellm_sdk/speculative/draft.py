@@ -9,7 +9,6 @@ rejection sampling.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,8 @@ class DraftModel:
     def __init__(self, backend, tokenizer, name: str):
         self.backend, self.tokenizer, self.name = backend, tokenizer, name
         self._kv: list[int] = []  # tokens whose KV the draft backend holds
-        self.step_s = 0.0  # measured seconds per drafted token (moving average)
+        self.weight_bytes = 0  # its weights, from the manifest
+        self.relative_cost = 0.5  # a drafted token in target one-token forwards (Engine: weight ratio)
 
     @classmethod
     def load(cls, model: str | Path, *, store=None, threads: int | None = None, max_context: int = 2048,
@@ -40,7 +40,9 @@ class DraftModel:
             manifest.verify(small + manifest.variant_files(variant))
         backend = OrtBackend(manifest.variant_path(variant), max_context=max_context, threads=threads,
                              providers=providers)
-        return cls(backend, Tokenizer.from_dir(manifest.root), f"{manifest.name}:{variant}")
+        draft = cls(backend, Tokenizer.from_dir(manifest.root), f"{manifest.name}:{variant}")
+        draft.weight_bytes = manifest.variant_bytes(variant)
+        return draft
 
     def check_tokenizer(self, tokenizer, target_name: str) -> None:
         """Raise VocabularyMismatch unless the draft's tokenizer is the target's."""
@@ -56,7 +58,6 @@ class DraftModel:
     def propose(self, context: Sequence[int], k: int, sampling: Sampling, rng: np.random.Generator
                 ) -> tuple[list[int], list[Distribution | None]]:
         """``k`` tokens continuing ``context``, and the draft distribution of each (None: greedy)."""
-        t0 = time.perf_counter()
         logits = self._sync(context)
         tokens, dists = [], []
         history = list(context) if sampling.repetition_penalty != 1.0 else ()
@@ -73,8 +74,6 @@ class DraftModel:
             if i < k - 1:
                 logits = self.backend.forward([token])
                 self._kv.append(token)
-        elapsed = (time.perf_counter() - t0) / max(1, k)
-        self.step_s = elapsed if not self.step_s else 0.8 * self.step_s + 0.2 * elapsed
         return tokens, dists
 
     def _sync(self, context: Sequence[int]) -> np.ndarray:

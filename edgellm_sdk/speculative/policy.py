@@ -1,51 +1,42 @@
-"""How many tokens to draft: the length that maximizes expected tokens per second.
+"""How many tokens to draft: the length that maximizes expected tokens per forward cost.
 
-Both inputs are measured, not assumed: ``ForwardCosts`` times the target's forwards per
-batch size on this machine (AVX2 and AVX-512 hosts differ), and ``DraftPolicy`` keeps the
-acceptance rate of a draft source. With per-token acceptance ``a``, drafting ``k`` tokens
-yields ``1 + a + ... + a^k`` tokens for the cost of a forward of ``k + 1`` (plus what the
-drafts cost to make); the best ``k`` may be 0, and after a round in which nothing was
-accepted the source sits out ``cooldown`` steps (doubling on repeated misses, up to 16×).
+With per-token acceptance ``a``, drafting ``k`` tokens yields ``1 + a + ... + a^k`` tokens for
+the cost of a forward of ``k + 1`` tokens (plus what the drafts cost to make). Batched and
+one-token forwards round activations differently, so how a request is batched can change a
+near-tied greedy token: for the same request to give the same answer every time, in every
+process, the decision uses only the request itself — a fixed cost model and the acceptance
+seen so far in this request — never timings or earlier requests. After a round in which
+nothing was accepted the source sits out ``cooldown`` steps (doubling on repeated misses, up
+to 16×).
 """
 
 from __future__ import annotations
 
-PRIOR_PER_TOKEN = 0.12  # until measured: each extra token in a batch costs 12 % of a 1-token forward
-PRIOR_STEP_S = 0.01  # until measured: a 1-token forward takes 10 ms
-EMA = 0.2
+# Each extra token in a batched forward costs this fraction of a one-token forward. Measured (ORT
+# q4, 2 threads): 0.18-0.2 on a 2-core Xeon (AVX-512), 0.05-0.14 reported on the AMD EPYC machines;
+# the higher one is used, so drafting pays on both.
+EXTRA_TOKEN_COST = 0.2
+EMA = 0.3
 MAX_BACKOFF = 16
 
 
-class ForwardCosts:
-    """Seconds per target forward, by batch size (exponential moving averages)."""
+def prior(kind: int) -> float:
+    """Acceptance expected before any is seen: a longer n-gram match is likelier to continue
+    (kind = n-gram length; 0 = a draft model)."""
+    return 0.5 if kind == 0 else min(0.7, 0.25 + 0.1 * kind)
 
-    def __init__(self) -> None:
-        self._seconds: dict[int, float] = {}
 
-    def observe(self, size: int, seconds: float) -> None:
-        old = self._seconds.get(size)
-        self._seconds[size] = seconds if old is None else old + EMA * (seconds - old)
-
-    def estimate(self, size: int) -> float:
-        """Measured when seen, else scaled from the nearest smaller measured size by the prior."""
-        if size in self._seconds:
-            return self._seconds[size]
-        known = [s for s in self._seconds if s < size]
-        base = max(known) if known else None
-        if base is None:
-            return PRIOR_STEP_S * (1.0 + PRIOR_PER_TOKEN * (size - 1))
-        ratio = (1.0 + PRIOR_PER_TOKEN * (size - 1)) / (1.0 + PRIOR_PER_TOKEN * (base - 1))
-        return self._seconds[base] * ratio
+def batch_cost(size: int) -> float:
+    """A forward of ``size`` tokens, in one-token forwards."""
+    return 1.0 + EXTRA_TOKEN_COST * (size - 1)
 
 
 class DraftPolicy:
-    """Acceptance statistics and the draft length of one draft source."""
+    """Acceptance statistics and the draft length of one draft source, for one request."""
 
-    def __init__(self, costs: ForwardCosts, *, max_draft: int, cooldown: int, adaptive: bool = True,
-                 prior: float = 0.6):
-        self.costs, self.max_draft, self.cooldown, self.adaptive = costs, max_draft, cooldown, adaptive
+    def __init__(self, *, max_draft: int, cooldown: int, adaptive: bool = True):
+        self.max_draft, self.cooldown, self.adaptive = max_draft, cooldown, adaptive
         self._acceptance: dict[int, float] = {}  # per kind of draft (e.g. n-gram length) -> P(next accepted)
-        self.prior = prior
         self._skip = 0
         self._misses = 0
 
@@ -57,18 +48,18 @@ class DraftPolicy:
         return True
 
     def acceptance(self, kind: int = 0) -> float:
-        return self._acceptance.get(kind, self.prior)
+        return self._acceptance.get(kind, prior(kind))
 
-    def length(self, available: int, kind: int = 0, per_draft_s: float = 0.0) -> int:
-        """The best number of tokens to draft, at most ``available`` (0 = do not draft)."""
+    def length(self, available: int, kind: int = 0, draft_cost: float = 0.0) -> int:
+        """The best number of tokens to draft, at most ``available`` (0 = do not draft);
+        ``draft_cost``: what making one drafted token costs, in target one-token forwards."""
         if not self.adaptive:
             return min(available, self.max_draft)
         a = self.acceptance(kind)
-        best_k, best_rate = 0, 1.0 / self.costs.estimate(1)
-        expected = 1.0
+        best_k, best_rate, expected = 0, 1.0, 1.0
         for k in range(1, min(available, self.max_draft) + 1):
             expected += a ** k
-            rate = expected / (self.costs.estimate(k + 1) + k * per_draft_s)
+            rate = expected / (batch_cost(k + 1) + k * draft_cost)
             if rate > best_rate:
                 best_k, best_rate = k, rate
         return best_k
@@ -77,9 +68,8 @@ class DraftPolicy:
         if drafted <= 0:
             return
         trials = accepted + (accepted < drafted)  # each accepted token, and the first rejected one
-        rate = accepted / trials
-        old = self._acceptance.get(kind, self.prior)
-        self._acceptance[kind] = old + EMA * (rate - old) * min(1.0, trials / 2)
+        old = self._acceptance.get(kind, prior(kind))
+        self._acceptance[kind] = old + EMA * (accepted / trials - old) * min(1.0, trials / 2)
         if accepted == 0 and self.adaptive:
             self._misses += 1
             self._skip = self.cooldown * min(MAX_BACKOFF, 2 ** (self._misses - 1))
