@@ -276,7 +276,7 @@ def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dic
                     diverged: list[tuple[int, int]]) -> list[dict]:
     """For each answer that differs: plain decoding's logit gap between its token and the other's."""
     from edgellm_sdk import Engine
-    from edgellm_sdk.prefill import chunks, turn_end
+    from edgellm_sdk.prefill import feed
 
     out = []
     with Engine.load("smollm2-135m", threads=THREADS, speculative="off", prefix_cache=False) as e:
@@ -286,9 +286,7 @@ def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dic
                 out.append({"request": i, "position": pos, "cause": "one answer ended"})
                 continue
             e.reset()
-            prompt = e.prompt_ids(requests[i]["messages"])
-            for start, end in chunks(0, len(prompt), turn_end(prompt, e.tokenizer.eos_ids)):
-                logits = e.backend.forward(prompt[start:end])
+            logits = feed(e.backend, e.prompt_ids(requests[i]["messages"]), e.tokenizer.eos_ids)
             for token in a[:pos]:
                 logits = e.backend.forward([token])
             row = logits[-1]
@@ -309,7 +307,7 @@ def teacher_forced_agreement(requests: dict[str, list[dict]], window: int = 5) -
     import numpy as np
 
     from edgellm_sdk import Engine
-    from edgellm_sdk.prefill import chunks, turn_end
+    from edgellm_sdk.prefill import feed
 
     out = {}
     with Engine.load("smollm2-135m", threads=THREADS, speculative="off", prefix_cache=False) as e:
@@ -318,9 +316,7 @@ def teacher_forced_agreement(requests: dict[str, list[dict]], window: int = 5) -
             for r in reqs:
                 answer = list(e.chat(r["messages"], max_tokens=r["max_tokens"], schema=r.get("schema")).token_ids)
                 e.reset()
-                prompt = e.prompt_ids(r["messages"])
-                for start, end in chunks(0, len(prompt), turn_end(prompt, e.tokenizer.eos_ids)):
-                    logits = e.backend.forward(prompt[start:end])
+                logits = feed(e.backend, e.prompt_ids(r["messages"]), e.tokenizer.eos_ids)
                 if r.get("schema") is not None or not answer:
                     continue  # constrained answers: the mask decides, not the argmax of raw logits
                 predicted = [int(np.argmax(logits[-1]))]

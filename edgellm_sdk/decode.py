@@ -26,24 +26,26 @@ from .speculative.verify import verify
 class Decoder:
     def __init__(self, backend, kv: list[int], logits: np.ndarray | None, *, prompt: list[int], sampling: Sampling,
                  rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
-                 speculative: Speculative, policies: dict[str, DraftPolicy] | None = None,
-                 history: AnswerHistory | None = None, draft=None, head: list[int] = ()):
+                 speculative: Speculative, history: AnswerHistory | None = None, draft=None,
+                 head: list[int] = ()):
         self.backend, self.kv, self.first_logits = backend, kv, logits
         self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
         self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
         self.constraint, self.spec = constraint, speculative
-        self.policies = policies or {}
+        # fresh per request: how a request is batched must not depend on earlier ones (policy.py)
+        self.policies = {source: DraftPolicy(max_draft=speculative.max_draft, cooldown=speculative.cooldown,
+                                             adaptive=speculative.adaptive) for source in ("lookup", "history", "draft")}
         self.context = list(prompt)  # prompt + tokens emitted so far
         self.prompt_len = len(prompt)
         self.emitted = 0
         self.indexes = []  # (source, n-gram index) for lookup drafts
-        if speculative.lookup and "lookup" in self.policies:
+        if speculative.lookup:
             index = NgramIndex(self.context, ngram_min=speculative.ngram_min, ngram_max=speculative.ngram_max)
             self.indexes.append(("lookup", index))
-        self.history = history if speculative.history and "history" in self.policies else None
+        self.history = history if speculative.history else None
         if self.history is not None:
             self.indexes.append(("history", self.history))
-        self.draft = draft if speculative.draft and "draft" in self.policies else None
+        self.draft = draft if speculative.draft else None
         self.stats = SpeculationStats()
         self.warnings: list[str] = []
 
@@ -73,7 +75,7 @@ class Decoder:
                 # logits are needed where a draft must be verified and at the end; forced tokens
                 # come first and need none
                 first = next((i for i, src in enumerate(sources) if src != "constraint"), len(drafts))
-                out = self._forward([token, *drafts], last=len(drafts) + 1 - first)
+                out = self.backend.forward([token, *drafts], last=len(drafts) + 1 - first)
                 self.kv.append(token)
                 if not drafts:
                     token = self._choose(out)
@@ -121,9 +123,6 @@ class Decoder:
         if self.constraint is not None:
             self.constraint.advance(token)
         return token
-
-    def _forward(self, batch: list[int], last: int = 1) -> np.ndarray:
-        return self.backend.forward(batch, last=last)
 
     def _verify(self, logits: np.ndarray | None, drafted: int, source: str, q) -> tuple[bool, int]:
         """``logits`` already masked by the constraint."""

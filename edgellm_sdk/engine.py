@@ -27,11 +27,10 @@ from .constrain import compile_constraint
 from .decode import Decoder
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
 from .models.store import DEFAULT_MODEL, ModelStore
-from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, is_boundary, turn_end
+from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, common_prefix, is_boundary, turn_end
 from .sampling import GREEDY, Sampling
 from .speculative import DraftModel, SpeculationStats, Speculative, resolve_speculative
 from .speculative.lookup import AnswerHistory
-from .speculative.policy import DraftPolicy
 from .tokenizer import Tokenizer
 from .types import Completion, FinishReason, Token, Usage
 
@@ -307,7 +306,10 @@ class Engine:
             if reason is not None:
                 yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
                 return
-            decoder = self._decoder(logits, ids, sampling, max_tokens, constraint, spec, head)
+            decoder = Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
+                              rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
+                              eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec,
+                              history=self.answer_history, draft=self.draft, head=head)
             tokens = iter(decoder)
             eos = self.tokenizer.eos_ids
             for token in tokens:
@@ -335,16 +337,6 @@ class Engine:
                 self.speculation.merge(decoder.stats)
             self._lock.release()
 
-    def _decoder(self, logits, ids: list[int], sampling: Sampling, max_tokens: int, constraint,
-                 spec: Speculative, head: list[int]) -> Decoder:
-        # fresh per request: how a request is batched must not depend on earlier ones (policy.py)
-        policies = {source: DraftPolicy(max_draft=spec.max_draft, cooldown=spec.cooldown, adaptive=spec.adaptive)
-                    for source in ("lookup", "history", "draft")}
-        return Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
-                       rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
-                       eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec, policies=policies,
-                       history=self.answer_history, draft=self.draft, head=head)
-
     def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
                  ) -> tuple[np.ndarray | None, FinishReason | None]:
         """Feed ``ids`` after the longest prefix already computed; logits of the last one.
@@ -356,9 +348,9 @@ class Engine:
         limit = len(ids) - 1
         turn = turn_end(ids, self.tokenizer.eos_ids)
         if kv_reuse == "full":
-            common = _common(self._kv_ids, ids, min(limit, len(self._kv_ids)))
+            common = common_prefix(self._kv_ids, ids, min(limit, len(self._kv_ids)))
         else:
-            common = boundary_at_or_before(_common(self._kv_ids, ids, min(limit, self._canonical)), turn)
+            common = boundary_at_or_before(common_prefix(self._kv_ids, ids, min(limit, self._canonical)), turn)
         cache = self.prefix_cache
         if cache is not None:
             found, entry = cache.longest(ids[:limit])
@@ -463,13 +455,6 @@ class Engine:
     def __repr__(self) -> str:
         name = self.manifest.name if self.manifest else "?"
         return f"Engine(model={name!r}, variant={self.variant!r}, max_context={self.max_context})"
-
-
-def _common(a: list[int], b: list[int], limit: int) -> int:
-    n = 0
-    while n < limit and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def _exact_entry(cache: PrefixCache, ids: list[int]) -> bool:

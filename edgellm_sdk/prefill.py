@@ -15,6 +15,14 @@ from collections.abc import Iterator, Sequence
 PREFILL_CHUNK = 32
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens ``a`` and ``b`` share, at most ``limit``: the KV that can be reused."""
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def turn_end(ids: Sequence[int], end_ids) -> int | None:
     """The position just after the first end-of-turn token of ``ids``, or None."""
     return next((i + 1 for i, t in enumerate(ids) if t in end_ids), None)
@@ -28,6 +36,15 @@ def boundary_at_or_before(n: int, turn: int | None) -> int:
 
 def is_boundary(n: int, turn: int | None) -> bool:
     return n % PREFILL_CHUNK == 0 or n == turn
+
+
+def feed(backend, ids: Sequence[int], end_ids):
+    """Run ``ids`` through an empty ``backend`` in the pieces the Engine's prefill uses (so the KV
+    and logits are what a cold request computes); the logits after the last token."""
+    logits = None
+    for start, end in chunks(0, len(ids), turn_end(ids, end_ids)):
+        logits = backend.forward(list(ids[start:end]))
+    return logits
 
 
 def chunks(start: int, stop: int, turn: int | None) -> Iterator[tuple[int, int]]:

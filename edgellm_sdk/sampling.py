@@ -78,7 +78,11 @@ def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
     """Pick the next token id from 1-D ``logits`` (not modified)."""
     if sampling.greedy and (sampling.repetition_penalty == 1.0 or not len(history)):
         return int(np.argmax(logits))  # the decode loop's hot path: no copies
-    candidates, probs = distribution(logits, sampling, history)
-    if sampling.greedy:
-        return int(candidates[0])
-    return int(candidates[rng.choice(len(candidates), p=probs)])
+    dist = distribution(logits, sampling, history)
+    return int(dist[0][0]) if sampling.greedy else draw(dist, rng)
+
+
+def draw(dist: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> int:
+    """One token from a (token ids, probabilities) distribution."""
+    ids, probs = dist
+    return int(ids[rng.choice(len(ids), p=probs)])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgellm_sdk.commands import CommandParser
-from edgellm_sdk.prefill import chunks, turn_end
+from edgellm_sdk.prefill import feed
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
 from edgellm_sdk.speculative.config import OFF
 
@@ -23,9 +23,7 @@ def near_tie_at_divergence(engine, messages, plain, fast) -> bool:
     if i is None:
         return len(plain.token_ids) == len(fast.token_ids)
     engine.reset()  # replay plain decoding: the prompt in the Engine's prefill pieces, then one token a step
-    prompt = engine.prompt_ids(messages)
-    for start, end in chunks(0, len(prompt), turn_end(prompt, engine.tokenizer.eos_ids)):
-        logits = engine.backend.forward(prompt[start:end])
+    logits = feed(engine.backend, engine.prompt_ids(messages), engine.tokenizer.eos_ids)
     for token in plain.token_ids[:i]:
         logits = engine.backend.forward([token])
     logits = logits[-1].copy()

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VocabularyMismatch
-from ..sampling import Sampling, distribution, sample
+from ..prefill import common_prefix
+from ..sampling import Sampling, distribution, draw, sample
 from .verify import Distribution
 
 
@@ -60,17 +61,17 @@ class DraftModel:
         """``k`` tokens continuing ``context``, and the draft distribution of each (None: greedy)."""
         logits = self._sync(context)
         tokens, dists = [], []
-        history = list(context) if sampling.repetition_penalty != 1.0 else ()
+        penalized = list(context) if sampling.repetition_penalty != 1.0 else None
         for i in range(k):
             if sampling.greedy:
-                token, q = sample(logits, sampling, rng, history), None
+                token, q = sample(logits, sampling, rng, penalized or ()), None
             else:
-                q = distribution(logits, sampling, history)
-                token = int(q[0][rng.choice(len(q[0]), p=q[1])])
+                q = distribution(logits, sampling, penalized or ())
+                token = draw(q, rng)
             tokens.append(token)
             dists.append(q)
-            if history:
-                history.append(token)
+            if penalized is not None:
+                penalized.append(token)
             if i < k - 1:
                 logits = self.backend.forward([token])
                 self._kv.append(token)
@@ -78,9 +79,7 @@ class DraftModel:
 
     def _sync(self, context: Sequence[int]) -> np.ndarray:
         """Feed what the draft has not seen of ``context``; logits after its last token."""
-        n, limit = 0, min(len(self._kv), len(context) - 1)
-        while n < limit and self._kv[n] == context[n]:
-            n += 1
+        n = common_prefix(self._kv, context, min(len(self._kv), len(context) - 1))
         self.backend.truncate(n)
         self._kv = list(context[:n])
         logits = None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..sampling import Sampling, distribution, sample
+from ..sampling import Sampling, distribution, draw, sample
 
 Distribution = tuple[np.ndarray, np.ndarray]  # (token ids, probabilities)
 
@@ -31,10 +31,7 @@ def verify(logits: np.ndarray, drafted: int, sampling: Sampling, rng: np.random.
     if q_x > 0 and rng.random() < min(1.0, p_x / q_x):
         return True, drafted
     residual = _residual(ids, p, drafted, q)
-    if residual is None:  # p == q up to rounding: any draw from p is exact
-        return False, int(ids[rng.choice(len(ids), p=p)])
-    rids, rp = residual
-    return False, int(rids[rng.choice(len(rids), p=rp)])
+    return False, draw(residual if residual is not None else (ids, p), rng)  # None: p == q, any draw from p
 
 
 def _residual(ids: np.ndarray, p: np.ndarray, drafted: int, q: Distribution | None) -> Distribution | None:

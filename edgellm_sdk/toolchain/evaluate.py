@@ -216,12 +216,11 @@ def answer_ids(engine, messages: list, target: str, prompt: list[int]) -> list[i
 def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
     """Summed NLL (nats) of ``answer`` after ``prompt``: prefill in the Engine's chunks, then one
     token per call as decoding runs. Leaves the engine reset."""
-    from ..prefill import chunks, turn_end
+    from ..prefill import feed
 
     engine.reset()
     try:
-        for start, end in chunks(0, len(prompt), turn_end(prompt, engine.tokenizer.eos_ids)):
-            logits = engine.backend.forward(prompt[start:end])
+        logits = feed(engine.backend, prompt, engine.tokenizer.eos_ids)
         nll = 0.0
         for i, token in enumerate(answer):
             nll -= float(log_softmax(logits[-1])[token])
