@@ -33,7 +33,7 @@ from .types import Completion, FinishReason, Message, Token, Usage
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ChatSession": "chat",
+    "ChatSession": "session",
     "DeviceProfile": "profiles",
     "Embedder": "embed",
     "Engine": "engine",
@@ -84,12 +84,12 @@ if TYPE_CHECKING:
     from .cache.prefix import PrefixCache
     from .cache.response import ResponseCache
     from .cache.semantic import SemanticCache
-    from .chat import ChatSession
     from .embed import Embedder
     from .engine import Engine
     from .models.store import ModelStore
     from .profiles import DeviceProfile
     from .sampling import Sampling
+    from .session import ChatSession
     from .tokenizer import TextStream, Tokenizer
 
 

@@ -154,11 +154,12 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
 # ---- CLI ---------------------------------------------------------------------------------------
 
 def add_parser(sub) -> None:
-    from .cli import add_profile_arg
+    from .cli.common import add_profile_arg
+    from .models.store import DEFAULT_MODEL
 
     p = sub.add_parser("bench", help="time to first token, decode speed and peak RSS (optionally simulating a "
                                      "device profile's limits)")
-    p.add_argument("--model", "-m", default="smollm2-135m")
+    p.add_argument("--model", "-m", default=DEFAULT_MODEL, help="installed model name or model directory")
     p.add_argument("--variant", help="default: the profile's, else the model's")
     add_profile_arg(p)
     p.add_argument("--simulate", action="store_true", help="run under the profile's CPU and memory limits "
@@ -170,7 +171,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    from .cli import profile_arg
+    from .cli.common import profile_arg
 
     if args.runs < 1 or args.max_tokens < 2:
         raise ValueError("--runs must be >= 1 and --max-tokens >= 2")

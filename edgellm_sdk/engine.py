@@ -32,11 +32,12 @@ from .sampling import GREEDY, Sampling
 from .speculative import DraftModel, SpeculationStats, Speculative, resolve_speculative
 from .speculative.lookup import AnswerHistory
 from .tokenizer import Tokenizer
-from .types import Completion, FinishReason, Token, Usage
+from .types import Completion, FinishReason, Message, Token, Usage
 
 if TYPE_CHECKING:
     from .backends.base import Backend
     from .models.manifest import Manifest
+    from .session import ChatSession
 
 DEFAULT_MAX_CONTEXT = 2048
 DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
@@ -163,6 +164,10 @@ class Engine:
     def render(self, messages: Iterable[MessageLike], *, add_generation_prompt: bool = True) -> str:
         return self.template.render(as_messages(messages), add_generation_prompt=add_generation_prompt)
 
+    def _head_ids(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of a conversation so far (no generation prompt): the semantic cache's scope."""
+        return self.tokenizer.encode(self.render(messages, add_generation_prompt=False))
+
     def prompt_ids(self, prompt: str | Sequence[MessageLike] | Sequence[int]) -> list[int]:
         """Token ids for raw text, a message list (chat template applied), or ids as given."""
         if isinstance(prompt, str):
@@ -229,7 +234,7 @@ class Engine:
         caches = AnswerCaches(self.response_cache, self.semantic_cache)
         if not sampling.deterministic or not caches.enabled:
             return run
-        key = caches.key(self, prompt, ids, sampling=sampling, stop=stops, max_tokens=max_tokens, context=context,
+        key = caches.key(self.model_id, self._head_ids, prompt, ids, sampling=sampling, stop=stops, max_tokens=max_tokens, context=context,
                          grammar=constraint.grammar if constraint is not None else None)
         hit = caches.get(key)
         if hit is not None:
@@ -238,7 +243,7 @@ class Engine:
         return caches.record(run, key)
 
     def complete(self, prompt, **kwargs) -> Completion:
-        return self._collect(self.generate(prompt, **kwargs))
+        return Completion.from_tokens(self.generate(prompt, **kwargs), self.tokenizer.eos_ids)
 
     def chat(self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3,
              **kwargs) -> Completion:
@@ -250,20 +255,10 @@ class Engine:
             return chat_with_tools(self, messages, tools, max_rounds=max_tool_rounds, **kwargs)
         return self.complete(as_messages(messages), **kwargs)
 
-    def session(self, system: str | None = None, **defaults):
-        from .chat import ChatSession
+    def session(self, system: str | None = None, **defaults) -> ChatSession:
+        from .session import ChatSession
 
         return ChatSession(self, system, **defaults)
-
-    def _collect(self, tokens: Iterator[Token]) -> Completion:
-        text, ids, last = [], [], None
-        for tok in tokens:
-            text.append(tok.text)
-            if tok.id >= 0 and tok.id not in self.tokenizer.eos_ids:
-                ids.append(tok.id)
-            last = tok
-        assert last is not None and last.finish_reason is not None and last.usage is not None
-        return Completion("".join(text), tuple(ids), last.finish_reason, last.usage, cached=last.cached)
 
     def _replay(self, hit: CachedResponse, prompt_tokens: int, t_call: float) -> Iterator[Token]:
         generated = sum(1 for i, _ in hit.pieces if i >= 0 and i not in self.tokenizer.eos_ids)

@@ -15,9 +15,13 @@ import json
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .chat import as_messages
 from .types import Completion, Message
+
+if TYPE_CHECKING:
+    from .engine_api import EngineAPI
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 
@@ -89,10 +93,9 @@ def tools_prompt(tools: Sequence[Tool]) -> str:
     return "\n".join(lines)
 
 
-def chat_with_tools(engine, messages: Sequence, tools: Sequence, *, max_rounds: int = 3, **options) -> Completion:
+def chat_with_tools(engine: EngineAPI, messages: Sequence, tools: Sequence, *, max_rounds: int = 3,
+                    **options) -> Completion:
     """Run the call/answer loop; the Completion's ``tool_calls`` lists what was called."""
-    from .chat import as_messages
-
     specs = [as_tool(t) for t in tools]
     if not specs:
         raise ValueError("tools is empty")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,3 +60,16 @@ class Completion:
     usage: Usage
     cached: bool = False
     tool_calls: tuple = ()  # ToolCall records when chat(tools=...) was used
+
+    @classmethod
+    def from_tokens(cls, tokens: Iterable[Token], eos_ids: Collection[int] = ()) -> Completion:
+        """Collect a token stream (as ``Engine.generate`` yields it) into one Completion."""
+        text, ids, last = [], [], None
+        for tok in tokens:
+            text.append(tok.text)
+            if tok.id >= 0 and tok.id not in eos_ids:
+                ids.append(tok.id)
+            last = tok
+        if last is None or last.finish_reason is None or last.usage is None:
+            raise ValueError("the token stream ended without a final token carrying finish_reason and usage")
+        return cls("".join(text), tuple(ids), last.finish_reason, last.usage, cached=last.cached)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..chat import as_messages
+from ..types import Message
 from .response import CachedResponse, ResponseCache, response_key
 from .semantic import SemanticCache
 
@@ -25,9 +26,11 @@ class AnswerCaches:
     def enabled(self) -> bool:
         return self.response is not None or self.semantic is not None
 
-    def key(self, engine, prompt, ids, *, sampling, stop, max_tokens, context, grammar) -> AnswerKey:
+    def key(self, model_id: str, head_ids: Callable[[Sequence[Message]], list[int]], prompt, ids, *,
+            sampling, stop, max_tokens, context, grammar) -> AnswerKey:
+        """``head_ids`` renders and encodes the conversation before the last question (the scope)."""
         common = {"sampling": sampling, "stop": stop, "max_tokens": max_tokens, "context": context, "grammar": grammar}
-        exact = response_key(model_id=engine.model_id, prompt_ids=ids, **common)
+        exact = response_key(model_id=model_id, prompt_ids=ids, **common)
         if self.semantic is None or isinstance(prompt, str):
             return AnswerKey(exact)
         try:
@@ -36,9 +39,8 @@ class AnswerCaches:
             return AnswerKey(exact)  # token ids, not messages
         if messages[-1].role != "user":
             return AnswerKey(exact)
-        head = engine.tokenizer.encode(engine.render(messages[:-1], add_generation_prompt=False)) \
-            if len(messages) > 1 else []
-        scope = response_key(model_id=engine.model_id, prompt_ids=head, **common)
+        head = head_ids(messages[:-1]) if len(messages) > 1 else []
+        scope = response_key(model_id=model_id, prompt_ids=head, **common)
         return AnswerKey(exact, scope, messages[-1].content)
 
     def get(self, key: AnswerKey) -> CachedResponse | None:

@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    from ..cli import add_profile_arg
+    from ..cli.common import add_profile_arg
 
     p = sub.add_parser("doctor", help="check this device: profile, CPU, memory, execution providers, audio, "
                                       "serial ports, ROS 2, MQTT, installed models (exit 1 on any FAIL)")

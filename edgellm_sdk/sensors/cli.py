@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
 import sys
 import time
 
+from ..cli.common import add_model_args, cancel_on_sigint, duration, engine_from_args
 from ..errors import SensorError
-
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
-
-
-def duration(text: str) -> float:
-    """"60s", "5m", "1h", "90" -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not m or float(m[1]) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 5m or 1h")
-    return float(m[1]) * _UNITS[m[2]]
 
 
 def add_parser(sub) -> None:
@@ -32,27 +21,18 @@ def add_parser(sub) -> None:
     p.add_argument("--context", default="", help="what the sensors are, for the narration")
     p.add_argument("--ask", action="append", help="a question answered from the facts at the end (repeatable)")
     p.add_argument("--no-model", action="store_true", help="template sentences only (no language model)")
-    p.add_argument("--model", "-m", default="smollm2-135m")
-    p.add_argument("--variant")
-    p.add_argument("--threads", type=int)
-    from ..cli import add_profile_arg
-
-    add_profile_arg(p)
+    add_model_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object per narration")
     p.set_defaults(func=cmd_sensors)
 
 
 def cmd_sensors(args) -> int:
-    from ..cli import _cancel_on_sigint
     from . import FactBook, Narrator, RuleSet, SensorAssistant, SensorPipeline, open_source
 
     rules = RuleSet.load(args.rules) if args.rules else RuleSet()
     engine = None
     if not args.no_model:
-        from ..engine import Engine
-        from ..profiles import named
-
-        engine = Engine.load(args.model, variant=args.variant, threads=args.threads, profile=named(args.profile))
+        engine = engine_from_args(args)
     source = open_source(args.source)
     facts = FactBook(rules, clock=None if source.kind == "file" else time.time)
     narrator = Narrator(engine, context=args.context, language=args.language)
@@ -66,7 +46,7 @@ def cmd_sensors(args) -> int:
                 print(f"[{kind}] {n.text}" + (" (template)" if n.origin == "template" else ""), flush=True)
         return show
 
-    cancel = _cancel_on_sigint()
+    cancel = cancel_on_sigint()
     with source:
         stats = SensorPipeline(source, narrator, facts, every_s=args.every, on_status=printer("status"),
                                on_alert=printer("alert")).run(duration_s=args.run_for, cancel=cancel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..cli.common import add_model_args, cancel_on_sigint, engine_from_args
 from ..errors import SpeechError
 
 
@@ -31,20 +32,13 @@ def _add_speech_args(p, *, max_tokens: int) -> None:
     p.add_argument("--tts", default="piper", choices=("piper", "espeak"))
     p.add_argument("--system", help="system prompt")
     p.add_argument("--max-tokens", type=int, default=max_tokens)
-    p.add_argument("--model", "-m", default="smollm2-135m")
-    p.add_argument("--variant")
-    from ..cli import add_profile_arg
-
-    add_profile_arg(p)
+    add_model_args(p)
 
 
 def _engine(args):
     from ..cache.response import ResponseCache
-    from ..engine import Engine
-    from ..profiles import named
 
-    return Engine.load(args.model, variant=args.variant, profile=named(args.profile),
-                       response_cache=ResponseCache())  # repeated questions
+    return engine_from_args(args, response_cache=ResponseCache())  # repeated questions
 
 
 def _transcriber(args):
@@ -70,7 +64,6 @@ def _pairs(source: Path, target: Path) -> list[tuple[Path, Path]]:
 def cmd_voice(args) -> int:
     import numpy as np
 
-    from ..cli import _cancel_on_sigint
     from .audio import read_wav, write_wav
     from .tts import open_synthesizer
     from .types import AudioChunk
@@ -81,7 +74,7 @@ def cmd_voice(args) -> int:
     if args.input is None:
         return _live(args)
     pairs = _pairs(Path(args.input), Path(args.output))
-    cancel = _cancel_on_sigint()
+    cancel = cancel_on_sigint()
     with _engine(args) as engine:
         transcriber = _transcriber(args)
         synthesizer = open_synthesizer(args.tts, language=args.language)
@@ -101,7 +94,6 @@ def cmd_voice(args) -> int:
 
 
 def _live(args) -> int:
-    from ..cli import _cancel_on_sigint
     from .assistant import VoiceAssistant
     from .devices import Microphone, Speaker
     from .echo import EchoCanceller
@@ -111,7 +103,7 @@ def _live(args) -> int:
     from .wakeword import WakeWordDetector
 
     wake = None if args.wake == "none" else WakeWordDetector(args.wake)
-    cancel = _cancel_on_sigint()
+    cancel = cancel_on_sigint()
 
     def show(event) -> None:
         line = {"wake": "(listening)", "utterance": "(thinking)", "barge_in": "(interrupted)"}.get(event.kind)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ..sensors.cli import duration
+from ..cli.common import duration
+from ..models.store import DEFAULT_MODEL
 
 
 def add_parser(sub) -> None:
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("distill", help="train a smaller student on a teacher's answers and soft targets")
-    p.add_argument("--teacher", default="smollm2-135m", help="installed model name or model directory")
+    p.add_argument("--teacher", default=DEFAULT_MODEL, help="installed model name or model directory")
     p.add_argument("--student-config", default="small", help="small (<= 40 %% of the teacher's parameters), "
                    'tiny (~25 %%), a JSON file {"num_layers": 8, "intermediate_size": 768}, or a model to '
                    "start from (name or directory; e.g. a pruned teacher, whose recovery this then is)")

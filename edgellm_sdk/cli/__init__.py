@@ -1,15 +1,17 @@
-"""The ``edgellm`` command line."""
+"""The ``edgellm`` command line: the parser and the generate/chat/pull/models commands.
+
+Nothing imports this module (the console script runs ``main``); subcommands share ``cli.common``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 import threading
 
-from .errors import EdgeLLMError
+from ..errors import EdgeLLMError
+from .common import add_model_args, cancel_on_sigint, engine_from_args
 
 
 def _progress(msg: str) -> None:
@@ -25,7 +27,7 @@ def _human(n: int) -> str:
 
 
 def cmd_pull(args) -> int:
-    from .models.store import ModelStore
+    from ..models.store import ModelStore
 
     bar = _StepBar()
     manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step)
@@ -37,7 +39,7 @@ def cmd_pull(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .models.store import KNOWN_MODELS, ModelStore
+    from ..models.store import KNOWN_MODELS, ModelStore
 
     store = ModelStore()
     installed = store.installed()
@@ -56,15 +58,8 @@ def cmd_models(args) -> int:
     return 0
 
 
-def _engine(args):
-    from .engine import Engine
-
-    return Engine.load(args.model, variant=args.variant, threads=args.threads, max_context=args.max_context,
-                       profile=profile_arg(args.profile), speculative=args.speculative, draft=args.draft)
-
-
 def _sampling(args):
-    from .sampling import Sampling
+    from ..sampling import Sampling
 
     return Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
@@ -111,8 +106,8 @@ def _read_schema(path: str | None):
 def cmd_generate(args) -> int:
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
     constraint = {"schema": _read_schema(args.schema), "regex": args.regex}
-    cancel = _cancel_on_sigint()
-    with _engine(args) as engine:
+    cancel = cancel_on_sigint()
+    with engine_from_args(args) as engine:
         if not args.raw:
             messages = ([{"role": "system", "content": args.system}] if args.system else [])
             prompt = messages + [{"role": "user", "content": prompt}]
@@ -123,8 +118,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    cancel = _cancel_on_sigint()
-    with _engine(args) as engine:
+    cancel = cancel_on_sigint()
+    with engine_from_args(args) as engine:
         session = engine.session(system=args.system)
         interactive = sys.stdin.isatty()
         while True:
@@ -171,20 +166,6 @@ def _cache_stats(engine) -> str:
     return "; ".join(parts)
 
 
-def _cancel_on_sigint() -> threading.Event:
-    """First Ctrl-C ends the current generation (finish_reason "cancelled"); a second one exits."""
-    cancel = threading.Event()
-
-    def handler(signum, frame):
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-    return cancel
-
-
 class _StepBar:
     """A progress bar over pull steps (tqdm when available, plain lines otherwise)."""
 
@@ -213,25 +194,8 @@ class _StepBar:
             self._bar.close()
 
 
-def add_profile_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=os.environ.get("EDGELLM_PROFILE") or None,
-                   help="device profile: auto (detect this board), a name (rpi4, rpi5, jetson-orin-nano, "
-                        "jetson-nano, x86-64) or a .toml file (default: $EDGELLM_PROFILE, else none)")
-
-
-def profile_arg(value: str | None):
-    """The DeviceProfile ``--profile`` names (auto: detected and fitted to this machine), or None."""
-    from .profiles import named
-
-    return named(value)
-
-
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", default="smollm2-135m", help="installed model name or model directory")
-    p.add_argument("--variant", help="onnx variant (default: the manifest's default)")
-    p.add_argument("--threads", type=int, help="CPU threads (default: min(4, cores))")
-    p.add_argument("--max-context", type=int, help="KV cache size in tokens (default 2048)")
-    add_profile_arg(p)
+    add_model_args(p)
     p.add_argument("--max-tokens", type=int, default=256)
     p.add_argument("--stop", action="append", help="stop string (repeatable)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -241,9 +205,6 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--deadline", type=float, help="seconds; ends with finish_reason=deadline")
     p.add_argument("--system", help="system prompt")
-    p.add_argument("--speculative", default="auto", choices=("auto", "off"),
-                   help="speculative decoding: auto (prompt lookup, grammar fast-forward, --draft) or off")
-    p.add_argument("--draft", help="draft model sharing the tokenizer (e.g. a student from `edgellm distill`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,27 +236,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="usage line after each reply")
     p.set_defaults(func=cmd_chat)
 
-    from .sensors.cli import add_parser as add_sensors
+    from ..sensors.cli import add_parser as add_sensors
 
     add_sensors(sub)
-    from .speech.cli import add_parser as add_voice
-    from .speech.cli import add_wyoming_parser
+    from ..speech.cli import add_parser as add_voice
+    from ..speech.cli import add_wyoming_parser
 
     add_voice(sub)
     add_wyoming_parser(sub)
-    from .bench import add_parser as add_bench
+    from ..bench import add_parser as add_bench
 
     add_bench(sub)
-    from .doctor import add_parser as add_doctor
+    from ..doctor import add_parser as add_doctor
 
     add_doctor(sub)
-    from .toolchain.cli_opt import add_parser as add_optimize
+    from ..toolchain.cli_opt import add_parser as add_optimize
 
     add_optimize(sub)
-    from .toolchain.cli_eval import add_parser as add_eval
+    from ..toolchain.cli_eval import add_parser as add_eval
 
     add_eval(sub)
-    from .toolchain.cli_train import add_parser as add_train
+    from ..toolchain.cli_train import add_parser as add_train
 
     add_train(sub)
     return parser

@@ -1,0 +1,7 @@
+"""`python -m edgellm_sdk.cli`: the same as the `edgellm` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
