@@ -83,8 +83,15 @@ verify-llamacpp: $(MODEL) $(BIN)/.bench
 check-aarch64:
 	bash devices/aarch64/check.sh
 
+# Style and architecture: ruff (lint + format), the import layers (pyproject [tool.importlinter]),
+# no import cycle or private name across modules (.ci/check_imports.py), and mypy on the package.
+LINT_PATHS := edgellm_sdk tests benchmarks ros2_pkg examples .ci
 lint: $(BIN)/.installed
-	$(BIN)/ruff check edgellm_sdk tests benchmarks ros2_pkg examples
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/lint-imports
+	$(BIN)/python .ci/check_imports.py
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

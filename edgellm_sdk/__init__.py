@@ -37,6 +37,8 @@ _LAZY = {
     "DeviceProfile": "profiles",
     "Embedder": "embed",
     "Engine": "engine",
+    "EngineAPI": "engine_api",
+    "LoadPlan": "models.plan",
     "ModelStore": "models.store",
     "PrefixCache": "cache.prefix",
     "ResponseCache": "cache.response",
@@ -54,8 +56,10 @@ __all__ = [
     "EdgeLLMError",
     "Embedder",
     "Engine",
+    "EngineAPI",
     "EngineClosed",
     "FinishReason",
+    "LoadPlan",
     "MemoryBudgetExceeded",
     "Message",
     "MissingDependency",
@@ -86,6 +90,8 @@ if TYPE_CHECKING:
     from .cache.semantic import SemanticCache
     from .embed import Embedder
     from .engine import Engine
+    from .engine_api import EngineAPI
+    from .models.plan import LoadPlan
     from .models.store import ModelStore
     from .profiles import DeviceProfile
     from .sampling import Sampling

@@ -67,7 +67,8 @@ def memory_limit(limit_mb: int) -> MemoryLimit:
 
 
 def measure(model: str, variant: str | None, profile, runs: int, max_tokens: int) -> dict:
-    """Load the model (with ``profile``) and time ``runs`` greedy generations of ``max_tokens``."""
+    """Load the model (with ``profile``) and time ``runs`` greedy generations of ``max_tokens``; the
+    report has the load plan's settings and its memory estimate next to the measured peak RSS."""
     from .engine import Engine
     from .memory import peak_rss_mb
 
@@ -82,11 +83,13 @@ def measure(model: str, variant: str | None, profile, runs: int, max_tokens: int
         usage = engine.complete(ids, max_tokens=max_tokens).usage
         ttft.append(usage.ttft_s)
         tps.append(usage.decode_tokens_per_s)
-    return {"model": engine.model_id, "variant": engine.variant, "threads": engine.backend.session.
-            get_session_options().intra_op_num_threads, "max_context": engine.max_context,
-            "prompt_tokens": len(ids), "tokens": max_tokens, "runs": runs, "load_s": round(load_s, 3),
-            "ttft_ms": round(statistics.median(ttft) * 1000, 1), "decode_tok_s": round(statistics.median(tps), 1),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    plan = engine.plan
+    assert plan is not None  # Engine.load always keeps its plan
+    return {"model": engine.model_id, "variant": plan.variant, "threads": plan.threads,
+            "max_context": plan.max_context, "prompt_tokens": len(ids), "tokens": max_tokens, "runs": runs,
+            "load_s": round(load_s, 3), "ttft_ms": round(statistics.median(ttft) * 1000, 1),
+            "decode_tok_s": round(statistics.median(tps), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+            "estimate_mb": round(plan.memory.total_mb, 1)}
 
 
 def simulate(model: str, variant: str | None, profile, runs: int, max_tokens: int, timeout_s: float = 900) -> dict:

@@ -11,7 +11,7 @@ list of tokens whose KV is cached), also when the consumer stops mid-round.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class Decoder:
     def __init__(self, backend, kv: list[int], logits: np.ndarray | None, *, prompt: list[int], sampling: Sampling,
                  rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
                  speculative: Speculative, history: AnswerHistory | None = None, draft=None,
-                 head: list[int] = ()):
+                 head: Sequence[int] = ()):
         self.backend, self.kv, self.first_logits = backend, kv, logits
         self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
         self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
@@ -38,7 +38,7 @@ class Decoder:
         self.context = list(prompt)  # prompt + tokens emitted so far
         self.prompt_len = len(prompt)
         self.emitted = 0
-        self.indexes = []  # (source, n-gram index) for lookup drafts
+        self.indexes: list[tuple[str, NgramIndex | AnswerHistory]] = []  # (source, index) of lookup drafts
         if speculative.lookup:
             index = NgramIndex(self.context, ngram_min=speculative.ngram_min, ngram_max=speculative.ngram_max)
             self.indexes.append(("lookup", index))
@@ -50,7 +50,7 @@ class Decoder:
         self.warnings: list[str] = []
 
     # --- the loop ----------------------------------------------------------------------
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Generator[int, None, None]:
         try:
             for forced in self.head:  # prefilled with the prompt (Engine: forced_head)
                 self.constraint.advance(forced)
@@ -58,6 +58,7 @@ class Decoder:
                 self.stats.accepted["constraint"] += 1
                 self._emit(forced)
                 yield forced
+            assert self.first_logits is not None, "a Decoder is iterated once"
             token = self._choose(self.first_logits)
             self.first_logits = None
             while True:
@@ -128,6 +129,7 @@ class Decoder:
         """``logits`` already masked by the constraint."""
         if source == "constraint":
             return True, drafted  # the grammar allows nothing else here
+        assert logits is not None, "a drafted token is verified against the model's logits"
         return verify(logits, drafted, self.sampling, self.rng, self._penalty_context(), q)
 
     # --- drafting ----------------------------------------------------------------------
@@ -149,7 +151,7 @@ class Decoder:
         dists: list = [None] * len(drafts)
         room = limit - len(drafts)
         found, source, kind = self._lookup(room, drafts) if room > 0 and self.indexes else ([], None, 0)
-        if found:
+        if found and source is not None:
             self.stats.drafted[source] += len(found)
             drafts, sources, dists = drafts + found, sources + [source] * len(found), dists + [None] * len(found)
             room = 0
@@ -181,10 +183,10 @@ class Decoder:
             found, n = index.continuation(key, room, self.spec.ngram_min, self.spec.ngram_max)
             if found and n > best[2]:
                 best = (found, source, n)
-        found, source, n = best
-        if source is None:
+        found, best_source, n = best
+        if best_source is None:
             return [], None, 0
-        return self._admissible(tail, found[:self.policies[source].length(len(found), n)]), source, n
+        return self._admissible(tail, found[:self.policies[best_source].length(len(found), n)]), best_source, n
 
     def _admissible(self, before: list[int], tokens: list[int]) -> list[int]:
         """``tokens`` cut where the grammar would reject them, and after an end-of-sequence."""

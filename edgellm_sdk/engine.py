@@ -12,7 +12,7 @@ import functools
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .constrain import compile_constraint
 from .decode import Decoder
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
+from .models.plan import LoadPlan
 from .models.store import DEFAULT_MODEL, ModelStore
 from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, common_prefix, is_boundary, turn_end
 from .sampling import GREEDY, Sampling
@@ -39,11 +40,10 @@ if TYPE_CHECKING:
     from .models.manifest import Manifest
     from .session import ChatSession
 
-DEFAULT_MAX_CONTEXT = 2048
-DEFAULT_PREFIX_CACHE_BYTES = 32 << 20
-
 
 class Engine:
+    plan: LoadPlan | None = None  # how load() sized it (variant, context, threads, memory estimate)
+
     def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
                  variant: str | None = None, prefix_cache: PrefixCache | None = None,
                  response_cache: ResponseCache | None = None, semantic_cache: SemanticCache | None = None,
@@ -90,8 +90,9 @@ class Engine:
         ``profile`` (a DeviceProfile, a profile name such as "rpi4", a profile TOML path, or
         anything with ``threads``/``max_context``/``variant``) supplies defaults for the
         explicit arguments, the execution providers, the prefix cache budget and the memory
-        budget: before anything is loaded, the peak RSS is estimated and MemoryBudgetExceeded
-        raised when it would not fit (EDGELLM_MAX_RSS_MB overrides the budget; 0 = none).
+        budget. ``LoadPlan.resolve`` decides all of them (``engine.plan`` keeps it); before
+        anything is loaded, the peak RSS is estimated and MemoryBudgetExceeded raised when it
+        would not fit (EDGELLM_MAX_RSS_MB overrides the budget; 0 = none).
         ``prefix_cache``: True (a PrefixCache, 32 MB unless the profile says), a byte budget, a
         PrefixCache to share between engines, or False. ``response_cache`` /
         ``semantic_cache``: answer caches for deterministic requests (off by default); the
@@ -104,55 +105,32 @@ class Engine:
         loaded DraftModel), e.g. a student made by ``edgellm distill``, that proposes tokens
         the target verifies in one batched forward; ``draft_variant`` picks its variant.
         """
-        from . import memory
         from .backends.ort import OrtBackend
-        from .profiles import resolve
 
         t0 = time.perf_counter()
-        profile = resolve(profile)
-        threads = threads or getattr(profile, "threads", None)
-        max_context = max_context or getattr(profile, "max_context", None) or DEFAULT_MAX_CONTEXT
-        manifest = (store or ModelStore()).resolve(model)
-        if variant is None and getattr(profile, "variant", None) in manifest.variants:
-            variant = profile.variant  # the profile's preference, when this model has it
-        onnx_path = manifest.variant_path(variant)
-        variant = variant or manifest.default_variant
+        plan = LoadPlan.resolve(model, profile, variant=variant, max_context=max_context, threads=threads,
+                                prefix_cache=prefix_cache, draft=None if isinstance(draft, DraftModel) else draft,
+                                draft_variant=draft_variant, store=store)
+        speculative = resolve_speculative(speculative)
+        manifest = plan.manifest
         if verify:
             small = [f for f in manifest.files if not f.startswith("onnx/")]
-            manifest.verify(small + manifest.variant_files(variant))
-        limit = _model_context(manifest.root)
-        if limit and max_context > limit:
-            max_context = limit
-        if not isinstance(max_context, int) or max_context < 2:
-            raise ValueError(f"max_context must be an int >= 2, got {max_context!r}")
-        prefix_bytes = 0
-        if prefix_cache is True:
-            prefix_bytes = getattr(profile, "prefix_cache_bytes", None) or DEFAULT_PREFIX_CACHE_BYTES
-        elif isinstance(prefix_cache, int) and not isinstance(prefix_cache, bool):
-            prefix_bytes = prefix_cache
-        kv_dtype = getattr(profile, "kv_dtype", "float32")
-        speculative = resolve_speculative(speculative)
-        draft_manifest = None
-        if draft is not None and not isinstance(draft, DraftModel):
-            draft_manifest = (store or ModelStore()).resolve(draft)
-            draft_variant = draft_variant if draft_variant in draft_manifest.variants \
-                else draft_manifest.default_variant
-        draft_mb = memory.draft_footprint_mb(draft_manifest, draft_variant, max_context) if draft_manifest else 0.0
-        memory.check(manifest, variant, max_context, memory.budget_mb(profile), prefix_cache_bytes=prefix_bytes,
-                     kv_dtype=kv_dtype, draft_mb=draft_mb)
+            manifest.verify(small + manifest.variant_files(plan.variant))
+        plan.check_memory()
         tokenizer = Tokenizer.from_dir(manifest.root)
-        backend = OrtBackend(onnx_path, max_context=max_context, threads=threads,
-                             providers=getattr(profile, "providers", None) or ("CPUExecutionProvider",),
-                             inter_op_threads=getattr(profile, "inter_op_threads", 1), kv_dtype=kv_dtype)
-        if prefix_bytes:
-            prefix_cache = PrefixCache(prefix_bytes)
-        if draft_manifest is not None:
-            draft = DraftModel.load(draft_manifest.root, threads=threads, max_context=max_context,
-                                    variant=draft_variant, verify=verify,
-                                    providers=getattr(profile, "providers", None) or ("CPUExecutionProvider",))
-        engine = cls(backend, tokenizer, manifest=manifest, variant=variant, prefix_cache=prefix_cache or None,
+        backend = OrtBackend(plan.onnx_path, max_context=plan.max_context, threads=plan.threads,
+                             providers=plan.providers, inter_op_threads=plan.inter_op_threads,
+                             kv_dtype=plan.kv_dtype)
+        if plan.prefix_cache_bytes:
+            prefix_cache = PrefixCache(plan.prefix_cache_bytes)
+        if plan.draft is not None:
+            draft = DraftModel.load(plan.draft.root, threads=plan.threads, max_context=plan.max_context,
+                                    variant=plan.draft_variant, verify=verify, providers=plan.providers)
+        shared = prefix_cache if isinstance(prefix_cache, PrefixCache) else None
+        engine = cls(backend, tokenizer, manifest=manifest, variant=plan.variant, prefix_cache=shared,
                      response_cache=response_cache, semantic_cache=semantic_cache, speculative=speculative,
-                     draft=draft)
+                     draft=draft if isinstance(draft, DraftModel) else None)
+        engine.plan = plan
         engine.load_s = time.perf_counter() - t0
         return engine
 
@@ -176,11 +154,12 @@ class Engine:
             return self.tokenizer.encode(prompt)
         items = list(prompt)
         if items and all(isinstance(i, (int, np.integer)) for i in items):
+            ids = [int(i) for i in items]  # type: ignore[arg-type]  # all are ints (checked above)
             vocab = self.tokenizer.vocab_size
-            if any(not 0 <= int(i) < vocab for i in items):
+            if any(not 0 <= i < vocab for i in ids):
                 raise ValueError(f"token ids must be in [0, {vocab})")
-            return [int(i) for i in items]
-        return self.tokenizer.encode(self.render(items))
+            return ids
+        return self.tokenizer.encode(self.render(items))  # type: ignore[arg-type]  # messages: as_messages checks
 
     # --- generation ------------------------------------------------------------------
     def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
@@ -234,7 +213,8 @@ class Engine:
         caches = AnswerCaches(self.response_cache, self.semantic_cache)
         if not sampling.deterministic or not caches.enabled:
             return run
-        key = caches.key(self.model_id, self._head_ids, prompt, ids, sampling=sampling, stop=stops, max_tokens=max_tokens, context=context,
+        key = caches.key(self.model_id, self._head_ids, prompt, ids, sampling=sampling, stop=stops,
+                         max_tokens=max_tokens, context=context,
                          grammar=constraint.grammar if constraint is not None else None)
         hit = caches.get(key)
         if hit is not None:
@@ -272,7 +252,7 @@ class Engine:
 
     def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
              deadline: float | None, cancel: threading.Event | None, t_call: float,
-             kv_reuse: str, constraint, spec: Speculative) -> Iterator[Token]:
+             kv_reuse: str, constraint, spec: Speculative) -> Generator[Token, None, None]:
         def interrupted() -> FinishReason | None:
             if cancel is not None and cancel.is_set():
                 return "cancelled"
@@ -284,7 +264,8 @@ class Engine:
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
             yield Token(-1, "", "deadline", Usage(len(ids), 0, 0.0, time.perf_counter() - t_call))
             return
-        decoder = tokens = None
+        decoder: Decoder | None = None
+        tokens: Generator[int, None, None] | None = None
         try:
             if self._closed:
                 raise EngineClosed("this Engine was closed; load a new one")
@@ -327,7 +308,7 @@ class Engine:
                     return
                 yield Token(token, text)
         finally:
-            if tokens is not None:
+            if decoder is not None and tokens is not None:
                 tokens.close()  # drops the KV of drafts nobody will read
                 self.speculation.merge(decoder.stats)
             self._lock.release()
@@ -351,7 +332,7 @@ class Engine:
             found, entry = cache.longest(ids[:limit])
             found = boundary_at_or_before(found, turn)
             cache.record(hit=max(found, common) >= PREFILL_CHUNK)
-            if found > common:
+            if entry is not None and found > common:
                 self.backend.restore(entry.arrays, found)
                 self._kv_ids, self._canonical, common = ids[:found], found, found
         self.backend.truncate(common)
@@ -374,7 +355,7 @@ class Engine:
         shared part when it diverges from a cached prompt (a system prompt reused with a new
         question); nothing when a cached entry already is a prefix of it."""
         cache = self.prefix_cache
-        if len(prefix) < PREFILL_CHUNK:
+        if cache is None or len(prefix) < PREFILL_CHUNK:
             return
         shared, entry = cache.longest(prefix)
         shared = boundary_at_or_before(shared, turn)
@@ -455,13 +436,3 @@ class Engine:
 def _exact_entry(cache: PrefixCache, ids: list[int]) -> bool:
     n, entry = cache.longest(ids)
     return entry is not None and n == len(ids) == len(entry.tokens)
-
-
-def _model_context(root: Path) -> int | None:
-    import json
-
-    try:
-        value = json.loads((root / "config.json").read_text()).get("max_position_embeddings")
-        return int(value) if value else None
-    except (OSError, ValueError, TypeError):
-        return None

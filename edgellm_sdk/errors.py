@@ -69,10 +69,13 @@ class ContextOverflow(EdgeLLMError):
 
 
 class MissingDependency(EdgeLLMError, ImportError):
-    def __init__(self, module: str, extra: str):
-        super().__init__(
-            f"{module!r} is not installed; install it with: pip install 'edgellm-sdk[{extra}]'"
-        )
+    """An optional package is not installed. The default message names the extra to install;
+    ``message`` replaces it when the fix is something else (a system library, a program)."""
+
+    def __init__(self, module: str, extra: str | None = None, message: str | None = None):
+        self.module, self.extra = module, extra
+        fix = f"pip install 'edgellm-sdk[{extra}]'" if extra else f"pip install {module}"
+        super().__init__(message or f"{module!r} is not installed; install it with: {fix}")
 
 
 class EngineClosed(EdgeLLMError):

@@ -1,9 +1,10 @@
 """Memory guard: estimate a model's peak RSS before loading it, and refuse what will not fit.
 
 peak RSS ≈ runtime (Python, onnxruntime, numpy, tokenizers) + weights × 1.1 (onnxruntime's
-prepacked copies) + session overhead + KV cache for the whole context + prefix cache budget.
-The constants were measured on the default model (q4 / q8 / fp32, contexts 512-8192) and the
-estimate is checked against a measured peak RSS in tests/test_profiles.py.
+prepacked copies) + session overhead + float32 KV cache for the whole context + prefix cache
+budget (+ a draft model's weights, KV cache and session). The constants were measured on the
+default model (q4 / q8 / fp32, contexts 512-8192) and the estimate is checked against a measured
+peak RSS in tests/test_profiles.py. ``LoadPlan`` (models/plan.py) decides what goes in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from .errors import EdgeLLMError, MemoryBudgetExceeded
+from .errors import MemoryBudgetExceeded, ProfileError
 
 RUNTIME_MB = 60.0  # interpreter + onnxruntime + numpy + tokenizers + jinja2, nothing loaded
 SESSION_MB = 85.0  # onnxruntime session: arena, logits, graph
@@ -53,8 +54,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def kv_bytes_per_token(manifest, kv_dtype: str = "float32") -> int:
-    """Bytes of keys + values one token occupies, from the model's config.json."""
+def kv_bytes_per_token(manifest) -> int:
+    """Bytes of float32 keys + values one token occupies, from the model's config.json."""
     try:
         cfg = json.loads((manifest.root / "config.json").read_text(encoding="utf-8"))
         layers, kv_heads = int(cfg["num_hidden_layers"]), int(cfg.get("num_key_value_heads",
@@ -62,7 +63,7 @@ def kv_bytes_per_token(manifest, kv_dtype: str = "float32") -> int:
         head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
     except (OSError, KeyError, ValueError, ZeroDivisionError):
         return 0  # unknown architecture: weights-only estimate
-    return layers * 2 * kv_heads * head_dim * (2 if kv_dtype == "float16" else 4)
+    return layers * 2 * kv_heads * head_dim * 4
 
 
 def draft_footprint_mb(manifest, variant: str, max_context: int) -> float:
@@ -72,11 +73,14 @@ def draft_footprint_mb(manifest, variant: str, max_context: int) -> float:
 
 
 def estimate(manifest, variant: str, max_context: int, *, prefix_cache_bytes: int = 0,
-             kv_dtype: str = "float32") -> MemoryEstimate:
+             draft_mb: float = 0.0) -> MemoryEstimate:
+    """The peak RSS of ``variant`` with a KV cache of ``max_context`` tokens; ``draft_mb``: a draft
+    model loaded beside it (draft_footprint_mb)."""
     weights = manifest.variant_bytes(variant) / 2**20
     return MemoryEstimate(weights_mb=weights * WEIGHTS_FACTOR,
-                          kv_mb=kv_bytes_per_token(manifest, kv_dtype) * max_context / 2**20,
-                          prefix_cache_mb=prefix_cache_bytes / 2**20, overhead_mb=RUNTIME_MB + SESSION_MB)
+                          kv_mb=kv_bytes_per_token(manifest) * max_context / 2**20,
+                          prefix_cache_mb=prefix_cache_bytes / 2**20, overhead_mb=RUNTIME_MB + SESSION_MB,
+                          draft_mb=draft_mb)
 
 
 def budget_mb(profile=None) -> float | None:
@@ -86,27 +90,25 @@ def budget_mb(profile=None) -> float | None:
         try:
             value = float(env)
         except ValueError:
-            raise EdgeLLMError(f"{MAX_RSS_ENV}={env!r} is not a number of megabytes (0 = no limit)") from None
+            raise ProfileError(f"{MAX_RSS_ENV}={env!r} is not a number of megabytes (it overrides the device "
+                               "profile's [memory] budget_mb; 0 = no limit)") from None
         return value or None
     return getattr(profile, "memory_budget_mb", None)
 
 
 def check(manifest, variant: str, max_context: int, budget: float | None, *, prefix_cache_bytes: int = 0,
-          kv_dtype: str = "float32", draft_mb: float = 0.0) -> MemoryEstimate:
-    """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``.
-
-    ``draft_mb``: a draft model loaded beside it (draft_footprint_mb)."""
-    est = estimate(manifest, variant, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
-    est = MemoryEstimate(est.weights_mb, est.kv_mb, est.prefix_cache_mb, est.overhead_mb, draft_mb=draft_mb)
+          draft_mb: float = 0.0) -> MemoryEstimate:
+    """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``."""
+    est = estimate(manifest, variant, max_context, prefix_cache_bytes=prefix_cache_bytes, draft_mb=draft_mb)
     if budget is None or est.total_mb <= budget:
         return est
     hints = []
     for other in sorted(manifest.variants, key=manifest.variant_bytes):
         if other != variant:
-            alt = estimate(manifest, other, max_context, prefix_cache_bytes=prefix_cache_bytes, kv_dtype=kv_dtype)
-            if alt.total_mb + draft_mb <= budget:
-                hints.append(f"variant={other!r} ({alt.total_mb + draft_mb:.0f} MB)")
-    per_token = kv_bytes_per_token(manifest, kv_dtype) / 2**20
+            alt = estimate(manifest, other, max_context, prefix_cache_bytes=prefix_cache_bytes, draft_mb=draft_mb)
+            if alt.total_mb <= budget:
+                hints.append(f"variant={other!r} ({alt.total_mb:.0f} MB)")
+    per_token = kv_bytes_per_token(manifest) / 2**20
     room = budget - (est.total_mb - est.kv_mb)
     if per_token and room >= 16 * per_token:
         fits = int(room / per_token) // 256 * 256 or int(room / per_token)

@@ -3,11 +3,18 @@
 A profile (``edgellm_sdk/device_profiles/<name>.toml``, also at ``devices/profiles/``) sets the
 execution providers (checked after the session is made: no silent CPU fallback), thread counts
 that leave cores for audio and ROS, the memory budget the memory guard enforces, the context
-length, variant, KV dtype, audio defaults and the recommended model size.
+length, variant, KV dtype, audio defaults and the recommended model size. ``LoadPlan``
+(models/plan.py) applies a profile to a model.
 
     profile = DeviceProfile.detect().profile        # reads /proc/device-tree/model, /etc/nv_tegra_release...
     engine = Engine.load("smollm2-135m", profile=profile)
     engine = Engine.load("smollm2-135m", profile="rpi4")   # or by name / TOML path
+
+The KV cache is float32 only (``kv_dtype = "float32"``). float16 would halve it, but the
+graphs' GroupQueryAttention uses one element type for queries and KV: given float16 KV,
+onnxruntime's CPU provider inserts Casts that copy the whole cache to float32 and back on every
+step. float16 KV needs a graph whose attention runs in float16: a variant of its own, not a
+device setting (README, "Devices").
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pathlib import Path
 from .errors import ProfileError
 
 PROFILE_DIR = Path(__file__).with_name("device_profiles")
-KV_DTYPES = ("float32", "float16")
+KV_DTYPES = ("float32",)  # float16: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,20 @@ def named(value: str | None) -> DeviceProfile | None:
     return DeviceProfile.load(value)
 
 
+def default_threads() -> int:
+    """onnxruntime intra-op threads when neither the caller nor a profile says: min(4, CPUs)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def kv_dtype_problem(value: object) -> str | None:
+    """What is wrong with a ``kv_dtype`` setting; None when the runtime allocates it (KV_DTYPES)."""
+    if value in KV_DTYPES:
+        return None
+    why = " (float16 KV needs a graph whose attention runs in float16; see edgellm_sdk.profiles)" \
+        if value == "float16" else ""
+    return f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got {value!r}{why}"
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
@@ -182,7 +203,7 @@ def _fields(data: dict, source: str) -> dict:
             value = table[key]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise ProfileError(f"{source}: {key} in {where} must be a {kind.__name__}, got {value!r}")
-            out[field] = tuple(value) if kind is list else value
+            out[field] = tuple(value) if isinstance(value, list) else value
     _check(out, source)
     return out
 
@@ -198,8 +219,8 @@ def _check(v: dict, source: str) -> None:
                        ("audio_sample_rate", 8000), ("audio_block_ms", 5), ("prefix_cache_mb", 0)):
         if v[field] < low:
             problems.append(f"{field} must be >= {low}, got {v[field]}")
-    if v["kv_dtype"] not in KV_DTYPES:
-        problems.append(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got {v['kv_dtype']!r}")
+    if problem := kv_dtype_problem(v["kv_dtype"]):
+        problems.append(problem)
     if problems:
         raise ProfileError(f"{source}: " + "; ".join(problems))
 

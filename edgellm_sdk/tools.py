@@ -36,7 +36,8 @@ class Tool:
     @classmethod
     def from_callable(cls, fn: Callable) -> Tool:
         hints = typing.get_type_hints(fn)
-        props, required = {}, []
+        props: dict[str, dict[str, Any]] = {}
+        required: list[str] = []
         for name, param in inspect.signature(fn).parameters.items():
             hint = hints.get(name, str)
             if typing.get_origin(hint) is typing.Literal:

@@ -286,8 +286,16 @@ class PulseAudioRig:
     def play_into_speaker(self, samples: np.ndarray | None) -> subprocess.Popen:
         """Another client (pacat) playing 16 kHz mono audio into vspk, mixed with whatever else
         plays there; ``None`` plays silence until killed. Stop it with ``.terminate()``."""
-        cmd = [_which("pacat") or "pacat", "-p", "--raw", "--format=s16le", f"--rate={RATE}", "--channels=1",
-               "-d", "vspk"]
+        cmd = [
+            _which("pacat") or "pacat",
+            "-p",
+            "--raw",
+            "--format=s16le",
+            f"--rate={RATE}",
+            "--channels=1",
+            "-d",
+            "vspk",
+        ]
         if samples is None:
             with open("/dev/zero", "rb") as zeros:
                 return subprocess.Popen(cmd, env=self._env(), stdin=zeros, stderr=subprocess.DEVNULL)

@@ -19,8 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from typing_extensions import Self
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 REPO = Path(__file__).resolve().parents[1]
 ROS_SOURCES = REPO / "ros2_pkg" / "edgellm_ros"

@@ -40,6 +40,7 @@ def test_bench_measures_this_machine(tiny_store):
     report = json.loads(out.stdout)
     assert out.returncode == 0, out.stderr
     assert report["tokens"] == 8 and report["decode_tok_s"] > 0 and report["peak_rss_mb"] > 50
+    assert report["estimate_mb"] > 0  # the load plan's memory estimate, beside the measured peak
     assert report["notes"] == []  # not a simulation
 
 

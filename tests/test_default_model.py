@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgellm_sdk import Engine
+from edgellm_sdk.models.store import DEFAULT_MODEL
 
 
 def ask(engine, question, **kw):
@@ -54,8 +55,8 @@ def test_variants_track_the_fp32_reference(default_store, variant):
     text = ("The robot moved slowly across the warehouse floor, scanning each shelf for the missing package. "
             "When it found the box, it lifted it carefully and carried it to the loading dock.")
     agree = []
-    with Engine.load("smollm2-135m", store=default_store, variant="fp32", threads=2) as ref, \
-            Engine.load("smollm2-135m", store=default_store, variant=variant, threads=2) as q4:
+    with Engine.load(DEFAULT_MODEL, store=default_store, variant="fp32", threads=2) as ref, \
+            Engine.load(DEFAULT_MODEL, store=default_store, variant=variant, threads=2) as q4:
         ids = ref.tokenizer.encode(text)
         a = ref.backend.forward(ids, all_logits=True)
         b = q4.backend.forward(ids, all_logits=True)
@@ -64,7 +65,7 @@ def test_variants_track_the_fp32_reference(default_store, variant):
 
 
 def test_fp32_answers_too(default_store):
-    with Engine.load("smollm2-135m", store=default_store, variant="fp32", threads=2) as e:
+    with Engine.load(DEFAULT_MODEL, store=default_store, variant="fp32", threads=2) as e:
         assert "Paris" in ask(e, "What is the capital of France? Answer in one sentence.").text
 
 
@@ -88,8 +89,8 @@ ROBOT_SYSTEM = (
 def test_prefix_cache_is_exact_on_the_default_model(default_store):
     system = [{"role": "system", "content": ROBOT_SYSTEM}]
     questions = ["Where do you charge?", "How much can your arm lift?"]
-    with Engine.load("smollm2-135m", store=default_store, threads=2) as cached, \
-            Engine.load("smollm2-135m", store=default_store, threads=2, prefix_cache=False) as plain:
+    with Engine.load(DEFAULT_MODEL, store=default_store, threads=2) as cached, \
+            Engine.load(DEFAULT_MODEL, store=default_store, threads=2, prefix_cache=False) as plain:
         warmed = cached.warm(system)
         assert warmed >= 300
         for q in questions:
@@ -110,7 +111,7 @@ def test_ten_turn_chat_prefills_only_new_tokens(default_store):
     questions = ["Hi, I'm Ana.", "What is a robot?", "Name a sensor.", "What is lidar?", "Is it expensive?",
                  "What about cameras?", "Which is better indoors?", "Thanks!", "What did I ask first?", "Bye."]
     system = {"role": "system", "content": "You are a helpful robot."}
-    with Engine.load("smollm2-135m", store=default_store, threads=2, prefix_cache=False) as engine:
+    with Engine.load(DEFAULT_MODEL, store=default_store, threads=2, prefix_cache=False) as engine:
         session = engine.session(system=system["content"])
         prefilled = new = 0
         seen: list[int] = []

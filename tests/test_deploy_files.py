@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from edgellm_sdk.models.store import DEFAULT_MODEL
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -548,7 +550,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(board, fakes, tmp_path):
     assert planned_has("useradd", "--system", "edgellm") or "user edgellm exists" in out
     assert planned_has("-m venv /opt/edgellm") or "venv exists" in out
     assert planned_has("pip install", "edgellm-sdk[speech,serial,mqtt,structured")
-    assert planned_has("runuser -u edgellm", "edgellm pull smollm2-135m")
+    assert planned_has("runuser -u edgellm", f"edgellm pull {DEFAULT_MODEL}")  # the installer's default is the SDK's
     for unit in UNIT_NAMES:
         assert planned_has("install -m 0644", f"/etc/systemd/system/{unit}")
     budget = toml_budget(profile_file(args[3], tmp_path) if "/" not in args[3] else Path(args[3]))

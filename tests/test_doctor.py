@@ -19,7 +19,7 @@ from sensor_fixtures import Mosquitto, free_port, mosquitto_binary
 from edgellm_sdk.doctor import FAIL, OK, WARN, Check, diagnose
 from edgellm_sdk.doctor.core import Task, run_tasks
 from edgellm_sdk.doctor.storage import model as model_check
-from edgellm_sdk.models.store import ModelStore
+from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore
 
 needs_mosquitto = pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto is not installed")
 
@@ -60,9 +60,10 @@ def test_doctor_on_this_machine(default_store):
         assert line(report, "cpu").status == OK and "avx2" in line(report, "cpu").detail
     ort = line(report, "onnxruntime")
     assert ort.status == OK and "CPUExecutionProvider" in ort.detail, report.table()
-    smollm = [c for c in lines(report, "model") if c.detail.startswith("smollm2-135m:")]
+    smollm = [c for c in lines(report, "model") if c.detail.startswith(f"{DEFAULT_MODEL}:")]
     assert smollm and smollm[0].status == OK and "sha256 OK" in smollm[0].detail and "q4*" in smollm[0].detail
-    assert "smollm2-135m:q4" in line(report, "memory").detail  # the default model's estimate vs the budget
+    memory = line(report, "memory").detail  # the default model's load plan and estimate vs the budget
+    assert f"plan {DEFAULT_MODEL}:q4 (profile {report.profile}): context " in memory and "needs ~" in memory
     assert line(report, "mqtt").status == OK and "not checked" in line(report, "mqtt").detail
     assert {c.status for c in report.checks} <= {OK, WARN, FAIL}
     assert all(c.fix for c in report.checks if c.status != OK)  # every WARN / FAIL says what to do
@@ -83,7 +84,7 @@ def test_raspberry_pi_4_tree(tmp_path):
                  "/dev/edgellm/co2 rw"):
         assert port in serial.detail
     models = line(report, "model")
-    assert models.status == WARN and models.fix == "edgellm pull smollm2-135m"
+    assert models.status == WARN and models.fix == f"edgellm pull {DEFAULT_MODEL}"
 
 
 def test_a_32_bit_unknown_board_warns_and_fails(tmp_path):

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from edgellm_sdk.embed import Embedder
-from edgellm_sdk.errors import ConversionError
+from edgellm_sdk.errors import ConversionError, ModelError
 from edgellm_sdk.toolchain.bert_onnx import build_bert_onnx, read_safetensors, reference_embedding
 
 CONFIG = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 64,
@@ -81,5 +81,5 @@ def test_batch_equals_single(embedder):
 
 
 def test_decoder_model_is_refused_as_embedder(default_store):
-    with pytest.raises(Exception, match="not a sentence-embedding model"):
+    with pytest.raises(ModelError, match="smollm2-135m is not a sentence-embedding model.*edgellm pull minilm-l6"):
         Embedder.load("smollm2-135m", store=default_store)

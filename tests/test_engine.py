@@ -155,5 +155,5 @@ def test_closed_engine_raises(tiny_store):
     engine = Engine.load("tiny", store=tiny_store, variant="q8", max_context=64, threads=1)
     assert engine.complete(PROMPT, max_tokens=2).finish_reason == "length"
     engine.close()
-    with pytest.raises(EngineClosed):
+    with pytest.raises(EngineClosed, match="this Engine was closed; load a new one"):
         engine.complete(PROMPT, max_tokens=2)

@@ -1,13 +1,17 @@
-"""Model store: pull, idempotence, integrity, bad names, foreign layouts."""
+"""Model store: pull, idempotence, integrity, bad names, foreign layouts, converters."""
 
 import json
 import shutil
+import subprocess
+import sys
+from importlib.metadata import EntryPoint
 
 import pytest
 
-from edgellm_sdk import Engine, ModelCorrupt, ModelNotFound, VocabularyMismatch
+from edgellm_sdk import Engine, ModelCorrupt, ModelNotFound, PullError, VocabularyMismatch
+from edgellm_sdk.models import converters
 from edgellm_sdk.models.manifest import Manifest
-from edgellm_sdk.models.store import ModelStore
+from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore
 
 
 def test_pull_writes_the_transformers_js_layout(tiny_store):
@@ -58,16 +62,16 @@ def test_interrupted_pull_leaves_nothing_loadable(tmp_path, tiny_gguf, monkeypat
     monkeypatch.undo()
     assert not store.path("t").exists()
     assert [p.name for p in tmp_path.joinpath("models").iterdir()] == []
-    with pytest.raises(ModelNotFound):
+    with pytest.raises(ModelNotFound, match="unknown model 't'"):
         Engine.load("t", store=store)
 
 
 def test_unknown_name_lists_known_models(tmp_path):
     store = ModelStore(tmp_path)
-    with pytest.raises(ModelNotFound, match="known models: .*smollm2-135m"):
+    with pytest.raises(ModelNotFound, match=f"known models: .*{DEFAULT_MODEL}"):
         store.resolve("no-such-model")
-    with pytest.raises(ModelNotFound, match="not installed.*edgellm pull smollm2-135m"):
-        store.resolve("smollm2-135m")
+    with pytest.raises(ModelNotFound, match=f"not installed.*edgellm pull {DEFAULT_MODEL}"):
+        store.resolve(DEFAULT_MODEL)
     with pytest.raises(ModelNotFound, match="known models"):
         store.pull("no-such-model")
 
@@ -96,6 +100,46 @@ def test_vocabulary_mismatch_detected_at_load(tmp_path, tiny_store, default_stor
     bad = tmp_path / "bad"
     shutil.copytree(tiny_store.path("tiny"), bad)
     (bad / "manifest.json").unlink()
-    shutil.copy(default_store.path("smollm2-135m") / "tokenizer.json", bad / "tokenizer.json")
+    shutil.copy(default_store.path(DEFAULT_MODEL) / "tokenizer.json", bad / "tokenizer.json")
     with pytest.raises(VocabularyMismatch, match="49152 tokens but the model's logits cover 271"):
         Engine.load(bad)
+
+
+def test_a_pull_that_must_convert_without_a_converter_says_what_to_install(tmp_path, tiny_gguf, monkeypatch):
+    monkeypatch.setattr(converters, "entry_points", lambda **select: [])  # no toolchain installed
+    store = ModelStore(tmp_path)
+    with pytest.raises(PullError, match=r"tiny-llama.gguf \(GGUF weights\) must be converted to ONNX, and no 'gguf' "
+                                        r"converter is available: install the toolchain \(pip install "
+                                        r"'edgellm-sdk\[tools\]'\) .* or pass converters=edgellm_sdk.toolchain"):
+        store.pull(tiny_gguf[0], name="t")
+    with pytest.raises(PullError, match=fr"{DEFAULT_MODEL} \(gguf weights\) must be converted"):
+        store.pull(DEFAULT_MODEL)  # refused before anything is downloaded
+    assert [p.name for p in tmp_path.joinpath("models").iterdir()] == []
+    broken = EntryPoint("gguf", "no_such_toolchain.convert:convert_gguf", converters.ENTRY_POINTS)
+    monkeypatch.setattr(converters, "entry_points", lambda **select: [broken])
+    with pytest.raises(PullError, match=r"the 'gguf' converter cannot be imported \(No module named "
+                                        r"'no_such_toolchain'\); install the toolchain"):
+        store.pull(tiny_gguf[0], name="t")
+
+
+def test_pull_uses_the_converters_it_is_given(tmp_path, tiny_gguf, monkeypatch):
+    from edgellm_sdk.toolchain.convert import CONVERTERS
+
+    monkeypatch.setattr(converters, "entry_points", lambda **select: [])
+    calls = []
+
+    def gguf(src, out, **kwargs):
+        calls.append((src, kwargs["name"]))
+        return CONVERTERS["gguf"](src, out, variants=("fp32",), default_variant="fp32", **kwargs)
+
+    manifest = ModelStore(tmp_path).pull(tiny_gguf[0], name="t", converters={"gguf": gguf})
+    assert calls == [(tiny_gguf[0], "t")] and manifest.variants == {"fp32": "onnx/model.onnx"}
+
+
+def test_the_runtime_never_imports_the_toolchain(default_store):
+    """Loading and pulling an installed model: no toolchain module in sys.modules."""
+    code = ("import sys; from edgellm_sdk import Engine; from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore;"
+            "ModelStore().pull(DEFAULT_MODEL); Engine.load(DEFAULT_MODEL, prefix_cache=False).close();"
+            "print([m for m in sys.modules if m.startswith('edgellm_sdk.toolchain')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"

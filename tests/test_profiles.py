@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgellm_sdk import Engine, MemoryBudgetExceeded, ProfileError, ProviderUnavailable, memory
+from edgellm_sdk import Engine, MemoryBudgetExceeded, ModelError, ProfileError, ProviderUnavailable, memory
+from edgellm_sdk.models.store import DEFAULT_MODEL
 from edgellm_sdk.profiles import PROFILE_DIR, DeviceProfile, available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,9 @@ GOOD = (PROFILE_DIR / "rpi4.toml").read_text()
     (lambda t: t.replace("max_context = 2048", "max_context = 2048\nturbo = true"), "unknown key(s) ['turbo']"),
     (lambda t: t.replace("max_context = 2048", 'max_context = "big"'), "max_context in [runtime] must be a int"),
     (lambda t: t.replace('"CPUExecutionProvider"', '"GPU"'), "providers must be onnxruntime provider names"),
-    (lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "int4"'), "kv_dtype must be one of"),
+    (lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "int4"'), "kv_dtype must be one of float32, got 'int4'"),
+    (lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "float16"'),
+     "kv_dtype must be one of float32, got 'float16' (float16 KV needs a graph whose attention runs in float16"),
     (lambda t: t.replace("intra_op_threads = 3", "intra_op_threads = 0"), "threads must be >= 1"),
     (lambda t: t + "\n[gpu]\nclock = 1\n", "unknown section(s) ['gpu']"),
     (lambda t: t.replace("[audio]", "[audio"), "is not valid TOML"),
@@ -119,12 +122,39 @@ def test_a_missing_execution_provider_is_an_error_not_a_silent_cpu_fallback(tiny
     assert "CUDAExecutionProvider" in str(err.value) and "onnxruntime-gpu" in str(err.value)
 
 
-def test_kv_dtype_must_match_the_graph(tiny_store):
-    from edgellm_sdk.errors import ModelError
-
-    profile = replace(DeviceProfile.load("x86-64"), kv_dtype="float16")
-    with pytest.raises(ModelError, match="kv_dtype='float16'"):
+def test_float16_kv_is_refused_before_loading(tiny_store):
+    profile = replace(DeviceProfile.load("x86-64"), kv_dtype="float16")  # replace() skips the TOML checks
+    with pytest.raises(ProfileError, match="device profile 'x86-64': kv_dtype must be one of float32, got 'float16'"):
         Engine.load("tiny", store=tiny_store, profile=profile, max_context=32)
+
+
+def test_a_graph_with_float16_kv_is_refused_naming_the_fix(tmp_path):
+    """An exported graph (e.g. a hub model_fp16.onnx) whose past_key_values are float16."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgellm_sdk.backends.ort import OrtBackend
+
+    kv = [helper.make_tensor_value_info(f"past_key_values.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
+          for n in ("key", "value")]
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "S"])
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "T"])
+    out = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "S", 1]),
+           *(helper.make_tensor_value_info(f"present.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
+             for n in ("key", "value"))]
+    nodes = [helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["ids_f", "axis"], ["logits"]),
+             helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"]),
+             helper.make_node("Identity", ["past_key_values.0.value"], ["present.0.value"])]
+    axis = helper.make_tensor("axis", TensorProto.INT64, [1], [2])
+    graph = helper.make_graph(nodes, "fp16_kv", [ids, mask, *kv], out, initializer=[axis])
+    path = tmp_path / "model_fp16.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), str(path))
+    with pytest.raises(ModelError, match=r"keeps its KV cache as tensor\(float16\); the runtime keeps it as "
+                                         r"float32 only .*use a variant with float32 past_key_values"):
+        OrtBackend(path, max_context=16, threads=1)
+    with pytest.raises(ValueError, match="kv_dtype must be one of float32, got 'float16'"):
+        OrtBackend(path, max_context=16, threads=1, kv_dtype="float16")
 
 
 @pytest.mark.model
@@ -132,25 +162,26 @@ def test_memory_guard_refuses_an_oversized_configuration_and_says_what_fits(defa
     monkeypatch.delenv(memory.MAX_RSS_ENV, raising=False)
     tight = replace(DeviceProfile.load("rpi4"), memory_budget_mb=500)
     with pytest.raises(MemoryBudgetExceeded) as err:
-        Engine.load("smollm2-135m", store=default_store, profile=tight, variant="fp32")
+        Engine.load(DEFAULT_MODEL, store=default_store, profile=tight, variant="fp32")
     text = str(err.value)
     assert "more than the budget of 500 MB" in text and "variant='q4'" in text and "EDGELLM_MAX_RSS_MB" in text
     with pytest.raises(MemoryBudgetExceeded, match=r"try max_context=\d+"):
-        Engine.load("smollm2-135m", store=default_store, profile=tight, variant="q4", max_context=8192)
+        Engine.load(DEFAULT_MODEL, store=default_store, profile=tight, variant="q4", max_context=8192)
     monkeypatch.setenv(memory.MAX_RSS_ENV, "0")  # 0 = no limit
-    with Engine.load("smollm2-135m", store=default_store, profile=tight, variant="q4", max_context=8192) as engine:
+    with Engine.load(DEFAULT_MODEL, store=default_store, profile=tight, variant="q4", max_context=8192) as engine:
         assert engine.max_context == 8192
     monkeypatch.setenv(memory.MAX_RSS_ENV, "lots")
-    with pytest.raises(Exception, match="not a number of megabytes"):
-        Engine.load("smollm2-135m", store=default_store, profile=tight)
+    with pytest.raises(ProfileError, match="EDGELLM_MAX_RSS_MB='lots' is not a number of megabytes"):
+        Engine.load(DEFAULT_MODEL, store=default_store, profile=tight)
 
 
 PEAK_RSS = textwrap.dedent("""
     import json, sys
     from edgellm_sdk import Engine
     from edgellm_sdk.memory import peak_rss_mb
+    from edgellm_sdk.models.store import DEFAULT_MODEL
     variant, ctx = sys.argv[1], int(sys.argv[2])
-    engine = Engine.load("smollm2-135m", variant=variant, max_context=ctx, threads=2, prefix_cache=False)
+    engine = Engine.load(DEFAULT_MODEL, variant=variant, max_context=ctx, threads=2, prefix_cache=False)
     ids = engine.tokenizer.encode("The robot counts the doors along the corridor. " * 600)[: ctx - 4]
     engine.complete(ids, max_tokens=2)  # the whole context filled
     print(json.dumps({"peak_mb": peak_rss_mb()}))
@@ -160,7 +191,7 @@ PEAK_RSS = textwrap.dedent("""
 @pytest.mark.model
 @pytest.mark.parametrize(("variant", "ctx"), [("q4", 2048), ("fp32", 1024)])
 def test_memory_estimate_is_within_15_percent_of_the_measured_peak_rss(default_store, variant, ctx):
-    manifest = default_store.resolve("smollm2-135m")
+    manifest = default_store.resolve(DEFAULT_MODEL)
     estimate = memory.estimate(manifest, variant, ctx).total_mb
     out = subprocess.run([sys.executable, "-c", PEAK_RSS, variant, str(ctx)], capture_output=True, text=True,
                          timeout=300, check=True)

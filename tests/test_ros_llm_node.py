@@ -134,6 +134,69 @@ def test_goals_beyond_max_queue_are_rejected_and_the_others_are_not_corrupted(ll
     assert client.run(goal).result.text == results[0].text  # the line is free again
 
 
+def long_goal(client, prompt: str):
+    """A goal that streams for many seconds unless cancelled."""
+    return client.goal(prompt, max_tokens=400, stop=["never-appears"])
+
+
+@pytest.mark.model
+def test_a_goal_cancelled_before_it_runs_gives_its_place_back_at_once(llm, engine):
+    """max_queue 1: one goal runs, a second waits its turn. Cancelled before it runs, the second ends
+    at once and the next goal gets its place (a place kept by a goal that never runs blocks the line)."""
+    node, _, client = llm
+    feedback: list = []
+    running = client.send(long_goal(client, "Write a long story about a lighthouse keeper and a seagull."), feedback)
+    ros_rig.wait_for(lambda: feedback, 30, "the first goal to stream", node)
+    waiting = client.send(client.goal("Say hello.", max_tokens=8))
+    assert running.accepted and waiting.accepted, node.log()
+    assert not client.send(client.goal("Say hi.", max_tokens=8)).accepted  # the line is full
+    resolved(waiting.cancel_goal_async(), 10, "cancel response")
+    cancelled = resolved(waiting.get_result_async(), 5, "the cancelled goal's result")
+    assert cancelled.status == 5, node.log()  # CANCELED
+    assert cancelled.result.finish_reason == "cancelled" and cancelled.result.text == ""
+    first = running.get_result_async()
+    assert not first.done()  # it ended without its turn: the first goal still runs
+
+    prompt = "Name a primary colour."
+    following = client.send(client.goal(prompt, max_tokens=12))
+    assert following.accepted, node.log()  # the cancelled goal's place was given back
+    running.cancel_goal_async()
+    assert resolved(first, 10, "the first goal's result").status == 5
+    done = resolved(following.get_result_async(), 60, "the following goal's result")
+    expected = engine.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
+                               max_tokens=12)
+    assert done.status == 4 and done.result.text == expected.text, node.log()
+
+
+@pytest.mark.model
+def test_deactivating_ends_the_goals_in_line_and_frees_their_places(llm):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import Transition
+
+    node, ros, client = llm
+    feedback: list = []
+    running = client.send(long_goal(client, "Write a long story about a robot who tends a garden."), feedback)
+    ros_rig.wait_for(lambda: feedback, 30, "the first goal to stream", node)
+    waiting = client.send(client.goal("Count to five.", max_tokens=16))
+    assert running.accepted and waiting.accepted, node.log()
+    try:
+        assert client.transition(Transition.TRANSITION_DEACTIVATE) and client.state() == "inactive"
+    finally:
+        assert client.transition(Transition.TRANSITION_ACTIVATE) and client.state() == "active"
+    arrays = ros.collect(DiagnosticArray, "/diagnostics")
+
+    def line_is_empty() -> bool:
+        values = {kv.key: kv.value for kv in arrays[-1].status[0].values} if arrays else {}
+        return values.get("busy") == "False" and values.get("queue_depth") == "0"
+
+    ros_rig.wait_for(line_is_empty, 10, "an empty line after deactivation (no place left behind)", node)
+    assert client.action.wait_for_server(timeout_sec=10)
+    t0 = time.perf_counter()
+    response = client.run(client.goal("Say hi.", max_tokens=4), timeout=30)
+    assert response.status == 4 and response.result.usage.completion_tokens == 4, node.log()
+    assert time.perf_counter() - t0 < 10  # nothing left in line from before
+
+
 @pytest.mark.model
 @pytest.mark.parametrize(("fields", "reason"), [
     ({}, "the request is empty"),

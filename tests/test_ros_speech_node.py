@@ -22,9 +22,11 @@ CONFIG = ros_rig.ROS_SOURCES / "config" / "speech.yaml"
 QUESTION = Path(__file__).resolve().parents[1] / "examples" / "data" / "question.wav"
 QUESTION_TEXT = "What is the capital of France?"
 COMMANDS = ["Turn on the kitchen lights.", "Open the front door."]
-LONG = ("Once upon a time a small robot lived in a quiet garden. Every morning it watered the tomatoes and counted "
-        "the bees. One day a storm came over the hills, and the robot had to carry every flower pot into the shed. "
-        "When the sun came back, the garden was safe, and the bees came home again.")
+LONG = (
+    "Once upon a time a small robot lived in a quiet garden. Every morning it watered the tomatoes and counted "
+    "the bees. One day a storm came over the hills, and the robot had to carry every flower pot into the shed. "
+    "When the sun came back, the garden was safe, and the bees came home again."
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,7 @@ def voice():
     from edgellm_sdk.speech.types import AudioChunk
 
     with open_synthesizer("piper") as tts:
+
         def say(text: str) -> np.ndarray:
             audio = np.concatenate([c.samples for c in tts.synthesize(text)])
             return resample(AudioChunk(audio, tts.sample_rate), RATE).samples
@@ -96,9 +99,16 @@ class Speech:
 
     def wait_ready(self, timeout: float = 60.0) -> float:
         t0 = time.monotonic()
-        wait_for(lambda: self.stop_cli.service_is_ready() and self.say_pub.get_subscription_count() > 0
-                 and self.client.node.count_publishers(f"/{self.node.name}/transcript") > 0,
-                 timeout, f"{self.node.name} ready", self.node)
+        wait_for(
+            lambda: (
+                self.stop_cli.service_is_ready()
+                and self.say_pub.get_subscription_count() > 0
+                and self.client.node.count_publishers(f"/{self.node.name}/transcript") > 0
+            ),
+            timeout,
+            f"{self.node.name} ready",
+            self.node,
+        )
         time.sleep(0.3)  # let the matched subscriptions settle
         return time.monotonic() - t0
 
@@ -119,22 +129,28 @@ class Speech:
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
-        return self.call(self.set_cli, SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
+        return self.call(
+            self.set_cli, SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        )
 
     def get_params(self, names: list[str]) -> list:
         from rcl_interfaces.srv import GetParameters
         from rclpy.parameter import parameter_value_to_python
 
-        return [parameter_value_to_python(v) for v in self.call(self.get_cli, GetParameters.Request(names=names)).values]
+        return [
+            parameter_value_to_python(v) for v in self.call(self.get_cli, GetParameters.Request(names=names)).values
+        ]
 
     def states_since(self, start: int) -> list[bool]:
         return [m.data for m in self.speaking[start:]]
 
     def wait_spoken(self, start: int, timeout: float) -> list[bool]:
         """Speaking states after index ``start`` once a True was followed by a False."""
+
         def done():
             states = self.states_since(start)
-            return True in states and False in states[states.index(True):]
+            return True in states and False in states[states.index(True) :]
+
         wait_for(done, timeout, "~/speaking true then false", self.node)
         return self.states_since(start)
 
@@ -143,8 +159,12 @@ class Speech:
 def speech(rig, tmp_path_factory):
     """One speech_node started with the shipped config/speech.yaml (default devices = the rig)."""
     domain = next_domain()
-    with NodeProcess("speech_node", domain, tmp_path_factory.mktemp("speech"), params_file=CONFIG,
-                     env=audio_env()) as node, RosClient(domain) as client:
+    with (
+        NodeProcess(
+            "speech_node", domain, tmp_path_factory.mktemp("speech"), params_file=CONFIG, env=audio_env()
+        ) as node,
+        RosClient(domain) as client,
+    ):
         s = Speech(node, client)
         s.started_s = s.wait_ready()
         yield s
@@ -221,8 +241,10 @@ def test_stop_speaking_cuts_a_long_say_and_its_playback_is_not_transcribed(speec
     loud = np.flatnonzero(np.abs(rec) > 0.02)
     sound_after_stop = (t_end - (len(rec) - loud[-1]) / RATE) - t_stop
     played = (loud[-1] - loud[0]) / RATE
-    print(f"stop replied in {replied * 1000:.0f} ms, speaking=false after {silent * 1000:.0f} ms, "
-          f"sound ended {sound_after_stop * 1000:.0f} ms after the call; played {played:.1f} s of the story")
+    print(
+        f"stop replied in {replied * 1000:.0f} ms, speaking=false after {silent * 1000:.0f} ms, "
+        f"sound ended {sound_after_stop * 1000:.0f} ms after the call; played {played:.1f} s of the story"
+    )
     assert reply.success and reply.message.startswith("stopped"), reply.message
     assert replied < 0.5 and silent < 0.5
     assert sound_after_stop < 0.5
@@ -264,8 +286,10 @@ def test_wake_word_gates_the_microphone_and_barges_in_and_sigint_stops_cleanly(s
     wake = voice("Okay Nabu.")
     domain = next_domain()
     params = {"wake_word": "okay_nabu", "tts_backend": "espeak"}
-    with NodeProcess("speech_node", domain, tmp_path, name="wake_speech", params=params, env=audio_env()) as node, \
-            RosClient(domain, name="wake_client") as client:
+    with (
+        NodeProcess("speech_node", domain, tmp_path, name="wake_speech", params=params, env=audio_env()) as node,
+        RosClient(domain, name="wake_client") as client,
+    ):
         s = Speech(node, client)
         s.wait_ready()
         time.sleep(rig.say_into_mic(np.concatenate([question, silence(0.8)])) + 1.0)
@@ -295,10 +319,14 @@ def test_bad_parameter_value_exits_2_naming_it(rig, tmp_path):
     assert "tts_backend" in log and "nope" in log and "piper, espeak" in log, log
 
 
-@pytest.mark.parametrize(("params", "env", "expect"), [
-    ({"input_device": "no-such-mic"}, {}, "no-such-mic"),  # the message lists the available devices
-    ({}, {"PULSE_SERVER": "unix:/nonexistent/native"}, "no default audio"),  # no sound server at all
-], ids=["unknown-device", "no-audio-server"])
+@pytest.mark.parametrize(
+    ("params", "env", "expect"),
+    [
+        ({"input_device": "no-such-mic"}, {}, "no-such-mic"),  # the message lists the available devices
+        ({}, {"PULSE_SERVER": "unix:/nonexistent/native"}, "no default audio"),  # no sound server at all
+    ],
+    ids=["unknown-device", "no-audio-server"],
+)
 def test_missing_audio_device_exits_with_a_clear_message(rig, tmp_path, params, env, expect):
     t0 = time.monotonic()
     with NodeProcess("speech_node", next_domain(), tmp_path, params=params, env=audio_env() | env) as node:
@@ -329,14 +357,26 @@ def test_the_launch_wiring_is_a_voice_assistant_over_topics(rig, asr, question, 
     remaps = launch_remaps("speech_node")
     assert remaps == {"~/transcript": "/llm_node/prompt", "~/say": "/llm_node/response"}
     domain = next_domain()
-    with NodeProcess("llm_node", domain, tmp_path, name="llm_node", params={"max_tokens": 24}) as llm, \
-            NodeProcess("speech_node", domain, tmp_path, name="speech_node", params_file=CONFIG, env=audio_env(),
-                        remaps=remaps) as speech, RosClient(domain) as client:
+    with (
+        NodeProcess("llm_node", domain, tmp_path, name="llm_node", params={"max_tokens": 24}) as llm,
+        NodeProcess(
+            "speech_node", domain, tmp_path, name="speech_node", params_file=CONFIG, env=audio_env(), remaps=remaps
+        ) as speech,
+        RosClient(domain) as client,
+    ):
         prompts, answers = client.collect(String, "/llm_node/prompt"), client.collect(String, "/llm_node/response")
         speaking = client.collect(Bool, "/speech_node/speaking")
         n = client.node
-        wait_for(lambda: n.count_subscribers("/llm_node/prompt") >= 2 and n.count_publishers("/llm_node/prompt")
-                 and n.count_subscribers("/llm_node/response") >= 2, 60, "the two nodes wired", speech)
+        wait_for(
+            lambda: (
+                n.count_subscribers("/llm_node/prompt") >= 2
+                and n.count_publishers("/llm_node/prompt")
+                and n.count_subscribers("/llm_node/response") >= 2
+            ),
+            60,
+            "the two nodes wired",
+            speech,
+        )
         wait_for(lambda: "ready: mic" in speech.log(), 30, "the microphone", speech)
         time.sleep(0.3)
         rig.start_recording()

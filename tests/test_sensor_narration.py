@@ -1,5 +1,6 @@
-"""Narration and Q&A: never a number the facts lack (property test), deadline fallback, caching,
-the pipeline over a replayed log, and `edgellm sensors` end to end on the default model."""
+"""Narration and Q&A: never a number the facts lack (property test), Q&A checked as narration is
+(property test), deadline fallback, caching, the pipeline over a replayed log, and `edgellm sensors`
+end to end on the default model."""
 
 import subprocess
 import sys
@@ -7,12 +8,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from fakes import ScriptedEngine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgellm_sdk.sensors import FactBook, Narrator, Reading, RuleSet, SensorAssistant, SensorPipeline, open_source
-from edgellm_sdk.sensors.narrator import narration_data, unsupported_numbers
-from edgellm_sdk.types import Completion, Usage
+from edgellm_sdk.sensors.facts import fmt
+from edgellm_sdk.sensors.narrator import narration_data, repetitive, states_a_fact, template, unsupported_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "examples" / "data" / "greenhouse2.csv"
@@ -37,18 +39,6 @@ def test_unsupported_numbers(text, data, bad):
     assert unsupported_numbers(text, data) == bad
 
 
-class ScriptedEngine:
-    """A seam for the property test: 'generates' the text hypothesis chose (adversarial model output)."""
-
-    prefix_cache = None
-
-    def __init__(self):
-        self.text, self.finish = "", "stop"
-
-    def chat(self, messages, **kwargs):
-        return Completion(self.text, (), self.finish, Usage(1, 1, 0.0, 0.0))
-
-
 readings = st.lists(st.tuples(st.sampled_from(["temp_c", "humidity", "current_a"]),
                               st.floats(-50, 1500, allow_nan=False)), min_size=1, max_size=40)
 model_text = st.text(st.sampled_from(list("0123456789.,-% °CabcThe is   度二十五")), max_size=60) | st.sampled_from(
@@ -62,13 +52,45 @@ def test_a_narration_never_states_a_number_absent_from_the_facts(values, text, f
     events = []
     for i, (channel, v) in enumerate(values):
         events += book.add(Reading("gh2", {channel: v}, 100.0 + i, {"temp_c": "°C"}))
-    engine = ScriptedEngine()
-    engine.text, engine.finish = text, finish
+    engine = ScriptedEngine([text], finish=finish)  # adversarial model output, chosen by hypothesis
     facts = book.facts()
     alerts = tuple(e for e in events if e.severity == "alert")
     n = Narrator(engine).narrate(facts, events=alerts)
     assert unsupported_numbers(n.text, narration_data(facts, alerts)) == []
     assert n.origin == "template" or (finish != "deadline" and n.text)
+
+
+def model_answers(stated: str) -> dict[str, str]:
+    """Model output of each kind the checks judge, stating the fact ``stated`` where it states one."""
+    return {"loops": f"It is {stated} and it is {stated} and it is {stated} and it is {stated}",
+            "states no fact": "Everything in the greenhouse looks fine today.",
+            "empty": "",
+            "states a fact once": f"The reading is {stated} now."}
+
+
+@settings(max_examples=100, deadline=None)
+@given(readings, st.sampled_from(sorted(model_answers("0"))), st.sampled_from(["stop", "deadline"]))
+def test_qa_rejects_a_looping_or_fact_free_answer_as_the_narrator_does(values, kind, finish):
+    book = FactBook(clock=None)
+    for i, (channel, v) in enumerate(values):
+        book.add(Reading("gh2", {channel: v}, 100.0 + i, {"temp_c": "°C"}))
+    facts = book.facts()
+    engine = ScriptedEngine([model_answers(fmt(facts.channels[-1].last))[kind]], finish=finish)
+    narration = Narrator(engine).narrate(facts)
+    answer = SensorAssistant(engine, book).ask("How is the greenhouse?")
+    assert (answer.origin, answer.text) == (narration.origin, narration.text)  # one verdict for both
+    used = kind == "states a fact once" and finish == "stop"
+    assert answer.origin == ("model" if used else "template")
+    assert answer.text == (model_answers(fmt(facts.channels[-1].last))[kind] if used else template(facts))
+
+
+def assert_checked(answer, facts, data: str) -> None:
+    """A Q&A answer is the model's text only when it passes the Narrator's checks, else the template."""
+    if answer.origin == "model":
+        assert unsupported_numbers(answer.text, data) == [], answer.text
+        assert states_a_fact(answer.text, facts) and not repetitive(answer.text), answer.text
+    else:
+        assert (answer.origin, answer.text) == ("template", template(facts))
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +120,13 @@ def test_default_model_narrates_with_checked_numbers(engine, greenhouse):
 
 def test_assistant_answers_from_facts_and_can_read_history(engine, greenhouse):
     assistant = SensorAssistant(engine, greenhouse)
-    answer = assistant.ask("what is the humidity in greenhouse 2?")
-    assert answer.origin in ("model", "template")
-    assert unsupported_numbers(answer.text, greenhouse.facts().text()) == []
+    facts = greenhouse.facts()
+    questions = ["what is the humidity in greenhouse 2?", "is greenhouse 2 too hot?",
+                 "Is the vent motor working normally?"]
+    answers = [assistant.ask(q) for q in questions]
+    for answer in answers:
+        assert_checked(answer, facts, facts.text())
+    assert "model" in {a.origin for a in answers}  # the checks pass the model's text that states the facts
     assert assistant.channel_history("greenhouse2/temp_c", last=3).count(",") == 2
     assert "no channel" in assistant.channel_history("nope/x")
     with pytest.raises(ValueError, match="empty"):
@@ -160,6 +186,5 @@ def test_mqtt_readings_raise_a_live_alert_through_the_pipeline(tmp_path):
 
 def test_assistant_with_the_history_tool_keeps_the_number_check(engine, greenhouse):
     answer = SensorAssistant(engine, greenhouse, tools=True).ask("Show me the last temperature readings.")
-    assert answer.origin in ("model", "template") and answer.text
     history = SensorAssistant(engine, greenhouse).channel_history("greenhouse2/temp_c", last=50)
-    assert unsupported_numbers(answer.text, greenhouse.facts().text() + "\n" + history) == []
+    assert_checked(answer, greenhouse.facts(), greenhouse.facts().text() + "\n" + history)

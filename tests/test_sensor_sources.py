@@ -307,7 +307,7 @@ def test_mqtt_over_tls(tmp_path):
         with open_source(f"mqtts://127.0.0.1:{server.port}/secure/#?ca={files['ca']}") as source:
             publisher.publish("secure/temp", "20.5")
             assert take(source, 1)[0].values == {"temp": 20.5}
-        with pytest.raises(SensorError):  # plain MQTT against a TLS listener
+        with pytest.raises(SensorError, match="cannot subscribe.*tls=1/ca= for a TLS listener"):  # plain MQTT
             open_source(f"mqtt://127.0.0.1:{server.port}/secure/#", connect_timeout=1)
     finally:
         publisher.close()

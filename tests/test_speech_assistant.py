@@ -64,7 +64,7 @@ def realtime_mic(parts, stop: threading.Event | None = None, speed=2.0):
     for i in range(0, len(audio), BLOCK):
         if stop is not None and stop.is_set():
             return
-        yield AudioChunk(audio[i:i + BLOCK], RATE, i / RATE)
+        yield AudioChunk(audio[i : i + BLOCK], RATE, i / RATE)
         time.sleep(BLOCK / RATE / speed)
 
 
@@ -74,11 +74,21 @@ def silence(seconds):
 
 def test_wake_word_then_question_is_answered_and_follow_up_needs_no_wake_word(engine, stack):
     tts, asr, say = stack
-    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts), VoiceActivityDetector(), WakeWordDetector("okay_nabu"),
-                               follow_up_s=8.0)
+    assistant = VoiceAssistant(
+        VoiceLoop(engine, asr, tts), VoiceActivityDetector(), WakeWordDetector("okay_nabu"), follow_up_s=8.0
+    )
     speaker = RecordingSpeaker()
-    mic = realtime_mic([silence(1), say("Okay Nabu."), silence(0.6), say("What is the capital of France?"),
-                        silence(9), say("How many legs does a spider have?"), silence(3)])
+    mic = realtime_mic(
+        [
+            silence(1),
+            say("Okay Nabu."),
+            silence(0.6),
+            say("What is the capital of France?"),
+            silence(9),
+            say("How many legs does a spider have?"),
+            silence(3),
+        ]
+    )
     events = assistant.run(mic, speaker, max_turns=2)
     kinds = [e.kind for e in events]
     assert kinds[:3] == ["wake", "utterance", "answer"] and kinds.count("answer") == 2, kinds
@@ -92,19 +102,32 @@ def test_wake_word_then_question_is_answered_and_follow_up_needs_no_wake_word(en
 def test_speech_without_the_wake_word_is_ignored(engine, stack):
     tts, asr, say = stack
     assistant = VoiceAssistant(VoiceLoop(engine, asr, tts), VoiceActivityDetector(), WakeWordDetector("okay_nabu"))
-    events = assistant.run(realtime_mic([silence(0.5), say("What is the capital of France?"), silence(1)], speed=8),
-                           RecordingSpeaker())
+    events = assistant.run(
+        realtime_mic([silence(0.5), say("What is the capital of France?"), silence(1)], speed=8), RecordingSpeaker()
+    )
     assert events == []
 
 
 def test_wake_word_while_speaking_barges_in(engine, stack):
     tts, asr, say = stack
-    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(),
-                               WakeWordDetector("okay_nabu", refractory_s=1.0))
+    assistant = VoiceAssistant(
+        VoiceLoop(engine, asr, tts, max_tokens=200),
+        VoiceActivityDetector(),
+        WakeWordDetector("okay_nabu", refractory_s=1.0),
+    )
     speaker = RecordingSpeaker(pace=1.0)
-    mic = realtime_mic([silence(0.5), say("Okay Nabu."), silence(0.6),
-                        say("Tell me a long story about a brave little robot."), silence(2.5), say("Okay Nabu."),
-                        silence(3)], speed=1.0)
+    mic = realtime_mic(
+        [
+            silence(0.5),
+            say("Okay Nabu."),
+            silence(0.6),
+            say("Tell me a long story about a brave little robot."),
+            silence(2.5),
+            say("Okay Nabu."),
+            silence(3),
+        ],
+        speed=1.0,
+    )
     events = assistant.run(mic, speaker)
     kinds = [e.kind for e in events]
     assert "barge_in" in kinds and speaker.stops == 1, kinds
@@ -127,9 +150,26 @@ def test_live_cli_hears_the_virtual_microphone_and_speaks(default_store, stack, 
         pytest.skip(reason)
     _, _, say = stack
     with PulseAudioRig(tmp_path) as rig:
-        proc = subprocess.Popen([sys.executable, "-m", "edgellm_sdk.cli", "voice", "--wake", "none", "--mic", "pulse",
-                                 "--speaker", "pulse", "--tts", "espeak"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edgellm_sdk.cli",
+                "voice",
+                "--wake",
+                "none",
+                "--mic",
+                "pulse",
+                "--speaker",
+                "pulse",
+                "--tts",
+                "espeak",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
         try:
             assert "listening" in proc.stdout.readline()
             time.sleep(1.0)
@@ -148,12 +188,20 @@ def test_live_cli_hears_the_virtual_microphone_and_speaks(default_store, stack, 
 
 def test_saying_stop_while_it_speaks_barges_in(engine, stack):
     tts, asr, say = stack
-    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(min_silence_s=0.3),
-                               WakeWordDetector("okay_nabu"))
+    assistant = VoiceAssistant(
+        VoiceLoop(engine, asr, tts, max_tokens=200),
+        VoiceActivityDetector(min_silence_s=0.3),
+        WakeWordDetector("okay_nabu"),
+    )
     # the person says "stop" once it has spoken 2 s (a fixed 4 s wait was too early on a loaded machine)
-    room = Room(np.concatenate([silence(0.5), say("Okay Nabu."), silence(0.6),
-                                say("Tell me a long story about a brave little robot.")]),
-                np.concatenate([say("Stop."), silence(3)]), wait_played_s=2.0, gain=0.0)
+    room = Room(
+        np.concatenate(
+            [silence(0.5), say("Okay Nabu."), silence(0.6), say("Tell me a long story about a brave little robot.")]
+        ),
+        np.concatenate([say("Stop."), silence(3)]),
+        wait_played_s=2.0,
+        gain=0.0,
+    )
     events = assistant.run(room.mic(), room)
     kinds = [e.kind for e in events]
     assert ("barge_in", "stop") in [(e.kind, e.text) for e in events] and room.stops == 1, kinds
@@ -250,14 +298,23 @@ def test_stop_is_heard_over_its_own_voice_only_with_echo_cancellation(engine, st
 
     tts, asr, say = stack
     echo = EchoCanceller() if cancel_echo else None
-    before = np.concatenate([silence(0.5), say("Okay Nabu."), silence(0.6),
-                             say("Tell me a long story about a brave little robot.")])
+    before = np.concatenate(
+        [silence(0.5), say("Okay Nabu."), silence(0.6), say("Tell me a long story about a brave little robot.")]
+    )
     # "stop" once it has spoken 6 s (the canceller converges within ~3 s of speech), and once more
     # if it talks on, as people do (ERLE fell to ~16 dB in 1 of 10 runs on a loaded machine)
-    room = Room(before, np.concatenate([say("Stop."), silence(2), say("Stop."), silence(3)]), wait_played_s=6.0,
-                on_output=echo.play if echo else None)
-    assistant = VoiceAssistant(VoiceLoop(engine, asr, tts, max_tokens=200), VoiceActivityDetector(min_silence_s=0.3),
-                               WakeWordDetector("okay_nabu"), echo=echo)
+    room = Room(
+        before,
+        np.concatenate([say("Stop."), silence(2), say("Stop."), silence(3)]),
+        wait_played_s=6.0,
+        on_output=echo.play if echo else None,
+    )
+    assistant = VoiceAssistant(
+        VoiceLoop(engine, asr, tts, max_tokens=200),
+        VoiceActivityDetector(min_silence_s=0.3),
+        WakeWordDetector("okay_nabu"),
+        echo=echo,
+    )
     events = assistant.run(room.mic(), room)
     stopped = ("barge_in", "stop") in [(e.kind, e.text) for e in events]
     state = echo and (round(echo.erle_db, 1), echo.delay_s, echo.realignments)

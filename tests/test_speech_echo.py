@@ -13,8 +13,10 @@ from edgellm_sdk.speech.tts import open_synthesizer
 from edgellm_sdk.speech.types import AudioChunk
 
 RATE, CHUNK = 16000, 1600
-STORY = ("Once upon a time, a brave little robot lived in a small workshop by the sea. Every morning it "
-         "polished its wheels and went out to help the fishermen.")
+STORY = (
+    "Once upon a time, a brave little robot lived in a small workshop by the sea. Every morning it "
+    "polished its wheels and went out to help the fishermen."
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +26,9 @@ def scene():
     tts = open_synthesizer("piper", noise_scale=0.0, noise_w_scale=0.0)  # no sampling: one scene every run
     far = np.concatenate([c.samples for c in tts.synthesize(STORY)]).astype(np.float32)
     far16 = resample(AudioChunk(far, tts.sample_rate), RATE).samples.astype(np.float64)
-    stop = resample(AudioChunk(np.concatenate([c.samples for c in tts.synthesize("Stop.")]), tts.sample_rate),
-                    RATE).samples.astype(np.float64)
+    stop = resample(
+        AudioChunk(np.concatenate([c.samples for c in tts.synthesize("Stop.")]), tts.sample_rate), RATE
+    ).samples.astype(np.float64)
     rng = np.random.default_rng(0)
     n_tail = int(0.06 * RATE)
     tail = rng.normal(0, 1, n_tail) * np.exp(-np.arange(n_tail) / (0.015 * RATE))
@@ -155,8 +158,9 @@ def test_on_a_sound_server_the_assistant_voice_is_removed_and_stop_is_heard(tmp_
 
     tts = open_synthesizer("piper")
     story = list(tts.synthesize(STORY))
-    stop = resample(AudioChunk(np.concatenate([c.samples for c in tts.synthesize("Stop.")]), tts.sample_rate),
-                    RATE).samples
+    stop = resample(
+        AudioChunk(np.concatenate([c.samples for c in tts.synthesize("Stop.")]), tts.sample_rate), RATE
+    ).samples
     with PulseAudioRig(tmp_path) as rig:
         rig.microphone_hears_speaker()
         keepalive = rig.play_into_speaker(None)

@@ -211,3 +211,27 @@ def test_open_errors(monkeypatch) -> None:
             list(tts.synthesize("A long sentence that takes a while to say."))
     with pytest.raises(MissingDependency, match="apt install espeak-ng"):
         open_synthesizer("espeak", binary="espeak-ng-not-installed")
+
+
+def test_synthesize_ahead_gives_every_sentence_stops_on_cancel_and_raises_errors(espeak: Synthesizer) -> None:
+    import threading
+
+    from edgellm_sdk.speech.tts import synthesize_ahead
+
+    whole = [c.samples for c in espeak.synthesize(STORY)]
+    ahead = [c.samples for c in synthesize_ahead(espeak, STORY, threading.Event())]
+    assert len(ahead) == len(whole) == 4 and all(np.array_equal(a, b) for a, b in zip(ahead, whole, strict=True))
+    cancel = threading.Event()
+    stream = synthesize_ahead(espeak, STORY, cancel)
+    next(stream)
+    cancel.set()
+    assert list(stream) == []  # ends at once, and the synthesizer is free again for the next text
+    assert not any(t.name == "edgellm-tts-ahead" for t in threading.enumerate())  # its render thread is done
+
+    class Broken:
+        def synthesize(self, text):
+            raise SynthesisError("espeak-ng failed")
+            yield
+
+    with pytest.raises(SynthesisError, match="espeak-ng failed"):
+        list(synthesize_ahead(Broken(), "Hi.", threading.Event()))

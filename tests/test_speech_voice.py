@@ -69,12 +69,40 @@ def test_voice_cli_headless_directory(default_store, tmp_path):
 
     with wave.open(str(inputs / "silence.wav"), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(b"\0\0" * 16000)
-    r = subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "voice", "--input", str(inputs), "--output",
-                        str(tmp_path / "out"), "--tts", "espeak"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgellm_sdk.cli",
+            "voice",
+            "--input",
+            str(inputs),
+            "--output",
+            str(tmp_path / "out"),
+            "--tts",
+            "espeak",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["q1.answer.wav", "silence.answer.wav"]
     assert "Sorry, I did not understand." in r.stdout and "first audio" in r.stderr
     assert read_wav(tmp_path / "out" / "q1.answer.wav").duration_s > 0.5
-    bad = subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "voice", "--input", str(tmp_path / "nope.wav"),
-                          "--output", str(tmp_path / "a.wav")], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgellm_sdk.cli",
+            "voice",
+            "--input",
+            str(tmp_path / "nope.wav"),
+            "--output",
+            str(tmp_path / "a.wav"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "not found" in bad.stderr

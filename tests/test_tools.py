@@ -3,6 +3,7 @@
 from typing import Literal
 
 import pytest
+from fakes import ScriptedEngine
 
 from edgellm_sdk.tools import Tool, as_tool, choice_schema
 
@@ -75,19 +76,6 @@ def test_default_model_can_use_a_tool(engine):
     c = engine.chat([{"role": "user", "content": "Hello!"}], tools=[get_temperature], max_tokens=80)
     assert c.finish_reason == "stop" and c.text
     assert all(call.result == READINGS[call.arguments["room"]] for call in c.tool_calls)
-
-
-class ScriptedEngine:
-    """Seam for the loop logic: returns scripted model replies and records the conversation."""
-
-    def __init__(self, replies):
-        self.replies, self.seen = list(replies), []
-
-    def complete(self, messages, **options):
-        from edgellm_sdk.types import Completion, Usage
-
-        self.seen.append([m.as_dict() for m in messages])
-        return Completion(self.replies.pop(0), (), "stop", Usage(1, 1, 0.0, 0.0))
 
 
 def test_tool_errors_and_results_are_fed_back():

@@ -6,6 +6,8 @@ Two KV strategies, picked from the graph:
   so GroupQueryAttention writes new keys straight into it; nothing is copied per step.
   The buffers are calloc'ed, so only pages holding real tokens count towards RSS.
 - growing (any other export): present tensors are fed back as the next step's past.
+The KV cache is float32 (profiles.KV_DTYPES says why not float16); a graph that keeps it in
+another type is refused at load.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import MissingDependency, ModelError, ProviderUnavailable
+from ..profiles import KV_DTYPES, default_threads
 
 try:
     import onnxruntime as ort
@@ -26,7 +29,7 @@ except ImportError as e:  # pragma: no cover
 _PAST = re.compile(r"past_key_values\.(\d+)\.(key|value)")
 
 
-_KV_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)"}
+_KV_TYPES = {"float32": "tensor(float)"}  # kv_dtype -> onnxruntime's name of the graph's past type
 
 
 def _check_providers(requested: Sequence[str], present: Sequence[str], problem: str) -> None:
@@ -40,14 +43,12 @@ def _check_providers(requested: Sequence[str], present: Sequence[str], problem: 
             "elsewhere use a CPU profile (x86-64, rpi4, rpi5)")
 
 
-def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 class OrtBackend:
     def __init__(self, path: str | os.PathLike, *, max_context: int = 2048, threads: int | None = None,
                  providers: Sequence[str] = ("CPUExecutionProvider",), inter_op_threads: int = 1,
                  kv_dtype: str = "float32"):
+        if kv_dtype not in _KV_TYPES:
+            raise ValueError(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got {kv_dtype!r}")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = inter_op_threads
@@ -63,9 +64,9 @@ class OrtBackend:
         self.providers = tuple(self.session.get_providers())
         inputs = {i.name: i for i in self.session.get_inputs()}
         kv_type = inputs["past_key_values.0.key"].type if "past_key_values.0.key" in inputs else None
-        if kv_type is not None and kv_type != _KV_TYPES.get(kv_dtype):
-            raise ModelError(f"{path} keeps its KV cache as {kv_type}, but kv_dtype={kv_dtype!r} was asked for "
-                             "(the device profile's [runtime] kv_dtype must match the model's graph)")
+        if kv_type is not None and kv_type != _KV_TYPES[kv_dtype]:
+            raise ModelError(f"{path} keeps its KV cache as {kv_type}; the runtime keeps it as {kv_dtype} only "
+                             "(see edgellm_sdk.profiles): use a variant with float32 past_key_values (fp32, q8, q4)")
         self.input_names = set(inputs)
         for required in ("input_ids", "attention_mask"):
             if required not in inputs:
@@ -90,10 +91,10 @@ class OrtBackend:
         self._io.bind_output("logits", "cpu")  # first, so it stays output 0 when rebound
         if self.inplace:
             self._kv = [np.zeros((1, self.kv_heads, max_context, self.head_dim), np.float32) for _ in self._kv_names]
-            for (past, present), buf in zip(self._kv_names, self._kv):
+            for (past_name, present_name), buf in zip(self._kv_names, self._kv):
                 value = ort.OrtValue.ortvalue_from_numpy(buf)
-                self._io.bind_ortvalue_input(past, value)
-                self._io.bind_ortvalue_output(present, value)
+                self._io.bind_ortvalue_input(past_name, value)
+                self._io.bind_ortvalue_output(present_name, value)
         else:
             empty = np.zeros((1, self.kv_heads, 0, self.head_dim), np.float32)
             self._kv = [empty] * len(self._kv_names)
@@ -129,7 +130,7 @@ class OrtBackend:
                 io.bind_cpu_input(past, value) if isinstance(value, np.ndarray) else io.bind_ortvalue_input(past, value)
                 io.bind_output(present, "cpu")
         self.session.run_with_iobinding(io)
-        outputs = None if self.inplace and use_fixed_output else io.get_outputs()
+        outputs = [] if self.inplace and use_fixed_output else io.get_outputs()
         if not self.inplace:
             self._kv = list(outputs[1:])
         self._pos = end

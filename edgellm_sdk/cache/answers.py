@@ -45,7 +45,7 @@ class AnswerCaches:
 
     def get(self, key: AnswerKey) -> CachedResponse | None:
         hit = self.response.get(key.exact) if self.response is not None else None
-        if hit is None and key.scope is not None:
+        if hit is None and self.semantic is not None and key.scope is not None and key.question is not None:
             semantic = self.semantic.lookup(key.scope, key.question)
             hit = semantic.response if semantic is not None else None
         return hit
@@ -60,5 +60,5 @@ class AnswerCaches:
                 answer = CachedResponse(pieces, token.finish_reason)
                 if self.response is not None:
                     self.response.put(key.exact, answer)
-                if key.scope is not None:
+                if self.semantic is not None and key.scope is not None and key.question is not None:
                     self.semantic.put(key.scope, key.question, answer)

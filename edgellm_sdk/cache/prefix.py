@@ -120,7 +120,7 @@ class PrefixCache:
         path = Path(path)
         with self._lock:
             entries = list(self._entries.values())
-        payload = {"meta": np.frombuffer(json.dumps({"format": FORMAT, "model": model_id,
+        payload: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps({"format": FORMAT, "model": model_id,
                                                      "entries": len(entries)}).encode(), dtype=np.uint8)}
         for i, e in enumerate(entries):
             payload[f"tokens_{i}"] = e.tokens
@@ -128,7 +128,7 @@ class PrefixCache:
                 payload[f"kv_{i}_{j}"] = a
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, **payload)
+            np.savez(f, **payload)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         tmp.replace(path)
 
     def load(self, path: str | Path, model_id: str) -> int:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..types import FinishReason
 from .stats import CacheStats
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ DB_TIMEOUT_S = 0.2
 @dataclass(frozen=True)
 class CachedResponse:
     pieces: list[tuple[int, str]]  # (token id, text) exactly as first streamed
-    finish_reason: str
+    finish_reason: FinishReason
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
@@ -141,6 +142,7 @@ class ResponseCache:
 
     # --- SQLite ---------------------------------------------------------------------
     def _open_db(self) -> None:
+        assert self.path is not None, "only a cache with a path has a database"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in (1, 2):
             try:
@@ -164,6 +166,8 @@ class ResponseCache:
                         src.replace(Path(str(aside) + suffix))
 
     def _db_call(self, sql: str, args: tuple, fetch: bool = False):
+        if self._db is None:
+            return None
         try:
             cur = self._db.execute(sql, args)
             return cur.fetchone() if fetch else None

@@ -10,6 +10,7 @@ import json
 import sys
 import threading
 
+from ..doctor.core import human
 from ..errors import EdgeLLMError
 from .common import add_model_args, cancel_on_sigint, engine_from_args
 
@@ -18,22 +19,22 @@ def _progress(msg: str) -> None:
     print(f"[edgellm] {msg}", file=sys.stderr, flush=True)
 
 
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
 def cmd_pull(args) -> int:
     from ..models.store import ModelStore
 
+    converters = None  # onnx / gguf missing: a pull that must convert says what to install
+    try:  # the host toolchain builds the ONNX graphs; pulling a model directory works without it
+        from ..toolchain.convert import CONVERTERS
+
+        converters = CONVERTERS
+    except ImportError:
+        pass
     bar = _StepBar()
-    manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step)
+    manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step,
+                                 converters=converters)
     bar.close()
     total = sum(f["size"] for f in manifest.files.values())
-    print(f"{manifest.name}: {manifest.root} ({_human(total)}; variants: {', '.join(sorted(manifest.variants))}; "
+    print(f"{manifest.name}: {manifest.root} ({human(total)}; variants: {', '.join(sorted(manifest.variants))}; "
           f"default: {manifest.default_variant})")
     return 0
 
@@ -49,7 +50,7 @@ def cmd_models(args) -> int:
         return 0
     print(f"installed in {store.models_dir}:" if installed else f"no models installed in {store.models_dir}")
     for m in installed:
-        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {_human(m.variant_bytes(v))}"
+        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {human(m.variant_bytes(v))}"
                           for v in sorted(m.variants))
         print(f"  {m.name:<20} {sizes}")
     missing = sorted(set(KNOWN_MODELS) - {m.name for m in installed})
@@ -247,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..bench import add_parser as add_bench
 
     add_bench(sub)
-    from ..doctor import add_parser as add_doctor
+    from ..doctor.cli import add_parser as add_doctor
 
     add_doctor(sub)
     from ..toolchain.cli_opt import add_parser as add_optimize

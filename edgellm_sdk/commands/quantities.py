@@ -58,7 +58,7 @@ def _en_value(word: str) -> int | None:
     return sum(_EN[p] for p in parts) if all(p in _EN for p in parts) else None
 
 
-def _zh_value(run: str) -> int | None:
+def _zh_value(run: str) -> int:
     """一百八十 -> 180, 二十二 -> 22, 十 -> 10 (up to 999)."""
     total, current = 0, 0
     for ch in run:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .core import FAIL, OK, VERIFY_LIMIT_S, WARN, Check, Context, Report, Task, run_tasks
 
-__all__ = ["FAIL", "OK", "WARN", "Check", "Report", "add_parser", "diagnose"]
+__all__ = ["FAIL", "OK", "WARN", "Check", "Report", "diagnose"]
 
 
 def diagnose(profile: str | None = "auto", *, root: str | Path = "/", store=None, mqtt: str | None = None,
@@ -53,9 +53,3 @@ def diagnose(profile: str | None = "auto", *, root: str | Path = "/", store=None
               task("home", storage.home, ctx), task("disk", storage.disk, ctx)]
     checks = run_tasks(tasks)
     return Report(checks, chosen_profile.name, {**vars(found.device)}, time.monotonic() - t0)
-
-
-def add_parser(sub) -> None:
-    from .cli import add_parser as add
-
-    add(sub)

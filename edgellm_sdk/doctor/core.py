@@ -8,6 +8,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..models.store import ModelStore
+    from ..profiles import Detection, DeviceProfile
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 VERIFY_LIMIT_S = 120.0  # --verify re-hashes every model file: ~1 GB takes 10-30 s on a Pi's SD card
@@ -26,10 +31,10 @@ class Context:
     """What every check may read: the (possibly fake) root, the device, the profile, the store, the options."""
 
     root: Path
-    detection: object  # profiles.Detection
-    profile: object  # profiles.DeviceProfile, fitted when auto-detected
+    detection: Detection
+    profile: DeviceProfile  # fitted when auto-detected
     chosen: str  # "auto" or what --profile named
-    store: object  # models.store.ModelStore
+    store: ModelStore
     mqtt: str | None = None
     verify: bool = False
     timeout: float = 5.0

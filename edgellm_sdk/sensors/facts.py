@@ -44,15 +44,17 @@ class Event:
 
     def describe(self, unit: str = "", name: str | None = None) -> str:
         u, name = (f" {unit}" if unit else ""), name or self.channel
+        limit = fmt(self.threshold) if self.threshold is not None else "?"
+        value = fmt(self.value) if self.value is not None else "?"
         if self.kind in ("above", "below"):
-            return f"{name} is {self.kind} the {fmt(self.threshold)}{u} limit"
+            return f"{name} is {self.kind} the {limit}{u} limit"
         if self.kind == "normal":
             return f"{name} is back to normal"
         if self.kind == "anomaly":
-            return f"{name} shows an unusual value of {fmt(self.value)}{u}"
+            return f"{name} shows an unusual value of {value}{u}"
         if self.kind == "silent":
             return f"{name} has stopped reporting"
-        return f"{name} is stuck at {fmt(self.value)}{u}"
+        return f"{name} is stuck at {value}{u}"
 
 
 @dataclass(frozen=True)

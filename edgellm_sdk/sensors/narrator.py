@@ -6,8 +6,9 @@ Every number in the model's text (digits, English or Chinese number words) must 
 number of the facts, as written there or rounded to fewer decimals, in a unit of the same
 kind. The narration is a template sentence built from the facts instead when that check
 fails, when the text states no number of the facts at all (made-up prose), loops, or the
-deadline passes. Identical facts give an identical prompt, so the Engine's response cache
-(when configured) and the narrator's own cache keyed by the facts digest serve repeats.
+deadline passes (``checked``, which SensorAssistant's answers go through too). Identical facts
+give an identical prompt, so the Engine's response cache (when configured) and the narrator's
+own cache keyed by the facts digest serve repeats.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..commands.quantities import UNIT_WORDS, quantities
 from .facts import Event, Facts, fmt
+
+if TYPE_CHECKING:
+    from ..engine_api import EngineAPI
 
 INSTRUCTIONS = {
     "en": ("You report the state of sensors to a person in one or two short sentences. Use only the numbers "
@@ -93,6 +98,19 @@ def states_a_fact(text: str, facts: Facts, events: tuple[Event, ...] = ()) -> bo
     return bool(stated & wanted) or any(round(float(w)) == float(x) for w in wanted for x in stated)
 
 
+def checked(text: str, finish_reason: str | None, facts: Facts, data: str, *, events: tuple[Event, ...] = (),
+            language: str = "en", started: float) -> Narration:
+    """The model's ``text`` if it passes every check, else the template sentence (with the numbers
+    the text got wrong): a number ``data`` lacks, no number of the facts, looping, or the
+    generation ended by deadline or cancel. ``started``: the time.perf_counter() of the request."""
+    bad = tuple(unsupported_numbers(text, data))
+    if (finish_reason in ("deadline", "cancelled") or bad or repetitive(text)
+            or not states_a_fact(text, facts, events)):
+        return Narration(template(facts, language, events), "template", bad, time.perf_counter() - started,
+                         finish_reason)
+    return Narration(text, "model", (), time.perf_counter() - started, finish_reason)
+
+
 def template(facts: Facts, language: str = "en", events: tuple[Event, ...] = ()) -> str:
     """A sentence built only from the facts (the fallback; always correct, never eloquent)."""
     urgent = [facts.describe(e) for e in (events or facts.active)]
@@ -111,7 +129,7 @@ def template(facts: Facts, language: str = "en", events: tuple[Event, ...] = ())
 
 
 class Narrator:
-    def __init__(self, engine, *, context: str = "", language: str = "en", max_tokens: int = 64,
+    def __init__(self, engine: EngineAPI | None, *, context: str = "", language: str = "en", max_tokens: int = 64,
                  deadline_s: float | None = 10.0):
         if language not in INSTRUCTIONS:
             raise ValueError(f"language must be one of {sorted(INSTRUCTIONS)}, got {language!r}")
@@ -120,7 +138,7 @@ class Narrator:
         self._system = {"role": "system", "content": system}
         self._cache: OrderedDict[str, Narration] = OrderedDict()
         if engine is not None and engine.prefix_cache is not None:
-            engine.warm([self._system])
+            engine.warm([self._system])  # prefill the system prompt once
 
     def narrate(self, facts: Facts, *, events: tuple[Event, ...] = (), deadline_s: float | None = None,
                 cancel=None) -> Narration:
@@ -137,14 +155,8 @@ class Narrator:
             return Narration(template(facts, self.language, events), "template", (), time.perf_counter() - t0)
         c = self.engine.chat([self._system, {"role": "user", "content": prompt}], max_tokens=self.max_tokens,
                              deadline_s=deadline_s if deadline_s is not None else self.deadline_s, cancel=cancel)
-        text = first_sentences(c.text)
-        bad = tuple(unsupported_numbers(text, data))
-        if (c.finish_reason in ("deadline", "cancelled") or bad or repetitive(text)
-                or not states_a_fact(text, facts, events)):
-            result = Narration(template(facts, self.language, events), "template", bad, time.perf_counter() - t0,
-                               c.finish_reason)
-        else:
-            result = Narration(text, "model", (), time.perf_counter() - t0, c.finish_reason)
+        result = checked(first_sentences(c.text), c.finish_reason, facts, data, events=events,
+                         language=self.language, started=t0)
         if c.finish_reason not in ("deadline", "cancelled"):
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:

@@ -35,7 +35,7 @@ class DraftModel:
         from ..tokenizer import Tokenizer
 
         manifest = (store or ModelStore()).resolve(model)
-        variant = variant if variant in manifest.variants else manifest.default_variant
+        variant = variant if variant is not None and variant in manifest.variants else manifest.default_variant
         if verify:
             small = [f for f in manifest.files if not f.startswith("onnx/")]
             manifest.verify(small + manifest.variant_files(variant))
@@ -82,7 +82,7 @@ class DraftModel:
         n = common_prefix(self._kv, context, min(len(self._kv), len(context) - 1))
         self.backend.truncate(n)
         self._kv = list(context[:n])
-        logits = None
+        logits = np.empty((0,), np.float32)
         for start in range(n, len(context), 256):  # bounded batches: a long prompt is fed in pieces
             logits = self.backend.forward(list(context[start:start + 256]))
         self._kv = list(context)

@@ -88,7 +88,8 @@ class AnswerHistory:
 
 def _answers(tokens: list[int], end: int) -> list[list[int]]:
     """The whole answers in ``tokens`` (each followed by ``end``); a cut-off first one is dropped."""
-    out, current = [], []
+    out: list[list[int]] = []
+    current: list[int] = []
     for t in tokens:
         if t == end:
             out.append(current)

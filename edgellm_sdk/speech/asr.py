@@ -31,6 +31,7 @@ BACKENDS = {"moonshine": "asr_moonshine", "vosk": "asr_vosk"}
 @runtime_checkable
 class Transcriber(Protocol):
     sample_rate: int  # the rate the model runs at; other rates are resampled
+    language: str  # what the model recognizes, a language code ("en", "ko"); "" = not known
 
     def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Transcript]: ...
 
@@ -45,6 +46,7 @@ class BaseTranscriber:
     """Shared plumbing: mono/resample of incoming chunks and the one-shot conveniences."""
 
     sample_rate = 16000
+    language = ""
     chunk_s = 0.1  # how the one-shot helpers feed audio to ``transcribe``
 
     def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Transcript]:

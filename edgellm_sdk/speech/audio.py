@@ -1,9 +1,9 @@
 """Audio helpers (numpy + stdlib only): WAV read/write, mono, resampling, chunking, PCM16.
 
-    chunk = read_wav("command.wav")               # any rate, mono or stereo, PCM or float
-    chunk = resample(chunk, 16000)                # windowed-sinc, good enough for speech
-    for piece in chunks(chunk, seconds=0.1):      # a stream of AudioChunks
-        ...
+chunk = read_wav("command.wav")               # any rate, mono or stereo, PCM or float
+chunk = resample(chunk, 16000)                # windowed-sinc, good enough for speech
+for piece in chunks(chunk, seconds=0.1):      # a stream of AudioChunks
+    ...
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ def _decode(raw: bytes, fmt: int, width: int, path: Path) -> np.ndarray:
     if fmt == _WAVE_FORMAT_FLOAT and width in (4, 8):
         return np.frombuffer(raw[: len(raw) - len(raw) % width], dtype=f"<f{width}").astype(np.float32)
     if fmt != _WAVE_FORMAT_PCM or width not in (1, 2, 3, 4):
-        raise SpeechError(f"{path}: unsupported WAV encoding (format {fmt}, {8 * width}-bit); "
-                          "use 16-bit PCM or 32-bit float")
+        raise SpeechError(
+            f"{path}: unsupported WAV encoding (format {fmt}, {8 * width}-bit); use 16-bit PCM or 32-bit float"
+        )
     raw = raw[: len(raw) - len(raw) % width]
     if width == 1:  # unsigned 8-bit
         return (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
@@ -148,7 +149,9 @@ class StreamResampler:
             k = self.cutoff * np.sinc(self.cutoff * d) * (0.5 + 0.5 * np.cos(np.pi * d / (self.width + 1)))
             rel = idx - self._buf_start
             ok = (rel >= 0) & (rel < len(buf))
-            out[lo - self._next : lo - self._next + len(n)] = (np.where(ok, buf[np.clip(rel, 0, len(buf) - 1)], 0) * k).sum(1)
+            out[lo - self._next : lo - self._next + len(n)] = (
+                np.where(ok, buf[np.clip(rel, 0, len(buf) - 1)], 0) * k
+            ).sum(1)
         self._next = n_stop
         keep_from = (self._next * self.src) // self.dst - self.width + 1  # first input still needed
         drop = min(max(0, keep_from - self._buf_start), len(buf))

@@ -1,4 +1,5 @@
-"""`edgellm voice`: the voice assistant, headless (WAV in, WAV out) for machines without audio."""
+"""`edgellm voice`: the voice assistant, live (microphone, wake word, speaker) or headless (WAV in, WAV out);
+`edgellm serve-wyoming`: the same ASR, TTS and model as Wyoming services."""
 
 from __future__ import annotations
 
@@ -10,17 +11,24 @@ from ..errors import SpeechError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("voice", help="voice assistant: live (microphone, wake word, speaker), or headless "
-                       "with --input question.wav --output answer.wav (or directories)")
+    p = sub.add_parser(
+        "voice",
+        help="voice assistant: live (microphone, wake word, speaker), or headless "
+        "with --input question.wav --output answer.wav (or directories)",
+    )
     p.add_argument("--input", help="headless: a WAV file, or a directory of WAV files")
     p.add_argument("--output", help="headless: the answer WAV file, or a directory (one answer per input)")
     p.add_argument("--wake", default="okay_nabu", help="live: wake word model, or 'none' to always listen")
     p.add_argument("--mic", help="live: input device name (default: the system default)")
     p.add_argument("--speaker", help="live: output device name (default: the system default)")
     p.add_argument("--follow-up", type=float, default=5.0, help="live: seconds to listen after an answer")
-    p.add_argument("--echo-tail", type=float, default=0.25,
-                   help="live: echo cancellation covers speaker-to-microphone paths (device buffers + room) up to "
-                        "this many seconds; 0 turns it off (headphones)")
+    p.add_argument(
+        "--echo-tail",
+        type=float,
+        default=0.25,
+        help="live: echo cancellation covers speaker-to-microphone paths (device buffers + room) up to "
+        "this many seconds; 0 turns it off (headphones)",
+    )
     p.add_argument("--language", default="en", choices=("en", "zh"))
     _add_speech_args(p, max_tokens=64)
     p.set_defaults(func=cmd_voice)
@@ -78,16 +86,24 @@ def cmd_voice(args) -> int:
     with _engine(args) as engine:
         transcriber = _transcriber(args)
         synthesizer = open_synthesizer(args.tts, language=args.language)
-        loop = VoiceLoop(engine, transcriber, synthesizer, system=args.system or SYSTEM, language=args.language,
-                         max_tokens=args.max_tokens)
+        loop = VoiceLoop(
+            engine,
+            transcriber,
+            synthesizer,
+            system=args.system or SYSTEM,
+            language=args.language,
+            max_tokens=args.max_tokens,
+        )
         for question, answer in pairs:
             turn = loop.respond(read_wav(question), cancel=cancel)
             audio = np.concatenate([c.samples for c in turn.audio]) if turn.audio else np.zeros(0, np.float32)
             write_wav(answer, AudioChunk(audio, synthesizer.sample_rate))
             print(f"{question.name}: heard {turn.heard!r} -> {turn.reply.strip()!r} -> {answer}")
             first = f"{turn.first_audio_s:.2f}" if turn.first_audio_s is not None else "-"
-            print(f"  asr {turn.asr_s:.2f} s, first audio {first} s after end of speech, total {turn.total_s:.2f} s",
-                  file=sys.stderr)
+            print(
+                f"  asr {turn.asr_s:.2f} s, first audio {first} s after end of speech, total {turn.total_s:.2f} s",
+                file=sys.stderr,
+            )
         transcriber.close()
         synthesizer.close()
     return 0
@@ -114,12 +130,18 @@ def _live(args) -> int:
     echo = EchoCanceller(tail_s=args.echo_tail) if args.echo_tail > 0 else None
     tap = echo.play if echo is not None else None
     with _engine(args) as engine, Microphone(args.mic) as mic, Speaker(args.speaker, on_output=tap) as speaker:
-        loop = VoiceLoop(engine, _transcriber(args),
-                         open_synthesizer(args.tts, language=args.language), system=args.system or SYSTEM,
-                         language=args.language, max_tokens=args.max_tokens)
+        loop = VoiceLoop(
+            engine,
+            _transcriber(args),
+            open_synthesizer(args.tts, language=args.language),
+            system=args.system or SYSTEM,
+            language=args.language,
+            max_tokens=args.max_tokens,
+        )
         print(f"say {args.wake!r} and ask (Ctrl-C to stop)" if wake else "listening (Ctrl-C to stop)", flush=True)
-        VoiceAssistant(loop, VoiceActivityDetector(), wake, follow_up_s=args.follow_up, on_event=show,
-                       echo=echo).run(mic, speaker, cancel=cancel)
+        VoiceAssistant(loop, VoiceActivityDetector(), wake, follow_up_s=args.follow_up, on_event=show, echo=echo).run(
+            mic, speaker, cancel=cancel
+        )
     return 0
 
 
@@ -144,8 +166,11 @@ def cmd_serve_wyoming(args) -> int:
         synthesizer = open_synthesizer(args.tts)
         print(f"serving Wyoming ASR/TTS/handle on {args.uri}", file=sys.stderr, flush=True)
         try:
-            asyncio.run(serve(args.uri, engine, transcriber, synthesizer, system=args.system or SYSTEM,
-                              max_tokens=args.max_tokens))
+            asyncio.run(
+                serve(
+                    args.uri, engine, transcriber, synthesizer, system=args.system or SYSTEM, max_tokens=args.max_tokens
+                )
+            )
         except KeyboardInterrupt:
             pass
     return 0

@@ -34,8 +34,14 @@ ROOM = 1024  # filter taps wanted after the direct echo for the room's reflectio
 
 
 class EchoCanceller:
-    def __init__(self, sample_rate: int = 16000, tail_s: float = 0.25, step: float = 0.8,
-                 max_delay_s: float = 1.0, max_reference_s: float = 5.0):
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        tail_s: float = 0.25,
+        step: float = 0.8,
+        max_delay_s: float = 1.0,
+        max_reference_s: float = 5.0,
+    ):
         if not 0 < step <= 1:
             raise ValueError(f"step must be in (0, 1], got {step}")
         if not 0.016 <= tail_s <= 2.0:
@@ -68,7 +74,8 @@ class EchoCanceller:
         """Record audio as it goes to the speaker (any rate). Call it for every sample written,
         silence included, so the reference keeps the device's timeline."""
         if isinstance(samples, AudioChunk):
-            samples, sample_rate = samples.samples, samples.sample_rate
+            sample_rate = samples.sample_rate
+            samples = samples.samples
         x = np.asarray(to_mono(np.asarray(samples, np.float32)), np.float64)
         rate = int(sample_rate or self.sample_rate)
         if rate != self.sample_rate:
@@ -91,8 +98,10 @@ class EchoCanceller:
     def process(self, chunk: AudioChunk) -> AudioChunk:
         """``chunk`` (at ``sample_rate``) with the echo removed; same length, 16 ms later."""
         if chunk.sample_rate != self.sample_rate:
-            raise ValueError(f"EchoCanceller runs at {self.sample_rate} Hz, got a {chunk.sample_rate} Hz chunk "
-                             "(open the Microphone at that rate)")
+            raise ValueError(
+                f"EchoCanceller runs at {self.sample_rate} Hz, got a {chunk.sample_rate} Hz chunk "
+                "(open the Microphone at that rate)"
+            )
         self._mic = np.concatenate([self._mic, np.asarray(to_mono(chunk.samples), np.float64)])
         while len(self._mic) >= BLOCK:
             block, self._mic = self._mic[:BLOCK], self._mic[BLOCK:]

@@ -12,13 +12,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from edgellm_sdk.errors import SpeechError
 from edgellm_sdk.speech.audio import StreamResampler
-from edgellm_sdk.speech.devices import AudioDevice, _resolve, _run_with_timeout, _sd
+from edgellm_sdk.speech.portaudio import AudioDevice, import_sounddevice, resolve_device, run_with_timeout
 from edgellm_sdk.speech.types import AudioChunk
 
 _END = object()
@@ -91,8 +91,8 @@ class Speaker:
             raise ValueError("block_s and timeout_s must be > 0")
         if lead_in_s < 0 or tail_s < 0:
             raise ValueError("lead_in_s and tail_s must be >= 0")
-        self._sd = _sd()
-        self.device = _resolve(device, "output")
+        self._sd = import_sounddevice()
+        self.device = resolve_device(device, "output")
         if self.device.max_output_channels < 1:
             raise SpeechError(f"audio device {self.device} has no output channels")
         self.sample_rate = int(sample_rate or round(self.device.default_samplerate))
@@ -150,7 +150,7 @@ class Speaker:
                 completed = self._feed(stream, source, cancel)
                 if completed:  # the tail silence is queued; let PortAudio's buffer play out
                     drain = stream.latency + self.block_s + self.timeout_s
-                    if not _run_with_timeout(stream.stop, drain):
+                    if not run_with_timeout(stream.stop, drain):
                         raise SpeechError(
                             f"audio output {self.device.name!r} did not finish playing "
                             f"within {drain:.1f} s (device stuck)"
@@ -166,7 +166,7 @@ class Speaker:
                     finally:
                         stream.close()
 
-                _run_with_timeout(shutdown, self.timeout_s)
+                run_with_timeout(shutdown, self.timeout_s)
 
     def _feed(self, stream: Any, source: _Prefetch, cancel: threading.Event | None) -> bool:
         block = max(1, round(self.block_s * self.sample_rate))
@@ -196,7 +196,7 @@ class Speaker:
                         self._write(stream, np.zeros(min(free, block), np.float32))
                         self.underruns_filled += 1
                     continue
-                samples, pos = item, 0
+                samples, pos = cast(np.ndarray, item), 0
             if free <= 0:
                 now = time.monotonic()
                 stalled_since = stalled_since or now

@@ -13,8 +13,10 @@ subprocess, light fallback). Both are imported only when opened.
 
 from __future__ import annotations
 
+import queue
 import re
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -38,13 +40,14 @@ class SynthesisError(SpeechError):
 class Synthesizer(Protocol):
     name: str
     sample_rate: int
+    language: str  # what the voice speaks, a language code ("en", "en_US"); "" = not known
 
     def synthesize(self, text: str) -> Iterator[AudioChunk]:
         """One chunk per sentence (the first one as early as possible); no chunk for blank text."""
         ...
 
-    def speak_stream(self, deltas: Iterable[str]) -> Iterator[AudioChunk]:
-        """Speak streamed text deltas, each sentence as soon as it is complete."""
+    def speak_stream(self, deltas: Iterable[str]) -> Generator[AudioChunk, None, None]:
+        """Speak streamed text deltas, each sentence as soon as it is complete (``close()`` stops it)."""
         ...
 
     def close(self) -> None: ...
@@ -69,6 +72,7 @@ class SentenceSynthesizer:
 
     name = "base"
     sample_rate = 0
+    language = ""
 
     def __init__(
         self, *, fast_start: bool = False, phrase_words: tuple[int, int] = (3, 6), max_chars: int = 300
@@ -91,7 +95,7 @@ class SentenceSynthesizer:
             sentences[:1] = [head, tail] if tail else [head]
         return self._emit(iter(sentences))
 
-    def speak_stream(self, deltas: Iterable[str]) -> Iterator[AudioChunk]:
+    def speak_stream(self, deltas: Iterable[str]) -> Generator[AudioChunk, None, None]:
         """Pull-based: ``deltas`` is consumed only while the caller asks for the next chunk, so
         play chunks from another thread (or queue them) to keep the LLM and TTS busy."""
         if isinstance(deltas, str):  # one whole text, not an iterable of characters
@@ -110,7 +114,7 @@ class SentenceSynthesizer:
             yield from ready
         yield from splitter.flush()
 
-    def _emit(self, sentences: Iterator[str]) -> Iterator[AudioChunk]:
+    def _emit(self, sentences: Iterator[str]) -> Generator[AudioChunk, None, None]:
         t = 0.0
         for sentence in sentences:
             text = speakable(sentence)
@@ -134,6 +138,53 @@ class SentenceSynthesizer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.sample_rate} Hz>"
+
+
+def synthesize_ahead(
+    synthesizer: Synthesizer, text: str, cancel: threading.Event, *, join_timeout_s: float = 10.0
+) -> Iterator[AudioChunk]:
+    """``synthesizer.synthesize(text)`` rendered one sentence ahead of its consumer on a helper
+    thread (playback has no gaps between sentences). Ends when ``cancel`` is set; closing it waits
+    up to ``join_timeout_s`` for the sentence being rendered, so the next text never shares the
+    synthesizer with this one. The synthesizer's errors are raised to the consumer."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    done = threading.Event()
+    end = object()
+
+    def put(item: object) -> bool:
+        while not (cancel.is_set() or done.is_set()):
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def render() -> None:
+        try:
+            for chunk in synthesizer.synthesize(text):
+                if not put(chunk):
+                    return
+            put(end)
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=render, name="edgellm-tts-ahead", daemon=True)
+    worker.start()
+    try:
+        while not cancel.is_set():
+            try:
+                item = ready.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is end:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        done.set()
+        worker.join(join_timeout_s)
 
 
 def open_synthesizer(

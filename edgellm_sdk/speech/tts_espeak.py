@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgeLLMError, MissingDependency
+from ..errors import MissingDependency
 from .tts import SentenceSynthesizer, SynthesisError
 
 VOICES = {"en": "en-us", "zh": "cmn-latn-pinyin", "cmn": "cmn-latn-pinyin", "yue": "yue"}
@@ -25,7 +25,7 @@ class MissingProgram(MissingDependency):
     """A system program (not a pip package) is missing; the message names the install command."""
 
     def __init__(self, program: str, fix: str) -> None:
-        EdgeLLMError.__init__(self, f"{program!r} is not installed or not on PATH; install it with: {fix}")
+        super().__init__(program, message=f"{program!r} is not installed or not on PATH; install it with: {fix}")
 
 
 class EspeakSynthesizer(SentenceSynthesizer):
@@ -54,7 +54,7 @@ class EspeakSynthesizer(SentenceSynthesizer):
         exe = shutil.which(binary)
         if exe is None:
             raise MissingProgram(binary, "apt install espeak-ng")
-        self.voice = voice or VOICES[language]
+        self.voice, self.language = voice or VOICES[language], language
         self.timeout_s = timeout_s
         self._cmd = [exe, "--stdout", "-b", "1", "-v", self.voice, "-s", str(rate)]
         if pitch is not None:

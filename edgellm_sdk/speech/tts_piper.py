@@ -76,7 +76,9 @@ class PiperSynthesizer(SentenceSynthesizer):
         except ImportError as e:
             raise MissingDependency("piper-tts", "speech") from e
         model, config = find_piper_voice(voice)
-        self.voice_language = json.loads(config.read_text(encoding="utf-8")).get("espeak", {}).get("voice", "")
+        voice_config = json.loads(config.read_text(encoding="utf-8"))
+        self.voice_language = voice_config.get("espeak", {}).get("voice", "")
+        self.language = voice_config.get("language", {}).get("code") or self.voice_language  # e.g. en_US
         if language and not self.voice_language.lower().startswith(language.lower()):
             raise ValueError(
                 f"Piper voice {model.name} speaks {self.voice_language!r}, not {language!r}; "

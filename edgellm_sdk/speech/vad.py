@@ -41,8 +41,10 @@ WINDOW = 512  # samples per model call at 16 kHz (32 ms)
 CONTEXT = 64  # trailing samples of the previous window the model sees in front of each window
 PIP_TIMEOUT_S = 300
 
-_FIX = (f"connect to the network once (it runs: pip download --no-deps {SILERO_PACKAGE}=={SILERO_VERSION}), "
-        f"or put {SILERO_FILE} from that wheel ({SILERO_MEMBER}) into {{dir}}")
+_FIX = (
+    f"connect to the network once (it runs: pip download --no-deps {SILERO_PACKAGE}=={SILERO_VERSION}), "
+    f"or put {SILERO_FILE} from that wheel ({SILERO_MEMBER}) into {{dir}}"
+)
 
 
 def _home() -> Path:
@@ -73,8 +75,18 @@ def ensure_silero_vad(home: str | Path | None = None, progress: Callable[[str], 
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".download-") as dl:
         progress(f"downloading {SILERO_PACKAGE}=={SILERO_VERSION} from PyPI (model only, no torch)")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", dl, f"{SILERO_PACKAGE}=={SILERO_VERSION}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            dl,
+            f"{SILERO_PACKAGE}=={SILERO_VERSION}",
+        ]
         try:
             run = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         except (subprocess.TimeoutExpired, OSError) as e:
@@ -105,8 +117,10 @@ class SileroVAD:
             raise MissingDependency("onnxruntime", "speech") from exc
         path = Path(model_path) if model_path else ensure_silero_vad()
         if not path.is_file():
-            raise ModelNotFound(f"Silero VAD model {str(path)!r} does not exist; "
-                                "pass model_path=None to fetch it with ensure_silero_vad()")
+            raise ModelNotFound(
+                f"Silero VAD model {str(path)!r} does not exist; "
+                "pass model_path=None to fetch it with ensure_silero_vad()"
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -117,8 +131,9 @@ class SileroVAD:
             raise SpeechError(f"cannot load Silero VAD model {path}: {e}") from e
         names = {i.name for i in self._session.get_inputs()}
         if names != {"input", "state", "sr"}:
-            raise SpeechError(f"{path} is not a Silero VAD v5+ model (inputs {sorted(names)}; "
-                              "expected input, state, sr)")
+            raise SpeechError(
+                f"{path} is not a Silero VAD v5+ model (inputs {sorted(names)}; expected input, state, sr)"
+            )
         self.model_path = path
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
@@ -142,8 +157,8 @@ class SileroVAD:
         """Probabilities of every whole window completed by ``samples`` (16 kHz); the rest waits."""
         buf = np.concatenate([self._pending, np.asarray(samples, np.float32)])
         n = len(buf) // WINDOW
-        probs = [self.window_probability(buf[i * WINDOW:(i + 1) * WINDOW]) for i in range(n)]
-        self._pending = buf[n * WINDOW:]
+        probs = [self.window_probability(buf[i * WINDOW : (i + 1) * WINDOW]) for i in range(n)]
+        self._pending = buf[n * WINDOW :]
         return probs
 
 
@@ -156,9 +171,16 @@ class VoiceActivityDetector:
     of at most that length. Each utterance gets ``pad_s`` of audio either side. Output is 16 kHz
     mono; ``timestamp`` is on the clock of the input chunks."""
 
-    def __init__(self, threshold: float = 0.5, min_silence_s: float = 0.5, min_speech_s: float = 0.25,
-                 max_utterance_s: float = 15.0, pad_s: float = 0.1, model_path: str | Path | None = None,
-                 vad: SileroVAD | None = None):
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        min_silence_s: float = 0.5,
+        min_speech_s: float = 0.25,
+        max_utterance_s: float = 15.0,
+        pad_s: float = 0.1,
+        model_path: str | Path | None = None,
+        vad: SileroVAD | None = None,
+    ):
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if max_utterance_s <= min_speech_s:
@@ -195,19 +217,21 @@ class VoiceActivityDetector:
             self._t0 = chunk.timestamp
         if chunk.sample_rate != self._rate:
             self._rate = chunk.sample_rate
-            self._resampler = None if chunk.sample_rate == SAMPLE_RATE else StreamResampler(chunk.sample_rate, SAMPLE_RATE)
+            self._resampler = (
+                None if chunk.sample_rate == SAMPLE_RATE else StreamResampler(chunk.sample_rate, SAMPLE_RATE)
+            )
         x = chunk.samples if self._resampler is None else self._resampler.process(chunk.samples)
         out: list[AudioChunk] = []
         buf = np.concatenate([self.vad._pending, np.asarray(x, np.float32)])
         n = len(buf) // WINDOW
         for i in range(n):
-            window = buf[i * WINDOW:(i + 1) * WINDOW]
+            window = buf[i * WINDOW : (i + 1) * WINDOW]
             p = self.vad.window_probability(window)
             self.last_probability = p
             utterance = self._step(window, p)
             if utterance is not None:
                 out.append(utterance)
-        self.vad._pending = buf[n * WINDOW:]
+        self.vad._pending = buf[n * WINDOW :]
         return out
 
     def flush(self) -> list[AudioChunk]:
@@ -251,7 +275,7 @@ class VoiceActivityDetector:
         audio = np.concatenate(self._history) if self._history else np.zeros(0, np.float32)
         lo = self._start - self._history_start
         hi = min(stop - self._history_start, len(audio))
-        samples = audio[max(lo, 0):hi]
+        samples = audio[max(lo, 0) : hi]
         speech = self._last_speech - self._start - self.pad
         t = (self._t0 or 0.0) + self._start / SAMPLE_RATE
         if keep_going:  # cut at max_utterance_s; the speech continues in a new segment

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .types import AudioChunk
+
+if TYPE_CHECKING:
+    from ..engine_api import EngineAPI
+    from .asr import Transcriber
+    from .tts import Synthesizer
 
 SYSTEM = "You are a helpful voice assistant on a small robot. Answer in one or two short sentences."
 NOT_UNDERSTOOD = {"en": "Sorry, I did not understand.", "zh": "对不起，我没听懂。"}
@@ -30,8 +36,17 @@ class VoiceTurn:
 
 
 class VoiceLoop:
-    def __init__(self, engine, transcriber, synthesizer, *, system: str = SYSTEM, language: str = "en",
-                 max_tokens: int = 64, deadline_s: float | None = 15.0):
+    def __init__(
+        self,
+        engine: EngineAPI,
+        transcriber: Transcriber,
+        synthesizer: Synthesizer,
+        *,
+        system: str = SYSTEM,
+        language: str = "en",
+        max_tokens: int = 64,
+        deadline_s: float | None = 15.0,
+    ):
         if language not in NOT_UNDERSTOOD:
             raise ValueError(f"language must be one of {sorted(NOT_UNDERSTOOD)}, got {language!r}")
         self.engine, self.transcriber, self.synthesizer = engine, transcriber, synthesizer
@@ -40,8 +55,7 @@ class VoiceLoop:
         if engine.prefix_cache is not None:
             engine.warm([self._system])
 
-    def respond(self, speech: AudioChunk, *, cancel: threading.Event | None = None,
-                on_audio=None) -> VoiceTurn:
+    def respond(self, speech: AudioChunk, *, cancel: threading.Event | None = None, on_audio=None) -> VoiceTurn:
         """One turn for a finished utterance; ``on_audio(chunk)`` gets reply audio as it is made."""
         turn = VoiceTurn()
         t0 = time.perf_counter()
@@ -65,14 +79,15 @@ class VoiceLoop:
         turn.total_s = time.perf_counter() - t0
         return turn
 
-    def _reply_deltas(self, turn: VoiceTurn, cancel) -> Iterator[str]:
+    def _reply_deltas(self, turn: VoiceTurn, cancel: threading.Event | None) -> Generator[str, None, None]:
         if not turn.heard:
             turn.reply, turn.finish_reason = NOT_UNDERSTOOD[self.language], "not_understood"
             yield turn.reply
             return
         messages = [self._system, {"role": "user", "content": turn.heard}]
-        for token in self.engine.generate(messages, max_tokens=self.max_tokens, deadline_s=self.deadline_s,
-                                          cancel=cancel):
+        for token in self.engine.generate(
+            messages, max_tokens=self.max_tokens, deadline_s=self.deadline_s, cancel=cancel
+        ):
             turn.reply += token.text
             if token.finish_reason is not None:
                 turn.finish_reason = token.finish_reason

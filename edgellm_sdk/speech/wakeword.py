@@ -53,8 +53,10 @@ class WakeWordDetector:
             elif model.endswith(".json") and Path(model).is_file():
                 self._model = mww.MicroWakeWord.from_config(model)
             else:
-                raise SpeechError(f"unknown wake-word model {model!r}; shipped models: {', '.join(names)} "
-                                  "(or pass the path of a microWakeWord .json config)")
+                raise SpeechError(
+                    f"unknown wake-word model {model!r}; shipped models: {', '.join(names)} "
+                    "(or pass the path of a microWakeWord .json config)"
+                )
         except SpeechError:
             raise
         except Exception as e:  # bad config / tflite / missing native library
@@ -82,7 +84,9 @@ class WakeWordDetector:
             self._t0 = chunk.timestamp
         if chunk.sample_rate != self._rate:
             self._rate = chunk.sample_rate
-            self._resampler = None if chunk.sample_rate == SAMPLE_RATE else StreamResampler(chunk.sample_rate, SAMPLE_RATE)
+            self._resampler = (
+                None if chunk.sample_rate == SAMPLE_RATE else StreamResampler(chunk.sample_rate, SAMPLE_RATE)
+            )
         x = chunk.samples if self._resampler is None else self._resampler.process(chunk.samples)
         pcm = (np.clip(np.asarray(x, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         fired = False

@@ -15,7 +15,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from ..errors import ConversionError
-from .onnx_llama import _Graph
+from .onnx_graph import OnnxGraph
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
 
@@ -41,7 +41,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def build_bert_onnx(weights: dict[str, np.ndarray], config: dict):
-    g = _Graph()
+    g = OnnxGraph()
     w = {k.removeprefix("bert."): v for k, v in weights.items()}
     hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
     eps, hd = float(config.get("layer_norm_eps", 1e-12)), hidden // heads

@@ -93,6 +93,6 @@ def activation_stats(manifest: Manifest, text: str, *, max_tokens: int = 4096, w
             influence[layer] += (1 - cos).sum()
         stats.tokens += n
         progress(f"calibration: {stats.tokens}/{len(ids)} tokens")
-    stats.mean_sq = {lin: (s / stats.tokens).astype(np.float32) for lin, s in sums.items()}
+    stats.mean_sq = {lin: np.asarray(s / stats.tokens, dtype=np.float32) for lin, s in sums.items()}
     stats.layer_influence = [float(v / stats.tokens) for v in influence]
     return stats

@@ -6,6 +6,10 @@
     <out>/onnx/model_quantized.onnx  q8: int8 weight-only MatMulNBits, round-to-nearest
     <out>/onnx/model_q4.onnx         q4: the GGUF's Q4_1/Q8_0 blocks repacked exactly
     <out>/manifest.json              sha256 + size of every file, variants, source
+
+``CONVERTERS`` is what ``ModelStore.pull`` needs to install weights that are not ONNX yet
+(``edgellm pull`` passes it; the distribution also declares it as ``edgellm_sdk.converters``
+entry points, see edgellm_sdk.models.converters).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import onnx
 
+from ..models.converters import Converter
 from ..models.manifest import write_manifest
 from .gguf_llama import read_gguf
 from .gguf_tokenizer import build_tokenizer, tokenizer_config
@@ -58,6 +63,18 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, variants=("fp32"
                    source={"gguf": Path(gguf_path).name, "converter": "edgellm_sdk.toolchain.convert",
                            "accuracy_level": accuracy_level, **(source or {})})
     return out
+
+
+def convert_sentence_transformer(src: str | Path, out_dir: str | Path, *, name: str, source: dict | None = None,
+                                 progress: Callable[[str], None] = lambda msg: None) -> Path:
+    """A sentence-transformers directory (all-MiniLM-L6-v2) -> an embedding model directory."""
+    from .bert_convert import convert_sentence_transformer as convert
+
+    progress("building embedding graph")
+    return convert(src, out_dir, name=name, source=source)
+
+
+CONVERTERS: dict[str, Converter] = {"gguf": convert_gguf, "sentence-transformer": convert_sentence_transformer}
 
 
 def _dump(path: Path, data: dict) -> None:

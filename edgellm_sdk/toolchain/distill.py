@@ -272,7 +272,7 @@ def soft_targets(weights, samples: list[Sample], cache: Path, *, top_k: int, tea
     if saved.get("key") != key:
         progress(f"teacher soft targets (top-{top_k}) for {len(samples)} answers")
         teacher = TorchLlama.from_weights(weights).eval()
-        activity = [torch.zeros(b.ffn, dtype=torch.float64) for b in teacher.layers]
+        activity = [torch.zeros(b.ffn, dtype=torch.float64) for b in teacher.blocks]
         valid = None  # [B, S] real (not padding) positions of the current batch
 
         def record(i: int):
@@ -280,7 +280,7 @@ def soft_targets(weights, samples: list[Sample], cache: Path, *, top_k: int, tea
                 activity[i].add_(inputs[0][valid].abs().sum(0))
             return hook
 
-        hooks = [b.down_proj.register_forward_hook(record(i)) for i, b in enumerate(teacher.layers)]
+        hooks = [b.down_proj.register_forward_hook(record(i)) for i, b in enumerate(teacher.blocks)]
         ids, logits = [], []
         started, report_every = time.perf_counter(), max(batch, len(samples) // 10 // batch * batch)
         with torch.no_grad():

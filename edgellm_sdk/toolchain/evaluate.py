@@ -67,7 +67,7 @@ class EvalReport:
             cut = f" of {self.ppl_text_tokens}" if self.ppl_text_tokens > self.ppl_tokens + 1 else ""
             lines.append(f"  perplexity      {self.ppl:.3f} (NLL {self.nll:.4f} nats/token, {self.ppl_tokens}{cut} "
                          "tokens)")
-        if self.reference is not None:
+        if self.reference is not None and self.top1_agreement is not None:
             lines.append(f"  vs {self.reference}: top-1 agreement {100 * self.top1_agreement:.1f} %, "
                          f"KL {self.kl_mean:.3g} nats/token, reference perplexity {self.reference_ppl:.3f}")
         if self.task_accuracy is not None:
@@ -115,7 +115,7 @@ def evaluate(model: str | Path, variant: str | None = None, *, ppl_text: str | P
     manifest = _manifest(model, store)
     engine = Engine.load(manifest.root, variant=variant, max_context=max_context, threads=threads,
                          prefix_cache=False)
-    report = EvalReport(manifest.name, engine.variant)
+    report = EvalReport(manifest.name, engine.variant or "?")
     try:
         if text is not None:
             ref_engine = None

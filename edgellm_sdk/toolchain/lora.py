@@ -52,7 +52,7 @@ def apply_lora(model: TorchLlama, *, rank: int = 8, alpha: float | None = None, 
         raise ValueError(f"LoRA targets must be among {', '.join(TARGETS)}, got {', '.join(targets) or 'none'}")
     model.requires_grad_(False)
     names = []
-    for i, block in enumerate(model.layers):
+    for i, block in enumerate(model.blocks):
         for t in targets:
             setattr(block, f"{t}_proj", LoRALinear(getattr(block, f"{t}_proj"), rank, alpha or 2.0 * rank, dropout))
             names.append(f"layers.{i}.{t}_proj")
@@ -61,7 +61,7 @@ def apply_lora(model: TorchLlama, *, rank: int = 8, alpha: float | None = None, 
 
 def merge_lora(model: TorchLlama) -> TorchLlama:
     """Replace each LoRALinear by a plain Linear holding its merged weight (in place)."""
-    for block in model.layers:
+    for block in model.blocks:
         for name, child in list(block.named_children()):
             if isinstance(child, LoRALinear):
                 merged = nn.Linear(child.base.in_features, child.base.out_features, bias=False)
@@ -74,7 +74,7 @@ def merge_lora(model: TorchLlama) -> TorchLlama:
 def adapter_arrays(model: TorchLlama) -> dict:
     """{"layers.3.qkv_proj": (A [rank, in], scale * B [out, rank])} of every LoRALinear, as float32 numpy."""
     out = {}
-    for i, block in enumerate(model.layers):
+    for i, block in enumerate(model.blocks):
         for name, child in block.named_children():
             if isinstance(child, LoRALinear):
                 a = child.lora_a.detach().float().numpy().copy()

@@ -13,37 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .gguf_llama import LlamaConfig, LlamaWeights, Matrix
+from .onnx_graph import OnnxGraph
 from .packing import BLOCK, NBitsWeight, pack_gguf_exact, quantize_rtn8
 from .quantspec import PRESETS, QuantSpec, quantize_weight
 
 OPSET = 21
 MS = "com.microsoft"
 VARIANTS = tuple(PRESETS)
-
-
-class _Graph:
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self._n = 0
-
-    def init(self, name: str, array: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", name: str = "",
-             outputs: list[str] | None = None, **attrs) -> list[str]:
-        self._n += 1
-        name = name or f"{op}_{self._n}"
-        outputs = outputs or [f"{name}/out{i}" for i in range(n_out)]
-        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain or None, **attrs))
-        return outputs
-
-    def op(self, op: str, *inputs: str, domain: str = "", name: str = "", **attrs) -> str:
-        return self.node(op, list(inputs), 1, domain, name, **attrs)[0]
 
 
 Adapters = dict[str, tuple[np.ndarray, np.ndarray]]  # linear name -> (A [rank, in], scale * B [out, rank])
@@ -53,8 +32,9 @@ class _Builder:
     def __init__(self, weights: LlamaWeights, spec: QuantSpec, accuracy_level: int, adapters: Adapters | None):
         self.w, self.cfg, self.spec, self.acc = weights, weights.config, spec, accuracy_level
         self.adapters = adapters or {}
-        self.g = _Graph()
-        self.c = {}  # shared constants
+        self.g = OnnxGraph()
+        self.c: dict[str, str] = {}  # shared constants
+        self.embed_packed: NBitsWeight | None = None  # the 8-bit head, when the embedding is quantized
 
     def pack(self, m: Matrix, name: str) -> NBitsWeight | np.ndarray:
         spec = self.spec
@@ -62,6 +42,7 @@ class _Builder:
             return pack_gguf_exact(m, spec.gguf_preset)
         if spec.keeps_fp32(name):
             return m.dense()
+        assert spec.bits is not None  # keeps_fp32 is true without bits
         return quantize_weight(m.dense(), spec.bits, spec.block, symmetric=spec.symmetric, offsets=spec.offsets,
                                method=spec.method, importance=spec.importance.get(name))
 
@@ -107,11 +88,13 @@ class _Builder:
         y = g.op("MatMulNBits", x, g.init(name + ".qweight", b), g.init(name + ".scales", scales.reshape(-1)),
                  domain=MS, name=name, K=p.k, N=p.n + nb, bits=4, block_size=p.block, accuracy_level=self.acc)
         main, sums = g.node("Split", [y, self.const(f"split_{p.n}_{nb}", np.array([p.n, nb], np.int64))], 2, axis=-1)
+        assert p.mins is not None, "offsets need the blocks' minimums"
         correction = g.op("MatMul", sums, g.init(name + ".offsets", p.mins.T.copy()), name=name + ".offsets")
         return g.op("Add", main, correction)
 
     def embed(self, ids: str) -> str:
         g, e, spec = self.g, self.w.embed, self.spec
+        packed: NBitsWeight | np.ndarray
         if spec.head_bits is None:
             packed = e.dense()
         elif spec.gguf_preset:
@@ -143,6 +126,7 @@ class _Builder:
             shape = g.op("Concat", lead, self.const("vocab1", np.array([cfg.vocab_size], np.int64)), axis=0)
             return g.op("Reshape", logits, shape)
         p = self.embed_packed
+        assert p is not None, "embed() packs the head before head() uses it"
         return g.op("MatMulNBits", h, "lm_head.qweight", "lm_head.scales", domain=MS, name="lm_head",
                     K=p.k, N=p.n, bits=8, block_size=p.block, accuracy_level=self.acc)
 
@@ -207,6 +191,7 @@ class _Builder:
             act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)  # SiLU(gate) * up
             mlp_out = self.linear(act, layer.down, p + ".down_proj")
         final_norm = g.init("final_norm", self.w.final_norm)
+        assert mlp_out is not None, "a model has at least one layer"
         h = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, final_norm], 1, MS, "final_norm",
                    epsilon=eps)[0]
         keep = g.op("Reshape", "num_logits_to_keep", self.const("shape_1", np.array([1], np.int64)))

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -120,20 +121,25 @@ class TorchLlama(nn.Module):
             h = h[keep]
         return F.linear(h, self.embed.weight if self.lm_head is None else self.lm_head.weight)
 
+    @property
+    def blocks(self) -> list[Block]:
+        """The decoder blocks, typed (``layers`` is the ModuleList that registers them)."""
+        return cast("list[Block]", list(self.layers))
+
     @classmethod
     def from_weights(cls, w: LlamaWeights) -> TorchLlama:
         with torch.device("meta"):  # no random init of weights about to be overwritten
             model = cls(w.config, [layer.gate.rows for layer in w.layers])
         model.to_empty(device="cpu").init_rope()
 
-        def put(param: nn.Parameter, *arrays: np.ndarray) -> None:
+        def put(param: torch.Tensor, *arrays: np.ndarray) -> None:
             param.copy_(torch.from_numpy(np.ascontiguousarray(np.concatenate(arrays), np.float32)))
 
         with torch.no_grad():
             put(model.embed.weight, w.embed.dense())
             if model.lm_head is not None:
                 put(model.lm_head.weight, w.lm_head.dense())
-            for block, src in zip(model.layers, w.layers):
+            for block, src in zip(model.blocks, w.layers):
                 put(block.attn_norm.weight, src.attn_norm)
                 put(block.qkv_proj.weight, src.q.dense(), src.k.dense(), src.v.dense())
                 put(block.o_proj.weight, src.o.dense())
@@ -150,7 +156,7 @@ class TorchLlama(nn.Module):
             return t.detach().to(torch.float32).cpu().numpy().copy()
 
         layers = []
-        for b in self.layers:
+        for b in self.blocks:
             q, k, v = np.split(arr(b.qkv_proj.weight), np.cumsum(b.split)[:-1])
             gate, up = np.split(arr(b.gate_up_proj.weight), 2)
             layers.append(LlamaLayer(attn_norm=arr(b.attn_norm.weight), q=dense(q), k=dense(k), v=dense(v),
@@ -254,7 +260,7 @@ def block_influence(model: TorchLlama, samples: Sequence[np.ndarray], limit: int
             total[i] += (1 - F.cosine_similarity(inputs[0], output, dim=-1)).sum().double()
         return hook
 
-    hooks = [b.register_forward_hook(record(i)) for i, b in enumerate(model.layers)]
+    hooks = [b.register_forward_hook(record(i)) for i, b in enumerate(model.blocks)]
     try:
         with torch.no_grad():
             for ids in samples:  # one at a time: no padding to mask out

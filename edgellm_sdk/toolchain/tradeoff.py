@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import ToolchainError
 from .evaluate import Progress, evaluate, split_model
@@ -132,7 +133,7 @@ def tradeoff(models: Iterable, *, ppl_text: str | Path | None = None, task: str 
     for r, front in zip(ok, pareto([(r["accuracy"], r["decode_tok_s"], -r["peak_rss_mb"]) for r in ok])):
         r["pareto"] = front
     manifests = {str(m.root): m for m, _ in variants}
-    report = {
+    report: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "host": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "metric": metric,
@@ -158,18 +159,16 @@ def tradeoff(models: Iterable, *, ppl_text: str | Path | None = None, task: str 
 def recommend(rows: list[dict], profile, manifests: dict, metric: str, acc_tolerance: float,
               ppl_tolerance: float) -> dict:
     """The variant for ``profile`` and why (see the module docstring)."""
-    from .. import memory
-    from ..engine import _model_context
+    from ..models.plan import LoadPlan
 
-    budget = profile.memory_budget_mb
-    fits, too_big = [], []
+    budget = profile.memory_budget_mb  # the device's, not EDGELLM_MAX_RSS_MB of this host
+    fits: list[tuple[dict, float, int]] = []  # (row, the guard's estimate, context)
+    too_big: list[tuple[dict, float, int]] = []
     for r in rows:
-        manifest = manifests[r["path"]]
-        context = min(profile.max_context, _model_context(manifest.root) or profile.max_context)
-        need = memory.estimate(manifest, r["variant"], context, prefix_cache_bytes=profile.prefix_cache_bytes,
-                               kv_dtype=profile.kv_dtype).total_mb
+        plan = LoadPlan.resolve(manifests[r["path"]], profile, variant=r["variant"])  # as Engine.load would
+        need = plan.memory.total_mb
         r_need = max(need, r["peak_rss_mb"])
-        (fits if r_need <= budget else too_big).append((r, need, context))
+        (fits if r_need <= budget else too_big).append((r, need, plan.max_context))
     base = {"profile": profile.name, "budget_mb": budget}
     if not fits:
         smallest = min(too_big, key=lambda t: max(t[1], t[0]["peak_rss_mb"]), default=None)
@@ -220,13 +219,13 @@ def markdown(report: dict) -> str:
         ppl = _fmt(r["ppl"], ".3f")
         if r["ppl"] is not None and r["reference_ppl"]:
             ppl += f" ({100 * (r['ppl'] / r['reference_ppl'] - 1):+.1f} %)"
-        speed = [_fmt(r["decode_tok_s"], ".1f"), _fmt(r["ttft_ms"], ".0f"), _fmt(r["peak_rss_mb"], ".0f")]
+        timing = [_fmt(r["decode_tok_s"], ".1f"), _fmt(r["ttft_ms"], ".0f"), _fmt(r["peak_rss_mb"], ".0f")]
         if r["bench_error"]:
-            speed = ["error", "error", "error"]
+            timing = ["error", "error", "error"]
         lines.append("| " + " | ".join([
             f"`{r['key']}`", _fmt(r["file_mb"], ".1f"), _fmt(r["task_accuracy"], ".1f", 100, " %"),
             _fmt(r.get("answer_ppl"), ".3f"), ppl,
-            _fmt(r["top1_agreement"], ".1f", 100, " %"), _fmt(r["kl_mean"], ".3g"), *speed,
+            _fmt(r["top1_agreement"], ".1f", 100, " %"), _fmt(r["kl_mean"], ".3g"), *timing,
             "**yes**" if r["pareto"] else ""]) + " |")
     if ref:
         lines += ["", f"ppl Δ is relative to the reference `{ref}`."]

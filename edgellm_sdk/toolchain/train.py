@@ -236,7 +236,7 @@ def estimate_memory(model: TorchLlama, batch: int, seq: int, labeled: int | None
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     tokens, labeled = batch * seq, batch * seq if labeled is None else labeled
     per_layer = [tokens * (12 * cfg.hidden_size + 5 * b.ffn) + 2 * batch * cfg.num_heads * seq * seq
-                 for b in model.layers]
+                 for b in model.blocks]
     acts = sum(per_layer) + tokens * 2 * cfg.hidden_size + labeled * 3 * cfg.vocab_size
     return MemoryNeed(2 * params * mb, trainable * 3 * mb, 1.2 * acts * mb, TORCH_RUNTIME_MB)
 
@@ -287,7 +287,8 @@ def train(model: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_d
 
     torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, losses = 0, []
+    step = 0
+    losses: list[float] = []
     if resume and ckpt.is_file():
         step, losses = _restore(ckpt, params, opt, fingerprint)
     start_step, t0, tokens = step, time.perf_counter(), 0

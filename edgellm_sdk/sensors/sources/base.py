@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, TypeVar
 
 from ..reading import Reading
 from .parsing import LineParser, Malformed, ParsedLine
 from .queue import BoundedQueue, DropPolicy
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 log = logging.getLogger("edgellm_sdk.sensors")
 

@@ -26,7 +26,8 @@ class FileSource(Source):
         self.parser, self.rate = parser, rate
 
     def _run(self) -> None:
-        first_recorded = first_wall = None
+        first_recorded: float | None = None  # the first timestamp of the log, and when it was replayed
+        first_wall = 0.0
         with open(self.path, "rb") as log_file:
             while not self._closed.is_set():
                 raw = log_file.readline(MAX_LINE_BYTES + 1)

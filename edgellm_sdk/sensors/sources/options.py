@@ -76,6 +76,8 @@ class Options:
         value = self.raw.get(key)
         if value is None:
             return None
+        if not isinstance(value, (str, Iterable)):
+            raise self._bad(key, "distinct comma-separated names", example)
         names = [str(name).strip() for name in (value.split(",") if isinstance(value, str) else value)]
         if not names or not all(names) or len(set(names)) != len(names):
             raise self._bad(key, "distinct comma-separated names", example)

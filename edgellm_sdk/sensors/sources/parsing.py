@@ -327,7 +327,7 @@ class LineFramer:
         self._buffer = bytearray(rest)
         if self._discarding:
             lines, self._discarding = lines[1:], False  # the tail of the over-long line
-        kept = [line for line in lines if len(line) <= self.max_line]
+        kept = [bytes(line) for line in lines if len(line) <= self.max_line]
         return kept, len(lines) - len(kept) + self._check_overflow()
 
     def _check_overflow(self) -> int:

@@ -1,4 +1,4 @@
-"""The Engine a node holds, its request line and counters (no ROS types: unit-testable)."""
+"""The Engine a node serves, its request line and counters (no ROS types: unit-testable)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .turns import Turn, Turns
+
+if TYPE_CHECKING:
+    from edgellm_sdk import ResponseCache
+    from edgellm_sdk.engine_api import EngineAPI
 
 WAIT_POLL_S = 0.5  # a waiting request re-checks cancel / shutdown at least this often
 
@@ -50,13 +55,17 @@ def load_command_set(spec: str):
 
 
 class EngineHost:
-    """``make_parser`` (optional) builds the CommandParser in a background thread: it prefills the
-    command instructions (~1 s), which should not delay the node's start."""
+    """Serves ``engine`` (which stays its loader's to close) one request at a time.
+
+    ``make_parser`` (optional) builds the CommandParser in a background thread: it prefills the
+    command instructions (~1 s), which should not delay the node's start. ``response_cache`` (the
+    one the engine was loaded with) gives the hit rate."""
 
     PARSER_WAIT_S = 30.0
 
-    def __init__(self, engine, *, max_queue: int, make_parser: Callable[[], object] | None = None):
-        self.engine, self.parser = engine, None
+    def __init__(self, engine: EngineAPI, *, max_queue: int, make_parser: Callable[[], object] | None = None,
+                 response_cache: ResponseCache | None = None):
+        self.engine, self.parser, self.response_cache = engine, None, response_cache
         self.parser_error = "no command_set configured" if make_parser is None else ""
         self._parser_ready = threading.Event()
         if make_parser is None:
@@ -126,11 +135,11 @@ class EngineHost:
                 cancel.set()
         self.turns.wake()
 
-    def _wait(self, turn, cancel: threading.Event) -> bool:
+    def _wait(self, turn: Turn, cancel: threading.Event) -> bool:
         with self._lock:
             self._active.add(cancel)
         while not turn.wait(cancel, WAIT_POLL_S):
-            if cancel.is_set() or self.closing.is_set():
+            if cancel.is_set() or self.closing.is_set() or not turn.in_line:
                 return False
         return not cancel.is_set()
 
@@ -153,13 +162,13 @@ class EngineHost:
                 self.stats.errors += 1
             return Outcome(error=str(exc))
         usage = last.usage if last is not None else None
+        cached = bool(last is not None and last.cached)
         with self._lock:
             self.stats.tokens += count
-            self.stats.cached_answers += bool(last is not None and last.cached)
-            if usage is not None and not last.cached:
+            self.stats.cached_answers += cached
+            if usage is not None and not cached:
                 self.stats.last_tokens_per_s, self.stats.last_ttft_s = usage.decode_tokens_per_s, usage.ttft_s
-        return Outcome("".join(parts), last.finish_reason if last is not None else "stop", "", usage,
-                       bool(last is not None and last.cached))
+        return Outcome("".join(parts), last.finish_reason if last is not None else "stop", "", usage, cached)
 
     def parser_state(self) -> str:
         if not self._parser_ready.is_set():
@@ -167,14 +176,13 @@ class EngineHost:
         return "ready" if self.parser is not None else self.parser_error
 
     def cache_hit_rate(self) -> float:
-        cache = self.engine.response_cache
+        cache = self.response_cache
         return cache.stats.hit_rate if cache is not None else 0.0
 
     def close(self, timeout: float = 5.0) -> None:
-        """Cancel every request and wait (bounded) for the running one to stop, then close the Engine."""
+        """Cancel every request and wait (bounded) for the running one to stop; the Engine stays open."""
         self.closing.set()
         self.cancel_all()
         end = time.monotonic() + timeout
         while self.turns.busy and time.monotonic() < end:
             time.sleep(0.02)
-        self.engine.close()

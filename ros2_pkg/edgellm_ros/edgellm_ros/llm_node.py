@@ -6,7 +6,9 @@ configure loads the model (Engine.load) and warms the system prompt; activate op
   ~/parse_command (edgellm_interfaces/srv/ParseCommand)  validated robot command or refusal
   ~/prompt -> ~/response (std_msgs/String)          a simple topic bridge
 Requests share one Engine first come, first served: one runs, at most ``max_queue`` wait, more are
-refused. /diagnostics reports the model, state, tokens/s, queue depth and cache hit rate.
+refused. A goal's place is kept under its UUID from acceptance until it ends, and given back at once
+when it is cancelled before it runs or the node deactivates. /diagnostics reports the model, state,
+tokens/s, queue depth and cache hit rate.
 """
 
 from __future__ import annotations
@@ -28,17 +30,19 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
+from edgellm_sdk.models.store import DEFAULT_MODEL
+
 from .diagnostics import ERROR, OK, WARN, diagnostic_array
 from .engine_host import EngineHost, Outcome, load_command_set
 from .params import BadParameter, Param, current, declare
 from .requests import Defaults, chat_messages, generate_kwargs
-from .turns import Turn
+from .turns import GoalPlaces, Turn
 
 MAX_QUEUE_LIMIT = 16
 DEFAULT_SYSTEM = "You are a helpful assistant on a robot. Answer in one or two short sentences."
 
 PARAMS = (
-    Param("model", "smollm2-135m", "installed model name (edgellm pull NAME) or a model directory; "
+    Param("model", DEFAULT_MODEL, "installed model name (edgellm pull NAME) or a model directory; "
           "takes effect at the next configure"),
     Param("profile", "", "device profile: auto (detect the board), rpi4, rpi5, jetson-orin-nano, jetson-nano, "
           "x86-64 or a .toml path; empty = none. It sets threads, context, variant, execution providers and the "
@@ -69,11 +73,11 @@ class LlmNode(LifecycleNode):
         super().__init__("llm_node", **kwargs)
         declare(self, PARAMS)
         self.host: EngineHost | None = None
+        self.engine = None  # the Engine configure loaded (closed by cleanup)
         self.problem = ""  # why the last configure failed
         self._group = ReentrantCallbackGroup()
         self._servers: list = []
-        self._goal_cancels: dict[bytes, threading.Event] = {}
-        self._reserved: dict[int, Turn] = {}  # id(goal message) -> its place in line, taken on accept
+        self.goals = GoalPlaces()  # accepted Generate goals by UUID: cancel flag, place in line
         self._state = "unconfigured"
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.p("diagnostics_period_s"), self._publish_diagnostics)
@@ -101,7 +105,8 @@ class LlmNode(LifecycleNode):
             self.problem = f"configure failed: {exc}"
             self.get_logger().error(self.problem)
             return TransitionCallbackReturn.FAILURE
-        self.host = EngineHost(engine, max_queue=cfg["max_queue"], make_parser=make_parser)
+        self.engine = engine
+        self.host = EngineHost(engine, max_queue=cfg["max_queue"], make_parser=make_parser, response_cache=cache)
         self.problem, self._state = "", "inactive"
         self.get_logger().info(f"loaded {engine.model_id} in {time.perf_counter() - t0:.2f} s")
         return TransitionCallbackReturn.SUCCESS
@@ -123,7 +128,8 @@ class LlmNode(LifecycleNode):
         self._response = self.create_publisher(String, "~/response", 10)
         self._servers = [
             ActionServer(self, Generate, "~/generate", execute_callback=self._execute, goal_callback=self._on_goal,
-                         cancel_callback=self._on_cancel, callback_group=g),
+                         handle_accepted_callback=self._on_accepted, cancel_callback=self._on_cancel,
+                         callback_group=g),
             self.create_service(Query, "~/query", self._on_query, callback_group=g),
             self.create_service(ParseCommand, "~/parse_command", self._on_parse_command, callback_group=g),
             self.create_subscription(String, "~/prompt", self._on_prompt, 10, callback_group=g),
@@ -148,6 +154,7 @@ class LlmNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _close_interfaces(self) -> None:
+        self.goals.cancel_all()
         if self.host is not None:
             self.host.cancel_all()
         for server in self._servers:
@@ -157,67 +164,82 @@ class LlmNode(LifecycleNode):
         self._servers = []
 
     def _unload(self) -> None:
+        self.goals.cancel_all()
         if self.host is not None:
             self.host.close()
             self.host = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
 
     def destroy_entity(self, entity) -> None:
         (self.destroy_service if hasattr(entity, "srv_type") else self.destroy_subscription)(entity)
 
     # ---- Generate action ------------------------------------------------------------------
     def _on_goal(self, goal) -> GoalResponse:
+        """Accept while there is room in line. The place is held here, in order of arrival, and
+        kept under the goal's UUID by _on_accepted (this callback does not see the UUID)."""
         host = self.host
         if self._state != "active" or host is None:
             self.get_logger().warning("goal rejected: the node is not active")
             return GoalResponse.REJECT
         self._defaults()  # max_queue may have changed
-        turn = host.turns.take()
+        turn = host.turns.hold()
         if turn is None:
             self.get_logger().warning(f"goal rejected: {host.turns.max_queue} requests already wait (max_queue)")
             return GoalResponse.REJECT
-        self._reserved[id(goal)] = turn
+        self.goals.offer(goal, turn)
         return GoalResponse.ACCEPT
 
+    def _on_accepted(self, goal_handle) -> None:
+        self.goals.accept(bytes(goal_handle.goal_id.uuid), goal_handle.request)
+        goal_handle.execute()
+
     def _on_cancel(self, goal_handle) -> CancelResponse:
-        cancel = self._goal_cancels.get(bytes(goal_handle.goal_id.uuid))
-        if cancel is not None:
-            cancel.set()
+        if goal_handle.is_active:
+            self.goals.cancel(bytes(goal_handle.goal_id.uuid))
             if self.host is not None:
                 self.host.turns.wake()
         return CancelResponse.ACCEPT
 
     def _execute(self, goal_handle) -> Generate.Result:
         key = bytes(goal_handle.goal_id.uuid)
-        cancel = self._goal_cancels.setdefault(key, threading.Event())
-        turn = self._reserved.pop(id(goal_handle.request), None)
+        cancel, turn = self.goals.start(key)
         try:
             outcome = self._generate_goal(goal_handle, cancel, turn)
+            if outcome.finish_reason == "cancelled" and goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            elif outcome.finish_reason in ("error", "busy"):
+                goal_handle.abort()
+            else:
+                goal_handle.succeed()
         finally:
-            self._goal_cancels.pop(key, None)
-        if outcome.finish_reason == "cancelled" and goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        elif outcome.finish_reason in ("error", "busy"):
-            goal_handle.abort()
-        else:
-            goal_handle.succeed()
+            self.goals.end(key)
         return Generate.Result(text=outcome.text, finish_reason=outcome.finish_reason, error=outcome.error,
                                usage=_usage(outcome.usage), cached=outcome.cached)
 
     def _generate_goal(self, goal_handle, cancel: threading.Event, turn: Turn | None) -> Outcome:
-        host = self.host
-        if host is None:
-            return Outcome(error="the node is not configured")
+        """Run the goal in its place (``turn``, released here; None: take one now or refuse)."""
         try:
-            messages, kwargs = generate_kwargs(goal_handle.request, self._defaults())
-        except ValueError as exc:
+            host = self.host
+            if cancel.is_set() or goal_handle.is_cancel_requested:
+                return Outcome(finish_reason="cancelled")  # cancelled before it ran
+            if host is None:
+                return Outcome(error="the node is not configured")
+            if self._state != "active":
+                return Outcome(error="the node was deactivated before this goal ran")
+            try:
+                messages, kwargs = generate_kwargs(goal_handle.request, self._defaults())
+            except ValueError as exc:
+                return Outcome(error=str(exc))
+
+            def feedback(delta: str, count: int) -> None:
+                goal_handle.publish_feedback(Generate.Feedback(delta=delta, token_count=count))
+
+            return host.generate(messages, kwargs, cancel=cancel, on_token=feedback, turn=turn)
+        finally:
             if turn is not None:
-                turn.done()
-            return Outcome(error=str(exc))
-
-        def feedback(delta: str, count: int) -> None:
-            goal_handle.publish_feedback(Generate.Feedback(delta=delta, token_count=count))
-
-        return host.generate(messages, kwargs, cancel=cancel, on_token=feedback, turn=turn)
+                turn.done()  # idempotent: host.generate already gave it back when it ran
 
     def _defaults(self) -> Defaults:
         if self.host is not None:
@@ -316,8 +338,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node.host is not None:
-            node.host.close()
+        node._unload()
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
         rclpy.try_shutdown()

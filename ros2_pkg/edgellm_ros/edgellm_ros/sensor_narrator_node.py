@@ -27,6 +27,7 @@ from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from edgellm_sdk.errors import SensorError
+from edgellm_sdk.models.store import DEFAULT_MODEL
 from edgellm_sdk.sensors import FactBook, Narrator, RuleSet, SensorPipeline
 from edgellm_sdk.sensors.sources import PushSource
 
@@ -55,7 +56,7 @@ PARAMS = (
     Param("every_s", 60.0, "seconds between status narrations on ~/status", minimum=0.1, maximum=86400.0),
     Param("use_model", True, "narrate with the LLM; false = template sentences only (no model load)",
           read_only=True),
-    Param("model", "smollm2-135m", "installed model name or model directory (edgellm pull NAME)", read_only=True),
+    Param("model", DEFAULT_MODEL, "installed model name or model directory (edgellm pull NAME)", read_only=True),
     Param("variant", "", "model variant (e.g. q4, int8, fp32); '' = the model's default", read_only=True),
     Param("threads", 0, "inference threads; 0 = the runtime's choice", minimum=0, maximum=256, read_only=True),
     Param("language", "en", "narration language", choices=("en", "zh"), read_only=True),

