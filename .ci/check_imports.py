@@ -72,11 +72,18 @@ def private_imports(file: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__"):
-                    problems.append(f"{path}:{node.lineno}: imports the private {alias.name} from "
-                                    f"{'.' * node.level}{node.module or ''}")
+                    problems.append(
+                        f"{path}:{node.lineno}: imports the private {alias.name} from "
+                        f"{'.' * node.level}{node.module or ''}"
+                    )
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
-                and node.attr.startswith("_") and not node.attr.startswith("__")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
             problems.append(f"{path}:{node.lineno}: uses the private {node.value.id}.{node.attr}")
     return problems
 

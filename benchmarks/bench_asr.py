@@ -48,12 +48,28 @@ EN = [
     "turn off all the lights downstairs",
 ]
 KO_FREE = [
-    "안녕하세요", "감사합니다", "오늘 날씨가 좋습니다", "저는 학생입니다", "문을 열어 주세요",
-    "지금 몇 시 입니까", "음악을 틀어 주세요", "내일 비가 옵니까", "집에 가고 싶어요", "불을 꺼 주세요",
+    "안녕하세요",
+    "감사합니다",
+    "오늘 날씨가 좋습니다",
+    "저는 학생입니다",
+    "문을 열어 주세요",
+    "지금 몇 시 입니까",
+    "음악을 틀어 주세요",
+    "내일 비가 옵니까",
+    "집에 가고 싶어요",
+    "불을 꺼 주세요",
 ]
 KO_COMMANDS = [
-    "문 열어 주세요", "문 닫아 주세요", "불 꺼 주세요", "불 켜 주세요", "멈춰",
-    "앞으로 가", "학교 에 갑니다", "오늘 날씨", "감사합니다", "안녕하세요",
+    "문 열어 주세요",
+    "문 닫아 주세요",
+    "불 꺼 주세요",
+    "불 켜 주세요",
+    "멈춰",
+    "앞으로 가",
+    "학교 에 갑니다",
+    "오늘 날씨",
+    "감사합니다",
+    "안녕하세요",
 ]
 
 
@@ -91,10 +107,16 @@ def run(name: str, asr, texts: list[str], audio: list[AudioChunk], load_s: float
         total += a.duration_s
         hyps.append(" ".join(finals))
     wer = sum(word_error_rate(r, h) for r, h in zip(texts, hyps)) / len(texts)
-    row = {"name": name, "sentences": len(texts), "audio_s": round(total, 2), "load_s": round(load_s, 2),
-           "rtf": round(busy / total, 3), "wer": round(wer, 3),
-           "cer": round(sum(character_error_rate(r, h) for r, h in zip(texts, hyps)) / len(texts), 3),
-           "examples": [{"ref": r, "hyp": h} for r, h in list(zip(texts, hyps))[:4]]}
+    row = {
+        "name": name,
+        "sentences": len(texts),
+        "audio_s": round(total, 2),
+        "load_s": round(load_s, 2),
+        "rtf": round(busy / total, 3),
+        "wer": round(wer, 3),
+        "cer": round(sum(character_error_rate(r, h) for r, h in zip(texts, hyps)) / len(texts), 3),
+        "examples": [{"ref": r, "hyp": h} for r, h in list(zip(texts, hyps))[:4]],
+    }
     print(f"{name:38s} RTF {row['rtf']:.3f}  WER {row['wer']:.3f}  CER {row['cer']:.3f}  load {row['load_s']} s")
     return row
 
@@ -130,8 +152,9 @@ def main() -> None:
         rows.append(run("vosk ko / espeak-ng ko (free-form)", asr, KO_FREE, ko_free, time.perf_counter() - start))
         start = time.perf_counter()
         asr = open_transcriber("vosk", model, grammar=KO_COMMANDS)
-        rows.append(run("vosk ko / espeak-ng ko (grammar, 10 cmds)", asr, KO_COMMANDS, ko_cmd,
-                        time.perf_counter() - start))
+        rows.append(
+            run("vosk ko / espeak-ng ko (grammar, 10 cmds)", asr, KO_COMMANDS, ko_cmd, time.perf_counter() - start)
+        )
 
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "chunk_s": 0.1, "results": rows}
     out = HERE / "results" / "bench_asr.json"

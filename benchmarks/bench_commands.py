@@ -37,13 +37,22 @@ def same(expected: dict, command: Command) -> bool:
     got = command.as_dict()
     if set(got) != set(expected):
         return False
-    return all(abs(got[k] - v) < 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else got[k] == v
-               for k, v in expected.items())
+    return all(
+        abs(got[k] - v) < 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else got[k] == v
+        for k, v in expected.items()
+    )
 
 
 def run(engine, parser: CommandParser, constrained: bool) -> dict:
-    stats = {"exact": 0, "valid_json": 0, "refusals_expected": 0, "refusals_correct": 0, "refused_wrongly": 0,
-             "unsafe_accepted": 0, "nonsense_accepted": 0}
+    stats = {
+        "exact": 0,
+        "valid_json": 0,
+        "refusals_expected": 0,
+        "refusals_correct": 0,
+        "refused_wrongly": 0,
+        "unsafe_accepted": 0,
+        "nonsense_accepted": 0,
+    }
     latency, errors = [], []
     model_latency = []  # requests the model had to decide (not fully forced by their schema)
     for row in ROWS:
@@ -78,14 +87,19 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
             errors.append((row["text"], result.as_dict() if isinstance(result, Command) else result.reason))
     n = len(ROWS)
     refused = stats["refusals_correct"] + stats["refused_wrongly"]
-    return {"n": n, "exact_match": stats["exact"] / n, "valid_json": stats["valid_json"] / n,
-            "refusal_precision": stats["refusals_correct"] / refused if refused else 1.0,
-            "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
-            "unsafe_accepted": stats["unsafe_accepted"], "nonsense_accepted": stats["nonsense_accepted"],
-            "latency_ms_p50": 1000 * statistics.median(latency),
-            "model_decided": len(model_latency),
-            "latency_ms_p50_model_decided": 1000 * statistics.median(model_latency) if model_latency else None,
-            "errors_sample": errors[:12]}
+    return {
+        "n": n,
+        "exact_match": stats["exact"] / n,
+        "valid_json": stats["valid_json"] / n,
+        "refusal_precision": stats["refusals_correct"] / refused if refused else 1.0,
+        "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
+        "unsafe_accepted": stats["unsafe_accepted"],
+        "nonsense_accepted": stats["nonsense_accepted"],
+        "latency_ms_p50": 1000 * statistics.median(latency),
+        "model_decided": len(model_latency),
+        "latency_ms_p50_model_decided": 1000 * statistics.median(model_latency) if model_latency else None,
+        "errors_sample": errors[:12],
+    }
 
 
 def main() -> None:
@@ -101,16 +115,20 @@ def main() -> None:
     for variant in args.variants.split(","):
         with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
             recommended = CommandParser(engine, DEMO_COMMANDS, embedder=embedder)
-            setups = [("constrained+embedder", recommended, True, "auto"),
-                      ("constrained+embedder, speculation off", recommended, True, "off"),
-                      ("constrained", CommandParser(engine, DEMO_COMMANDS), True, "auto")]
+            setups = [
+                ("constrained+embedder", recommended, True, "auto"),
+                ("constrained+embedder, speculation off", recommended, True, "off"),
+                ("constrained", CommandParser(engine, DEMO_COMMANDS), True, "auto"),
+            ]
             if not args.constrained_only:
                 setups.append(("unconstrained", recommended, False, "auto"))
             for name, parser, constrained, speculative in setups:
                 key = f"{variant}/{name}"
                 engine.speculative = resolve_speculative(speculative)
                 report["results"][key] = r = run(engine, parser, constrained)
-                print(key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"})
+                print(
+                    key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"}
+                )
     (HERE / "results" / "bench_commands.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 

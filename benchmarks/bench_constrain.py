@@ -17,8 +17,11 @@ from machine import describe, machine
 
 HERE = Path(__file__).resolve().parent
 TOKENS = 96
-SCHEMA = {"type": "object", "properties": {"report": {"type": "string", "minLength": 2000, "maxLength": 4000}},
-          "required": ["report"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"report": {"type": "string", "minLength": 2000, "maxLength": 4000}},
+    "required": ["report"],
+}
 MESSAGES = [{"role": "user", "content": "Write a long status report of a warehouse robot as JSON."}]
 
 
@@ -58,11 +61,15 @@ def main(runs: int = 7) -> None:
                 rates[name].append(c.usage.decode_tokens_per_s)
         mask_ms = mask_cost(engine, c.token_ids)
     med = {k: statistics.median(v) for k, v in rates.items()}
-    report = {"tokens": TOKENS, "runs": runs, "decode_tps": med,
-              "slowdown_pct": 100 * (1 - med["schema"] / med["unconstrained"]),
-              "per_token_overhead_ms": 1000 * (1 / med["schema"] - 1 / med["unconstrained"]),
-              "mask_plus_advance_ms_p50": mask_ms,
-              "date": time.strftime("%Y-%m-%d")}
+    report = {
+        "tokens": TOKENS,
+        "runs": runs,
+        "decode_tps": med,
+        "slowdown_pct": 100 * (1 - med["schema"] / med["unconstrained"]),
+        "per_token_overhead_ms": 1000 * (1 / med["schema"] - 1 / med["unconstrained"]),
+        "mask_plus_advance_ms_p50": mask_ms,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(report["machine"]))
     (HERE / "results" / "bench_constrain.json").write_text(json.dumps(report, indent=2) + "\n")

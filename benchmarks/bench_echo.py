@@ -27,9 +27,11 @@ from edgellm_sdk.speech.types import AudioChunk
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_echo.json"
 RATE, CHUNK = 16000, 1600
-STORY = ("Once upon a time, a brave little robot lived in a small workshop by the sea. Every morning it polished "
-         "its wheels and went out to help the fishermen pull their nets. One stormy night the lighthouse went dark, "
-         "and the little robot climbed the long stairs with a lamp on its head.")
+STORY = (
+    "Once upon a time, a brave little robot lived in a small workshop by the sea. Every morning it polished "
+    "its wheels and went out to help the fishermen pull their nets. One stormy night the lighthouse went dark, "
+    "and the little robot climbed the long stairs with a lamp on its head."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     tts = open_synthesizer("piper")
     far_native = np.concatenate([c.samples for c in tts.synthesize(STORY)]).astype(np.float32)
     far = resample(AudioChunk(far_native, tts.sample_rate), RATE).samples.astype(np.float64)
-    near = resample(AudioChunk(np.concatenate([c.samples for c in tts.synthesize(
-        "Hey, stop for a moment. What time is it?")]), tts.sample_rate), RATE).samples.astype(np.float64)
+    near = resample(
+        AudioChunk(
+            np.concatenate([c.samples for c in tts.synthesize("Hey, stop for a moment. What time is it?")]),
+            tts.sample_rate,
+        ),
+        RATE,
+    ).samples.astype(np.float64)
     rng = np.random.default_rng(0)
     n_tail, delay = int(0.06 * RATE), int(args.delay * RATE)
     tail = rng.normal(0, 1, n_tail) * np.exp(-np.arange(n_tail) / (0.015 * RATE))
@@ -79,13 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     seconds = len(mic) / RATE
     report = {
         "host": {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version()},
-        "audio_s": round(seconds, 1), "delay_s": args.delay, "measured_delay_s": round(aec.delay_s, 4),
-        "cpu_pct_one_core": round(100 * cpu / seconds, 2), "realtime_factor": round(wall / seconds, 4),
-        "erle_db_per_s": per_s, "seconds_to_15db": to_15,
+        "audio_s": round(seconds, 1),
+        "delay_s": args.delay,
+        "measured_delay_s": round(aec.delay_s, 4),
+        "cpu_pct_one_core": round(100 * cpu / seconds, 2),
+        "realtime_factor": round(wall / seconds, 4),
+        "erle_db_per_s": per_s,
+        "seconds_to_15db": to_15,
         "erle_db_echo_only_after_convergence_median": float(np.median(echo_only[3:])) if len(echo_only) > 3 else None,
         "double_talk_person_to_echo_db": {"microphone": snr(mic, talk), "cancelled": snr(clean, talk)},
         "note": "double_talk_person_to_echo_db: the person's voice vs everything else in the signal while they "
-                "talk over the speaker, before and after cancellation",
+        "talk over the speaker, before and after cancellation",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run

@@ -27,9 +27,15 @@ SYSTEM = (
     "sensor and a battery that lasts about eight hours. It works in aisles A to F, charges at dock 3 and must "
     "never enter the cold room. Speak politely and use metric units. "
 ) * 4
-QUESTIONS = ["Where do you charge your battery?", "How much weight can your arm lift?", "Which aisles do you work in?",
-             "Can you enter the cold room?", "How long does your battery last?", "What sensors do you carry?",
-             "What should I do before asking about safety?"]
+QUESTIONS = [
+    "Where do you charge your battery?",
+    "How much weight can your arm lift?",
+    "Which aisles do you work in?",
+    "Can you enter the cold room?",
+    "How long does your battery last?",
+    "What sensors do you carry?",
+    "What should I do before asking about safety?",
+]
 
 
 def multi_turn(turns: int = 10) -> dict:
@@ -61,8 +67,12 @@ def budgets(budget_mb: int = 8) -> dict:
     from edgellm_sdk import Engine, PrefixCache, ResponseCache
 
     proc = psutil.Process()
-    with Engine.load("smollm2-135m", threads=THREADS, prefix_cache=PrefixCache(budget_mb << 20),
-                     response_cache=ResponseCache(1 << 20)) as engine:
+    with Engine.load(
+        "smollm2-135m",
+        threads=THREADS,
+        prefix_cache=PrefixCache(budget_mb << 20),
+        response_cache=ResponseCache(1 << 20),
+    ) as engine:
         engine.complete("warm-up", max_tokens=1)
         rss0 = proc.memory_info().rss
         for i in range(40):  # 40 distinct ~100-token prompts: ~4.6 MB of KV each
@@ -70,8 +80,14 @@ def budgets(budget_mb: int = 8) -> dict:
             engine.complete(f"Status report {i}: " + SYSTEM[:200], max_tokens=4)
         p, r = engine.prefix_cache.stats, engine.response_cache.stats
         growth = proc.memory_info().rss - rss0
-    return {"prefix_budget_mb": budget_mb, "prefix_bytes_mb": p.bytes / 2**20, "prefix_evictions": p.evictions,
-            "response_budget_mb": 1, "response_bytes_mb": r.bytes / 2**20, "rss_growth_mb": growth / 2**20}
+    return {
+        "prefix_budget_mb": budget_mb,
+        "prefix_bytes_mb": p.bytes / 2**20,
+        "prefix_evictions": p.evictions,
+        "response_budget_mb": 1,
+        "response_bytes_mb": r.bytes / 2**20,
+        "rss_growth_mb": growth / 2**20,
+    }
 
 
 def semantic_lookup_ms(entries: int = 200) -> float:
@@ -123,8 +139,14 @@ def main(runs: int = len(QUESTIONS)) -> None:
     try:
         from llama_cpp import Llama
 
-        llm = Llama(model_path=str(gguf_path()), n_ctx=1024, n_threads=THREADS, n_threads_batch=THREADS,
-                    verbose=False, **llama_cpp_safe_kwargs())
+        llm = Llama(
+            model_path=str(gguf_path()),
+            n_ctx=1024,
+            n_threads=THREADS,
+            n_threads_batch=THREADS,
+            verbose=False,
+            **llama_cpp_safe_kwargs(),
+        )
         with Engine.load("smollm2-135m", threads=1, prefix_cache=False) as e:
             texts = [e.render(m) for m in conv]
         for key, cold_start in (("llama.cpp cold", True), ("llama.cpp warm", False)):
@@ -142,23 +164,30 @@ def main(runs: int = len(QUESTIONS)) -> None:
     except ImportError:
         print("llama-cpp-python not installed: `make bench` installs it", file=sys.stderr)
     ms = {k: round(v * 1000, 2) for k, v in results.items()}
-    report = {"prompt_tokens": prompt_tokens, "warmed_tokens": warmed, "runs": len(conv), "ttft_ms": ms,
-              "warm_speedup": results["edgellm cold"] / results["edgellm warm"],
-              "response_cache_hit_ms_p50": ms["edgellm response-cache hit (whole answer)"],
-              "prefix_cache": {"hits": stats.hits, "misses": stats.misses, "bytes": stats.bytes},
-              "multi_turn": (mt := multi_turn()),
-              "budgets": (bu := budgets()),
-              "semantic_lookup_ms_p50": (sem := semantic_lookup_ms()),
-              "date": time.strftime("%Y-%m-%d")}
+    report = {
+        "prompt_tokens": prompt_tokens,
+        "warmed_tokens": warmed,
+        "runs": len(conv),
+        "ttft_ms": ms,
+        "warm_speedup": results["edgellm cold"] / results["edgellm warm"],
+        "response_cache_hit_ms_p50": ms["edgellm response-cache hit (whole answer)"],
+        "prefix_cache": {"hits": stats.hits, "misses": stats.misses, "bytes": stats.bytes},
+        "multi_turn": (mt := multi_turn()),
+        "budgets": (bu := budgets()),
+        "semantic_lookup_ms_p50": (sem := semantic_lookup_ms()),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     lines = ["| system | TTFT ms (median) |", "|---|---|"] + [f"| {k} | {v} |" for k, v in ms.items()]
-    lines.append(f"\n{prompt_tokens}-token prompt ({warmed} tokens cached), {len(conv)} different questions, "
-                 f"{THREADS} threads; edgellm warm is {report['warm_speedup']:.1f}x faster than cold; "
-                 f"prefix cache holds {stats.bytes / 2**20:.1f} MB. 10-turn ChatSession: "
-                 f"{mt['prefill_tokens']} tokens prefilled for {mt['new_tokens']} new tokens ({mt['ratio']:.2f}x). "
-                 f"Budgets: prefix cache {bu['prefix_bytes_mb']:.1f} of {bu['prefix_budget_mb']} MB after "
-                 f"{bu['prefix_evictions']} evictions, response cache {bu['response_bytes_mb']:.2f} of 1 MB, "
-                 f"process RSS +{bu['rss_growth_mb']:.1f} MB. Semantic-cache lookup p50 {sem:.1f} ms "
-                 f"(embedding included, 200 entries).")
+    lines.append(
+        f"\n{prompt_tokens}-token prompt ({warmed} tokens cached), {len(conv)} different questions, "
+        f"{THREADS} threads; edgellm warm is {report['warm_speedup']:.1f}x faster than cold; "
+        f"prefix cache holds {stats.bytes / 2**20:.1f} MB. 10-turn ChatSession: "
+        f"{mt['prefill_tokens']} tokens prefilled for {mt['new_tokens']} new tokens ({mt['ratio']:.2f}x). "
+        f"Budgets: prefix cache {bu['prefix_bytes_mb']:.1f} of {bu['prefix_budget_mb']} MB after "
+        f"{bu['prefix_evictions']} evictions, response cache {bu['response_bytes_mb']:.2f} of 1 MB, "
+        f"process RSS +{bu['rss_growth_mb']:.1f} MB. Semantic-cache lookup p50 {sem:.1f} ms "
+        f"(embedding included, 200 entries)."
+    )
     table = "\n".join(lines)
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(report["machine"]))

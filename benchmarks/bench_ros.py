@@ -57,29 +57,40 @@ def node_start(workdir: Path) -> dict:
 
     domain = ros_rig.next_domain()
     t0 = time.perf_counter()
-    with ros_rig.NodeProcess("llm_node", domain, workdir, name="llm", params={"threads": THREADS}) as node, \
-            ros_rig.RosClient(domain) as ros:
+    with (
+        ros_rig.NodeProcess("llm_node", domain, workdir, name="llm", params={"threads": THREADS}) as node,
+        ros_rig.RosClient(domain) as ros,
+    ):
         client = ActionClient(ros.node, Generate, "/llm/generate")
         assert client.wait_for_server(timeout_sec=60), node.log()
         ready = time.perf_counter() - t0
-        own = re.search(r"active in ([0-9.]+) s", ros_rig.wait_for(lambda: "active in" in node.log() and node.log(),
-                                                                   10, "the start log", node))
+        own = re.search(
+            r"active in ([0-9.]+) s",
+            ros_rig.wait_for(lambda: "active in" in node.log() and node.log(), 10, "the start log", node),
+        )
     return {"spawn_to_ready_s": ready, "configure_activate_s": float(own.group(1))}
 
 
 def ros_run(client, goal) -> dict:
     arrivals: list[float] = []
     t0 = time.perf_counter()
-    handle = resolved(client.send_goal_async(goal, feedback_callback=lambda _: arrivals.append(time.perf_counter())),
-                      30)
+    handle = resolved(
+        client.send_goal_async(goal, feedback_callback=lambda _: arrivals.append(time.perf_counter())), 30
+    )
     response = resolved(handle.get_result_async(), 120)
     t_end = time.perf_counter()
     usage = response.result.usage
     assert not response.result.cached
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    return {"first_feedback_s": arrivals[0] - t0, "interval_s": statistics.median(gaps),
-            "round_trip_overhead_s": (t_end - t0) - usage.total_s, "node_ttft_s": usage.ttft_s,
-            "tokens": usage.completion_tokens, "feedback_messages": len(arrivals), "text": response.result.text}
+    return {
+        "first_feedback_s": arrivals[0] - t0,
+        "interval_s": statistics.median(gaps),
+        "round_trip_overhead_s": (t_end - t0) - usage.total_s,
+        "node_ttft_s": usage.ttft_s,
+        "tokens": usage.completion_tokens,
+        "feedback_messages": len(arrivals),
+        "text": response.result.text,
+    }
 
 
 def sdk_run(engine, messages) -> dict:
@@ -95,8 +106,9 @@ def sdk_run(engine, messages) -> dict:
 
 def cancel_run(client, goal) -> float:
     arrivals: list[float] = []
-    handle = resolved(client.send_goal_async(goal, feedback_callback=lambda _: arrivals.append(time.perf_counter())),
-                      30)
+    handle = resolved(
+        client.send_goal_async(goal, feedback_callback=lambda _: arrivals.append(time.perf_counter())), 30
+    )
     result = handle.get_result_async()
     while len(arrivals) < 5:
         time.sleep(0.005)
@@ -130,8 +142,10 @@ def main() -> None:
     domain = ros_rig.next_domain()
     ros_runs, sdk_runs, peer_runs, cancels = [], [], [], []
     params = {"threads": THREADS, "response_cache_mb": 0}  # every goal generates
-    with ros_rig.NodeProcess("llm_node", domain, work, name="llm", params=params) as node, \
-            ros_rig.RosClient(domain) as ros:
+    with (
+        ros_rig.NodeProcess("llm_node", domain, work, name="llm", params=params) as node,
+        ros_rig.RosClient(domain) as ros,
+    ):
         client = ActionClient(ros.node, Generate, "/llm/generate")
         assert client.wait_for_server(timeout_sec=60), node.log()
         goal = Generate.Goal(prompt=PROMPT, system_prompt=SYSTEM, max_tokens=GEN_TOKENS)
@@ -147,21 +161,28 @@ def main() -> None:
     assert ros_runs[0]["text"] == sdk_runs[0]["text"], "the node's answer differs from the SDK's"
     ros_interval, sdk_interval = median(r["interval_s"] for r in ros_runs), median(r["interval_s"] for r in sdk_runs)
     result = {
-        "runs": args.runs, "tokens": ros_runs[0]["tokens"], "threads": THREADS,
-        "node_start": {"spawn_to_ready_s": median(s["spawn_to_ready_s"] for s in starts),
-                       "configure_activate_s": median(s["configure_activate_s"] for s in starts)},
+        "runs": args.runs,
+        "tokens": ros_runs[0]["tokens"],
+        "threads": THREADS,
+        "node_start": {
+            "spawn_to_ready_s": median(s["spawn_to_ready_s"] for s in starts),
+            "configure_activate_s": median(s["configure_activate_s"] for s in starts),
+        },
         "first_feedback_s": median(r["first_feedback_s"] for r in ros_runs),
         "sdk_ttft_s": median(r["ttft_s"] for r in sdk_runs),
-        "feedback_interval_s": ros_interval, "sdk_token_interval_s": sdk_interval,
+        "feedback_interval_s": ros_interval,
+        "sdk_token_interval_s": sdk_interval,
         "feedback_overhead_per_token_ms": round((ros_interval - sdk_interval) * 1000, 2),
         "round_trip_overhead_ms": round(median(r["round_trip_overhead_s"] for r in ros_runs) * 1000, 2),
         "cancel_to_result_ms": {"median": round(median(cancels) * 1000, 1), "max": round(max(cancels) * 1000, 1)},
-        "ros_tokens_per_s": round(1 / ros_interval, 1), "sdk_tokens_per_s": round(1 / sdk_interval, 1),
+        "ros_tokens_per_s": round(1 / ros_interval, 1),
+        "sdk_tokens_per_s": round(1 / sdk_interval, 1),
     }
     if peer_runs:
         peer_tps = median(r["decode_tps"] for r in peer_runs)
-        result.update(llamacpp_tokens_per_s=round(peer_tps, 1),
-                      ros_vs_llamacpp_decode=round((1 / ros_interval) / peer_tps, 3))
+        result.update(
+            llamacpp_tokens_per_s=round(peer_tps, 1), ros_vs_llamacpp_decode=round((1 / ros_interval) / peer_tps, 3)
+        )
     result["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(result["machine"]))
     args.out.write_text(json.dumps(result, indent=2) + "\n")

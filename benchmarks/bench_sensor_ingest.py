@@ -54,16 +54,28 @@ def report(name: str, source, consumer: Consumer, written: int, expected_seqs: i
     stats = source.stats
     accounted = consumer.received + stats.dropped + stats.malformed_total + stats.skipped
     result = {
-        "written": written, "received": consumer.received, "readings": stats.readings, "dropped": stats.dropped,
-        "malformed": stats.malformed, "skipped": stats.skipped, "lost": written - accounted,
-        "missing_sequence_numbers": expected_seqs - len(consumer.seen), "seconds": round(seconds, 3),
-        "lines_per_s": round(written / seconds), "reconnects": stats.reconnects,
+        "written": written,
+        "received": consumer.received,
+        "readings": stats.readings,
+        "dropped": stats.dropped,
+        "malformed": stats.malformed,
+        "skipped": stats.skipped,
+        "lost": written - accounted,
+        "missing_sequence_numbers": expected_seqs - len(consumer.seen),
+        "seconds": round(seconds, 3),
+        "lines_per_s": round(written / seconds),
+        "reconnects": stats.reconnects,
     }
-    result["ok"] = result["lost"] == 0 and result["lines_per_s"] >= TARGET_LINES_PER_S and (
-        result["missing_sequence_numbers"] == stats.dropped)
-    print(f"{name:>6}: {written} written in {seconds:.2f} s = {result['lines_per_s']:,} lines/s; "
-          f"received {consumer.received}, dropped {stats.dropped}, malformed {stats.malformed_total}, "
-          f"skipped {stats.skipped}, lost {result['lost']}")
+    result["ok"] = (
+        result["lost"] == 0
+        and result["lines_per_s"] >= TARGET_LINES_PER_S
+        and (result["missing_sequence_numbers"] == stats.dropped)
+    )
+    print(
+        f"{name:>6}: {written} written in {seconds:.2f} s = {result['lines_per_s']:,} lines/s; "
+        f"received {consumer.received}, dropped {stats.dropped}, malformed {stats.malformed_total}, "
+        f"skipped {stats.skipped}, lost {result['lost']}"
+    )
     return result
 
 
@@ -83,7 +95,7 @@ def bench_serial(lines: int, workdir: Path) -> dict:
             consumer.start()
             started = time.perf_counter()
             for offset in range(0, len(payload), 8192):  # as fast as the pty takes it
-                arduino.write(payload[offset:offset + 8192])
+                arduino.write(payload[offset : offset + 8192])
             done = wait_until(lambda: source.stats.lines >= lines and len(source._queue) == 0, 60, 0.005)
             time.sleep(0.05)
             seconds = (consumer.last_at or time.perf_counter()) - started
@@ -135,9 +147,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_sensor_ingest.json")
     args = parser.parse_args()
 
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                 "platform": platform.platform()},
-                     "target_lines_per_s": TARGET_LINES_PER_S, "malformed_every": MALFORMED_EVERY}
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "target_lines_per_s": TARGET_LINES_PER_S,
+        "malformed_every": MALFORMED_EVERY,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         results["serial_pty_csv"] = bench_serial(args.lines, Path(tmp))
         if mosquitto_binary():

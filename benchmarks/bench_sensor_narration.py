@@ -25,8 +25,13 @@ from edgellm_sdk.sensors.narrator import narration_data, unsupported_numbers
 ROOT = Path(__file__).resolve().parents[1]
 LOG = ROOT / "examples" / "data" / "greenhouse2.csv"
 RULES = ROOT / "examples" / "data" / "greenhouse_rules.toml"
-QUESTIONS = ["Is greenhouse 2 too hot?", "What is the humidity?", "Is the vent motor working normally?",
-             "How fast is the temperature rising?", "温室太热了吗？"]
+QUESTIONS = [
+    "Is greenhouse 2 too hot?",
+    "What is the humidity?",
+    "Is the vent motor working normally?",
+    "How fast is the temperature rising?",
+    "温室太热了吗？",
+]
 
 
 def main() -> None:
@@ -45,25 +50,45 @@ def main() -> None:
                         facts = book.facts()
                         n = narrator.narrate(facts, events=alerts)
                         leaked = unsupported_numbers(n.text, narration_data(facts, alerts))
-                        rows.append({"kind": "alert" if alerts else "status", "language": language, "origin": n.origin,
-                                     "latency_s": n.latency_s, "rejected_numbers": list(n.rejected),
-                                     "leaked_numbers": leaked, "text": n.text})
+                        rows.append(
+                            {
+                                "kind": "alert" if alerts else "status",
+                                "language": language,
+                                "origin": n.origin,
+                                "latency_s": n.latency_s,
+                                "rejected_numbers": list(n.rejected),
+                                "leaked_numbers": leaked,
+                                "text": n.text,
+                            }
+                        )
         assistant = SensorAssistant(engine, book)
         for q in QUESTIONS:
             t = time.perf_counter()
             n = assistant.ask(q)
-            rows.append({"kind": "answer", "language": "en", "origin": n.origin, "latency_s": time.perf_counter() - t,
-                         "rejected_numbers": list(n.rejected), "leaked_numbers": unsupported_numbers(n.text, book.facts().text()),
-                         "question": q, "text": n.text})
+            rows.append(
+                {
+                    "kind": "answer",
+                    "language": "en",
+                    "origin": n.origin,
+                    "latency_s": time.perf_counter() - t,
+                    "rejected_numbers": list(n.rejected),
+                    "leaked_numbers": unsupported_numbers(n.text, book.facts().text()),
+                    "question": q,
+                    "text": n.text,
+                }
+            )
     summary = {}
     for kind in ("status", "alert", "answer"):
         sel = [r for r in rows if r["kind"] == kind]
         generated = [r for r in sel if r["origin"] != "cache"]
-        summary[kind] = {"n": len(sel), "model_text_used": sum(r["origin"] == "model" for r in sel),
-                         "template_fallbacks": sum(r["origin"] == "template" for r in sel),
-                         "rejected_for_numbers": sum(bool(r["rejected_numbers"]) for r in sel),
-                         "numbers_absent_from_facts": sum(len(r["leaked_numbers"]) for r in sel),
-                         "latency_s_median": statistics.median(r["latency_s"] for r in generated) if generated else None}
+        summary[kind] = {
+            "n": len(sel),
+            "model_text_used": sum(r["origin"] == "model" for r in sel),
+            "template_fallbacks": sum(r["origin"] == "template" for r in sel),
+            "rejected_for_numbers": sum(bool(r["rejected_numbers"]) for r in sel),
+            "numbers_absent_from_facts": sum(len(r["leaked_numbers"]) for r in sel),
+            "latency_s_median": statistics.median(r["latency_s"] for r in generated) if generated else None,
+        }
     report = {"date": time.strftime("%Y-%m-%d"), "variant": args.variant, "summary": summary, "rows": rows}
     out = ROOT / "benchmarks" / "results" / "bench_sensor_narration.json"
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run

@@ -70,9 +70,17 @@ DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 QUICK_DIR = Path("/tmp/edgellm-bench-toolchain-quick")  # --quick's default output: a smoke run, not a result
 TASKS = {"commands": "task_commands", "sensors": "task_sensors"}
-DATA_FILES = ["task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
-              "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "distill_copy.jsonl",
-              "heldout_general.txt", "heldout_domain.txt"]
+DATA_FILES = [
+    "task_commands_train.jsonl",
+    "task_commands_test.jsonl",
+    "task_sensors_train.jsonl",
+    "task_sensors_test.jsonl",
+    "calib_domain.txt",
+    "distill_prompts.jsonl",
+    "distill_copy.jsonl",
+    "heldout_general.txt",
+    "heldout_domain.txt",
+]
 FAMILIES = {  # family -> (label, variants in the table)
     "base": ("base smollm2-135m", ("fp32", "int8", "int4")),
     "teacher-ft": ("teacher-ft (LoRA)", ("fp32", "int8", "int4")),
@@ -139,8 +147,10 @@ class Runner:
         step.returncode = proc.returncode
         step.summary = "\n".join(line for line in stdout.strip().splitlines()[-3:] if not line.startswith(("{", "}")))
         self.steps.append(step)
-        print(f"[bench] {name}: exit {proc.returncode} in {step.seconds:.0f} s, peak RSS {step.peak_rss_mb:.0f} MB",
-              flush=True)
+        print(
+            f"[bench] {name}: exit {proc.returncode} in {step.seconds:.0f} s, peak RSS {step.peak_rss_mb:.0f} MB",
+            flush=True,
+        )
         if check and proc.returncode != 0:
             raise SystemExit(f"[bench] {name} failed (exit {proc.returncode}); see {self.log_dir / slug}.log")
         return proc.returncode, stdout
@@ -237,8 +247,9 @@ def quantize(runner: Runner, ref: str, to: str, *, family: str, overwrite: bool,
 
 
 # --- data -----------------------------------------------------------------------------
-def prepare_data(work: Path, quick: bool, seed: int, limit_test: int | None = None,
-                 limit_distill: int | None = None) -> dict[str, Path]:
+def prepare_data(
+    work: Path, quick: bool, seed: int, limit_test: int | None = None, limit_distill: int | None = None
+) -> dict[str, Path]:
     if any(not (DATA / f).is_file() for f in DATA_FILES):
         print("[bench] generating the task data (benchmarks/data/make_task_data.py)", flush=True)
         subprocess.run([sys.executable, str(DATA / "make_task_data.py")], check=True)
@@ -260,20 +271,34 @@ def prepare_data(work: Path, quick: bool, seed: int, limit_test: int | None = No
     n_train, n_test, n_distill = (24, 8, 24) if quick else (None, limit_test, limit_distill)
     train = lines("task_commands_train.jsonl", n_train) + lines("task_sensors_train.jsonl", n_train)
     random.Random(seed).shuffle(train)
-    files = {"train": write("task_train_combined.jsonl", train),
-             "calibration": DATA / "calib_domain.txt", "heldout": DATA / "heldout_general.txt",
-             "domain": DATA / "heldout_domain.txt"}
+    files = {
+        "train": write("task_train_combined.jsonl", train),
+        "calibration": DATA / "calib_domain.txt",
+        "heldout": DATA / "heldout_general.txt",
+        "domain": DATA / "heldout_domain.txt",
+    }
     for key, name in (("distill", "distill_prompts.jsonl"), ("copy", "distill_copy.jsonl")):
         files[key] = write(name, lines(name, n_distill)) if n_distill else DATA / name
     for task, stem in TASKS.items():
-        files[task] = write(f"{stem}_test.jsonl", lines(f"{stem}_test.jsonl", n_test)) if n_test \
-            else DATA / f"{stem}_test.jsonl"
+        files[task] = (
+            write(f"{stem}_test.jsonl", lines(f"{stem}_test.jsonl", n_test)) if n_test else DATA / f"{stem}_test.jsonl"
+        )
     return files
 
 
 # --- evaluation -----------------------------------------------------------------------
-def evaluate(runner: Runner, cache_dir: Path, family: str, ref: str, variant: str, what: str, path: Path,
-             fresh: bool, threads: int | None, ppl_tokens: int | None = None) -> dict:
+def evaluate(
+    runner: Runner,
+    cache_dir: Path,
+    family: str,
+    ref: str,
+    variant: str,
+    what: str,
+    path: Path,
+    fresh: bool,
+    threads: int | None,
+    ppl_tokens: int | None = None,
+) -> dict:
     """``edgellm eval`` of one variant: ``--task path``, or ``--ppl path`` when ``ppl_tokens`` is
     given; cached by (weights sha256, file sha256, threads[, ppl tokens])."""
     import hashlib
@@ -357,9 +382,11 @@ def targets(rows: list[Row]) -> list[dict]:
             delta = ppl / ref_ppl - 1
             detail = f"ppl {ppl:.3f} vs {ref_ppl:.3f} ({100 * delta:+.2f} %)"
             if task_only:
-                plain = [f"{what} (ppl {getattr(fp32, a):.0f}) {100 * getattr(r, a + '_delta'):+.1f} %"
-                         for what, a in (("domain", "domain_ppl"), ("general", "ppl"))
-                         if getattr(r, a + "_delta") is not None]
+                plain = [
+                    f"{what} (ppl {getattr(fp32, a):.0f}) {100 * getattr(r, a + '_delta'):+.1f} %"
+                    for what, a in (("domain", "domain_ppl"), ("general", "ppl"))
+                    if getattr(r, a + "_delta") is not None
+                ]
                 detail += "; as plain text, which it does not model: " + ", ".join(plain)
             out.append({"target": name, "met": delta <= PPL_TOLERANCE, "detail": detail})
     # 2. pruning
@@ -370,11 +397,16 @@ def targets(rows: list[Row]) -> list[dict]:
     elif teacher and pruned and teacher.task_acc is not None and pruned.task_acc is not None:
         drop = teacher.task_acc - pruned.task_acc
         rel = drop / teacher.task_acc if teacher.task_acc else 0.0
-        out.append({"target": name, "met": drop <= PRUNE_TOLERANCE,
-                    "detail": f"{pct(pruned.task_acc)} vs {pct(teacher.task_acc)} ({-100 * drop:+.1f} points, "
-                              f"{-100 * rel:+.1f} % relative); commands {pct(pruned.commands_acc)} vs "
-                              f"{pct(teacher.commands_acc)}, sensors {pct(pruned.sensors_acc)} vs "
-                              f"{pct(teacher.sensors_acc)}"})
+        out.append(
+            {
+                "target": name,
+                "met": drop <= PRUNE_TOLERANCE,
+                "detail": f"{pct(pruned.task_acc)} vs {pct(teacher.task_acc)} ({-100 * drop:+.1f} points, "
+                f"{-100 * rel:+.1f} % relative); commands {pct(pruned.commands_acc)} vs "
+                f"{pct(teacher.commands_acc)}, sensors {pct(pruned.sensors_acc)} vs "
+                f"{pct(teacher.sensors_acc)}",
+            }
+        )
     else:
         out.append({"target": name, "met": None, "detail": "not measured"})
     # 3. the student, against the teacher at the same precision (fp32 is the target; int8/int4 shown too)
@@ -385,21 +417,37 @@ def targets(rows: list[Row]) -> list[dict]:
             out.append({"target": name, "met": None, "detail": "not measured", "primary": variant == "fp32"})
             continue
         if t.task_acc == 0:
-            out.append({"target": name, "met": None, "primary": variant == "fp32",
-                        "detail": "teacher-ft answers nothing correctly: no accuracy to keep"})
+            out.append(
+                {
+                    "target": name,
+                    "met": None,
+                    "primary": variant == "fp32",
+                    "detail": "teacher-ft answers nothing correctly: no accuracy to keep",
+                }
+            )
             continue
         ratio = s.task_acc / t.task_acc
         speed = s.decode_tok_s / t.decode_tok_s
-        out.append({"target": name, "met": ratio >= STUDENT_ACCURACY and speed >= STUDENT_SPEEDUP,
-                    "primary": variant == "fp32",
-                    "detail": f"accuracy {pct(s.task_acc)} vs {pct(t.task_acc)} ({100 * ratio:.0f} % of the "
-                              f"teacher's, needs >= 95 %); decode {s.decode_tok_s:.1f} vs {t.decode_tok_s:.1f} "
-                              f"tok/s ({speed:.2f}x, needs >= 2x)"})
+        out.append(
+            {
+                "target": name,
+                "met": ratio >= STUDENT_ACCURACY and speed >= STUDENT_SPEEDUP,
+                "primary": variant == "fp32",
+                "detail": f"accuracy {pct(s.task_acc)} vs {pct(t.task_acc)} ({100 * ratio:.0f} % of the "
+                f"teacher's, needs >= 95 %); decode {s.decode_tok_s:.1f} vs {t.decode_tok_s:.1f} "
+                f"tok/s ({speed:.2f}x, needs >= 2x)",
+            }
+        )
     t, s = find(rows, "teacher-ft", "fp32"), find(rows, student, "fp32")
     if t and s and t.parameters and s.parameters:
         share = s.parameters / t.parameters
-        out.append({"target": "student <= 40 % of the teacher's parameters", "met": share <= STUDENT_SIZE,
-                    "detail": f"{s.parameters / 1e6:.1f} M vs {t.parameters / 1e6:.1f} M ({100 * share:.0f} %)"})
+        out.append(
+            {
+                "target": "student <= 40 % of the teacher's parameters",
+                "met": share <= STUDENT_SIZE,
+                "detail": f"{s.parameters / 1e6:.1f} M vs {t.parameters / 1e6:.1f} M ({100 * share:.0f} %)",
+            }
+        )
     return out
 
 
@@ -409,10 +457,16 @@ def llama_cpp_peer() -> dict | None:
     try:
         data = json.loads(path.read_text())
         row = data["speed"]["llama.cpp"]
-        return {"source": "benchmarks/results/bench_decode.json", "date": data.get("date"), "model":
-                "SmolLM2-135M-Instruct Q4_1 GGUF (the base model)", "decode_tok_s": round(row["decode_tps"], 1),
-                "ttft_ms": round(row["ttft_ms"]), "peak_rss_mb": round(row["peak_rss_mb"]),
-                "prompt_tokens": row.get("prompt_tokens"), "gen_tokens": data.get("gen_tokens")}
+        return {
+            "source": "benchmarks/results/bench_decode.json",
+            "date": data.get("date"),
+            "model": "SmolLM2-135M-Instruct Q4_1 GGUF (the base model)",
+            "decode_tok_s": round(row["decode_tps"], 1),
+            "ttft_ms": round(row["ttft_ms"]),
+            "peak_rss_mb": round(row["peak_rss_mb"]),
+            "prompt_tokens": row.get("prompt_tokens"),
+            "gen_tokens": data.get("gen_tokens"),
+        }
     except (OSError, KeyError, ValueError):
         return None
 
@@ -431,53 +485,96 @@ def markdown(report: dict) -> str:
 
     quick = " — **quick smoke run, not a result**" if s["quick"] else ""
     load = report["load_average"]
-    setup = (f"{report['created']} on {report['host']}{quick}. Load average {load['start'][1]} at the start, "
-             f"{load['end'][1]} at the end (5 min; other processes on the host slow every speed column). "
-             f"Base `{s['base']}`; LoRA rank {s['lora_rank']}, {s['steps_finetune']} fine-tune steps; student "
-             f"`{s['student_config']}`, {s['steps_distill']} distillation steps (the train targets + the teacher's "
-             f"soft targets) and {s.get('steps_qat', 0)} quantization-aware steps"
-             + (f", then {s['steps_copy']} steps of copy training (`distill_copy.jsonl`, the same loss) and "
-                f"{s['steps_copy_qat']} quantization-aware ones" if s.get("steps_copy") else "")
-             + (f", then a rank-{s.get('student_ft_rank')} LoRA task tune of {s.get('steps_student_ft')} steps"
-                if s.get("steps_student_ft") else "") + f"; pruning ratio {s['prune_ratio']}, then "
-             f"{s.get('steps_recovery')} steps of recovery (the pruned model distilled from teacher-ft, the same way) "
-             "+ the quantization-aware ones. int4 of a LoRA model = the 4-bit base + the adapter unmerged; "
-             "teacher-ft + QAT = teacher-ft's adapter merged, then the quantization-aware steps: its int4 is the "
-             "merged model.")
-    method = ("Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
-              f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
-              f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl answers: "
-              "the same test examples teacher-forced (the prompt in the chat template, then the target and the "
-              "end of turn), over the targets' tokens of both tasks. ppl general / domain: "
-              f"`{Path(s['heldout']).name}` (general prose) and `{Path(s['domain']).name}` "
-              f"(held-out requests and narrations as plain text), {s['max_ppl_tokens']} tokens max each. Δ: vs "
-              "the same model's fp32. Speed: "
-              f"`edgellm tradeoff` (median of {s['runs']} runs of {s['bench_tokens']} tokens, each variant in its "
-              "own process); the tok/s are this host's, not a device's. Pareto: no other variant is at least as "
-              "accurate (task), as fast and as small in peak RSS.")
-    header = ("| model | variant | params M | file MB | commands | sensors | task | ppl answers (Δ fp32) | "
-              "ppl general (Δ fp32) | ppl domain (Δ fp32) | TTFT ms | decode tok/s | peak RSS MB | Pareto |")
-    lines = ["# Toolchain demonstration: a domain student for command parsing and sensor narration", "", setup, "",
-             method, "", header, "|" + "---|" * 14]
+    setup = (
+        f"{report['created']} on {report['host']}{quick}. Load average {load['start'][1]} at the start, "
+        f"{load['end'][1]} at the end (5 min; other processes on the host slow every speed column). "
+        f"Base `{s['base']}`; LoRA rank {s['lora_rank']}, {s['steps_finetune']} fine-tune steps; student "
+        f"`{s['student_config']}`, {s['steps_distill']} distillation steps (the train targets + the teacher's "
+        f"soft targets) and {s.get('steps_qat', 0)} quantization-aware steps"
+        + (
+            f", then {s['steps_copy']} steps of copy training (`distill_copy.jsonl`, the same loss) and "
+            f"{s['steps_copy_qat']} quantization-aware ones"
+            if s.get("steps_copy")
+            else ""
+        )
+        + (
+            f", then a rank-{s.get('student_ft_rank')} LoRA task tune of {s.get('steps_student_ft')} steps"
+            if s.get("steps_student_ft")
+            else ""
+        )
+        + f"; pruning ratio {s['prune_ratio']}, then "
+        f"{s.get('steps_recovery')} steps of recovery (the pruned model distilled from teacher-ft, the same way) "
+        "+ the quantization-aware ones. int4 of a LoRA model = the 4-bit base + the adapter unmerged; "
+        "teacher-ft + QAT = teacher-ft's adapter merged, then the quantization-aware steps: its int4 is the "
+        "merged model."
+    )
+    method = (
+        "Task accuracy: greedy answers through the Engine with the chat template, JSON-equal (commands, "
+        f"{report['test_sizes']['commands']} held-out requests) or exactly equal (sensor narration, "
+        f"{report['test_sizes']['sensors']} held-out fact sets); *task* = the mean of the two. ppl answers: "
+        "the same test examples teacher-forced (the prompt in the chat template, then the target and the "
+        "end of turn), over the targets' tokens of both tasks. ppl general / domain: "
+        f"`{Path(s['heldout']).name}` (general prose) and `{Path(s['domain']).name}` "
+        f"(held-out requests and narrations as plain text), {s['max_ppl_tokens']} tokens max each. Δ: vs "
+        "the same model's fp32. Speed: "
+        f"`edgellm tradeoff` (median of {s['runs']} runs of {s['bench_tokens']} tokens, each variant in its "
+        "own process); the tok/s are this host's, not a device's. Pareto: no other variant is at least as "
+        "accurate (task), as fast and as small in peak RSS."
+    )
+    header = (
+        "| model | variant | params M | file MB | commands | sensors | task | ppl answers (Δ fp32) | "
+        "ppl general (Δ fp32) | ppl domain (Δ fp32) | TTFT ms | decode tok/s | peak RSS MB | Pareto |"
+    )
+    lines = [
+        "# Toolchain demonstration: a domain student for command parsing and sensor narration",
+        "",
+        setup,
+        "",
+        method,
+        "",
+        header,
+        "|" + "---|" * 14,
+    ]
 
     def ppl(r: dict, key: str) -> str:
         delta = r.get(key + "_delta")
-        return f(r.get(key), ".3f") + (f" ({100 * delta:+.1f} %)" if delta is not None and r["variant"] != "fp32"
-                                       else "")
+        return f(r.get(key), ".3f") + (
+            f" ({100 * delta:+.1f} %)" if delta is not None and r["variant"] != "fp32" else ""
+        )
 
     for r in report["rows"]:
-        lines.append("| " + " | ".join([
-            FAMILIES[r["family"]][0], f"`{r['variant']}`", f(r["parameters"], ".1f", 1e-6), f(r["file_mb"], ".1f"),
-            f(r["commands_acc"], ".1f", 100, " %"), f(r["sensors_acc"], ".1f", 100, " %"),
-            f(r["task_acc"], ".1f", 100, " %"), ppl(r, "answer_ppl"), ppl(r, "ppl"), ppl(r, "domain_ppl"),
-            f(r["ttft_ms"], ".0f"),
-            f(r["decode_tok_s"], ".1f"),
-            f(r["peak_rss_mb"], ".0f"), "**yes**" if r["pareto"] else ""]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    FAMILIES[r["family"]][0],
+                    f"`{r['variant']}`",
+                    f(r["parameters"], ".1f", 1e-6),
+                    f(r["file_mb"], ".1f"),
+                    f(r["commands_acc"], ".1f", 100, " %"),
+                    f(r["sensors_acc"], ".1f", 100, " %"),
+                    f(r["task_acc"], ".1f", 100, " %"),
+                    ppl(r, "answer_ppl"),
+                    ppl(r, "ppl"),
+                    ppl(r, "domain_ppl"),
+                    f(r["ttft_ms"], ".0f"),
+                    f(r["decode_tok_s"], ".1f"),
+                    f(r["peak_rss_mb"], ".0f"),
+                    "**yes**" if r["pareto"] else "",
+                ]
+            )
+            + " |"
+        )
     peer = report.get("peer")
     if peer:
-        lines += ["", (f"Peer (from `{peer['source']}`, {peer['date']}): llama.cpp on {peer['model']}: "
-                       f"{peer['decode_tok_s']} tok/s decode, TTFT {peer['ttft_ms']} ms "
-                       f"({peer['prompt_tokens']}-token prompt), peak RSS {peer['peak_rss_mb']} MB.")]
+        lines += [
+            "",
+            (
+                f"Peer (from `{peer['source']}`, {peer['date']}): llama.cpp on {peer['model']}: "
+                f"{peer['decode_tok_s']} tok/s decode, TTFT {peer['ttft_ms']} ms "
+                f"({peer['prompt_tokens']}-token prompt), peak RSS {peer['peak_rss_mb']} MB."
+            ),
+        ]
     lines += ["", "## Targets (issue 9)", ""]
     for t in report["targets"]:
         mark = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]
@@ -490,18 +587,28 @@ def markdown(report: dict) -> str:
     for r in report["rows"]:
         for task, fails in r["failures"].items():
             for x in fails[:2]:
-                lines.append(f"- `{r['family']}:{r['variant']}` {task} line {x['line']}: {_code(x['prompt'], 80)} "
-                             f"expected {_code(x['expected'], 120)}, got {_code(x['got'], 120)}")
+                lines.append(
+                    f"- `{r['family']}:{r['variant']}` {task} line {x['line']}: {_code(x['prompt'], 80)} "
+                    f"expected {_code(x['expected'], 120)}, got {_code(x['got'], 120)}"
+                )
     lines += ["", "## Steps", "", "| step | seconds | peak RSS MB | note |", "|---|---|---|---|"]
     for st in report["steps"]:
-        note = st["skipped"] or (st["summary"].replace("\n", " ")[:160] if st["name"].startswith(
-            ("finetune", "distill", "prune")) else "")
-        lines.append(f"| {st['name']} | {f(st['seconds'], '.0f') if not st['skipped'] else '—'} | "
-                     f"{f(st['peak_rss_mb'], '.0f')} | {note} |")
-    lines += ["", ("Trade-off report (ppl-based Pareto front and a variant per device profile): "
-                   f"`{report['tradeoff_dir']}`."), "",
-              ("Reproduce: `.venv/bin/python benchmarks/data/make_task_data.py --check` then "
-               "`.venv/bin/python benchmarks/bench_toolchain.py` (see its docstring for options).")]
+        note = st["skipped"] or (
+            st["summary"].replace("\n", " ")[:160] if st["name"].startswith(("finetune", "distill", "prune")) else ""
+        )
+        lines.append(
+            f"| {st['name']} | {f(st['seconds'], '.0f') if not st['skipped'] else '—'} | "
+            f"{f(st['peak_rss_mb'], '.0f')} | {note} |"
+        )
+    lines += [
+        "",
+        (f"Trade-off report (ppl-based Pareto front and a variant per device profile): `{report['tradeoff_dir']}`."),
+        "",
+        (
+            "Reproduce: `.venv/bin/python benchmarks/data/make_task_data.py --check` then "
+            "`.venv/bin/python benchmarks/bench_toolchain.py` (see its docstring for options)."
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -509,53 +616,95 @@ def markdown(report: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", default="smollm2-135m", help="the model to fine-tune (store name or directory)")
-    ap.add_argument("--steps-finetune", type=int, default=400, help="LoRA steps (batch 4: 400 = 1.3 epochs of "
-                                                                      "the 1205 train examples)")
+    ap.add_argument(
+        "--steps-finetune",
+        type=int,
+        default=400,
+        help="LoRA steps (batch 4: 400 = 1.3 epochs of the 1205 train examples)",
+    )
     ap.add_argument("--steps-distill", type=int, default=1500, help="student steps")
-    ap.add_argument("--steps-qat", type=int, default=100, help="quantization-aware student steps after distilling "
-                                                               "(its int4 then computes what its fp32 does)")
+    ap.add_argument(
+        "--steps-qat",
+        type=int,
+        default=100,
+        help="quantization-aware student steps after distilling (its int4 then computes what its fp32 does)",
+    )
     ap.add_argument("--lora-rank", type=int, default=8)
     ap.add_argument("--student-config", default="small", help="small | tiny | a JSON file (edgellm distill)")
-    ap.add_argument("--teacher-variant", default="fp32", help="variant of teacher-ft that writes the answers the "
-                                                              "student learns from")
+    ap.add_argument(
+        "--teacher-variant",
+        default="fp32",
+        help="variant of teacher-ft that writes the answers the student learns from",
+    )
     ap.add_argument("--prune-ratio", type=float, default=0.3)
-    ap.add_argument("--steps-recovery", type=int, default=300, help="distillation steps that recover the pruned "
-                                                                  "model (then --steps-qat quantization-aware ones)")
-    ap.add_argument("--steps-copy", type=int, default=0, help="copy-training steps of the distilled student on "
-                                                             "distill_copy.jsonl (0 = no student-copy family)")
-    ap.add_argument("--steps-copy-qat", type=int, help="quantization-aware steps after copy training "
-                                                       "(default: --steps-qat)")
-    ap.add_argument("--steps-student-ft", type=int, default=0, help="LoRA task steps of the distilled student "
-                                                                   "(0 = no student-ft family)")
+    ap.add_argument(
+        "--steps-recovery",
+        type=int,
+        default=300,
+        help="distillation steps that recover the pruned model (then --steps-qat quantization-aware ones)",
+    )
+    ap.add_argument(
+        "--steps-copy",
+        type=int,
+        default=0,
+        help="copy-training steps of the distilled student on distill_copy.jsonl (0 = no student-copy family)",
+    )
+    ap.add_argument(
+        "--steps-copy-qat", type=int, help="quantization-aware steps after copy training (default: --steps-qat)"
+    )
+    ap.add_argument(
+        "--steps-student-ft",
+        type=int,
+        default=0,
+        help="LoRA task steps of the distilled student (0 = no student-ft family)",
+    )
     ap.add_argument("--student-ft-rank", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seq-len", type=int, default=512, help="training sequence length (the longest sensor example "
-                                                             "is ~400 tokens)")
-    ap.add_argument("--max-time", help="per training step: stop and export after this long (e.g. 2h); rerun to "
-                                       "continue")
-    ap.add_argument("--quant-calibration", action="store_true",
-                    help="activation-aware int8/int4 (weighted by calib_domain.txt)")
+    ap.add_argument(
+        "--seq-len", type=int, default=512, help="training sequence length (the longest sensor example is ~400 tokens)"
+    )
+    ap.add_argument(
+        "--max-time", help="per training step: stop and export after this long (e.g. 2h); rerun to continue"
+    )
+    ap.add_argument(
+        "--quant-calibration", action="store_true", help="activation-aware int8/int4 (weighted by calib_domain.txt)"
+    )
     ap.add_argument("--runs", type=int, default=3, help="benchmark runs per variant (median)")
     ap.add_argument("--bench-tokens", type=int, default=64, help="tokens generated per benchmark run")
     ap.add_argument("--max-ppl-tokens", type=int, default=2048)
     ap.add_argument("--threads", type=int, help="CPU threads for eval and benchmarks (default: min(4, cores))")
     ap.add_argument("--limit-test", type=int, help="evaluate on a seeded sample of N examples per test set")
     ap.add_argument("--limit-distill", type=int, help="distill on a seeded sample of N prompts")
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 3 training steps, 8 test examples per task, tiny benchmarks, output in /tmp "
-                         "(cleared first unless --out-dir is given)")
-    ap.add_argument("--skip-train", action="store_true", help="reuse the fine-tuned, pruned and distilled "
-                    "models (a distilled one trained for other step counts continues from its checkpoint)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 3 training steps, 8 test examples per task, tiny benchmarks, output in /tmp "
+        "(cleared first unless --out-dir is given)",
+    )
+    ap.add_argument(
+        "--skip-train",
+        action="store_true",
+        help="reuse the fine-tuned, pruned and distilled "
+        "models (a distilled one trained for other step counts continues from its checkpoint)",
+    )
     ap.add_argument("--requantize-base", action="store_true", help="rebuild the base model's int8/int4 variants")
     ap.add_argument("--fresh", action="store_true", help="ignore cached evaluations")
-    ap.add_argument("--prefix", help="store names of the new models (default smollm2-135m-task, quick: "
-                                     "quick-smollm2-135m-task)")
-    ap.add_argument("--models-dir", type=Path, help="write the new models as directories here instead of the "
-                                                    "model store (quick: <out-dir>/models)")
-    ap.add_argument("--out-dir", type=Path, help="results (default benchmarks/results; quick: "
-                                                 "/tmp/edgellm-bench-toolchain-quick)")
-    ap.add_argument("--work-dir", type=Path, help="logs, data copies, eval cache (default <EDGELLM_HOME>/"
-                                                  "bench_toolchain; quick: <out-dir>/work)")
+    ap.add_argument(
+        "--prefix", help="store names of the new models (default smollm2-135m-task, quick: quick-smollm2-135m-task)"
+    )
+    ap.add_argument(
+        "--models-dir",
+        type=Path,
+        help="write the new models as directories here instead of the model store (quick: <out-dir>/models)",
+    )
+    ap.add_argument(
+        "--out-dir", type=Path, help="results (default benchmarks/results; quick: /tmp/edgellm-bench-toolchain-quick)"
+    )
+    ap.add_argument(
+        "--work-dir",
+        type=Path,
+        help="logs, data copies, eval cache (default <EDGELLM_HOME>/bench_toolchain; quick: <out-dir>/work)",
+    )
     args = ap.parse_args(argv)
 
     if args.quick:
@@ -581,14 +730,20 @@ def main(argv=None) -> int:
     def ref(name: str) -> str:
         return str(models_dir / name) if models_dir else name
 
-    refs = {"base": args.base, "teacher-ft": ref(f"{prefix}-ft"), "teacher-ft-qat": ref(f"{prefix}-ft-qat"),
-            "pruned": ref(f"{prefix}-ft-pruned30"),
-            "pruned-rec": ref(f"{prefix}-ft-pruned30-rec"), "student": ref(f"{prefix}-student"),
-            "student-copy": ref(f"{prefix}-student-copy"),
-            "student-ft": ref(f"{prefix}-student-ft")}
+    refs = {
+        "base": args.base,
+        "teacher-ft": ref(f"{prefix}-ft"),
+        "teacher-ft-qat": ref(f"{prefix}-ft-qat"),
+        "pruned": ref(f"{prefix}-ft-pruned30"),
+        "pruned-rec": ref(f"{prefix}-ft-pruned30-rec"),
+        "student": ref(f"{prefix}-student"),
+        "student-copy": ref(f"{prefix}-student-copy"),
+        "student-ft": ref(f"{prefix}-student-ft"),
+    }
     runner = Runner(work / "logs", args.threads)
-    files = prepare_data(work / "data", args.quick, seed=0, limit_test=args.limit_test,
-                         limit_distill=args.limit_distill)
+    files = prepare_data(
+        work / "data", args.quick, seed=0, limit_test=args.limit_test, limit_distill=args.limit_distill
+    )
     t_start = time.time()
     load_start = [round(x, 2) for x in os.getloadavg()]
     train_common = ["--batch", str(args.batch), "--seq-len", str(args.seq_len), "--quantize", "none"]
@@ -604,8 +759,10 @@ def main(argv=None) -> int:
     if args.skip_train:
         for family in ("teacher-ft", "pruned"):
             if not exists(refs[family]):
-                raise SystemExit(f"[bench] --skip-train: {family} model {refs[family]} does not exist; run without "
-                                 "--skip-train first")
+                raise SystemExit(
+                    f"[bench] --skip-train: {family} model {refs[family]} does not exist; run without "
+                    "--skip-train first"
+                )
     tune_common = [*train_common, "--quantize", "int4"]  # int4 = 4-bit base + the adapter unmerged
 
     def tune(family: str, source: str, rank: int, steps: int) -> None:
@@ -615,9 +772,22 @@ def main(argv=None) -> int:
         if args.skip_train and exists(refs[family]) and int4_is_current(refs[family]):
             runner.skip(f"finetune {family}", "--skip-train")
             return
-        runner.run(f"finetune {family}", ["finetune", refs[source], "--data", str(files["train"]), "--out",
-                                          refs[family], "--lora-rank", str(rank), "--steps", str(steps),
-                                          *tune_common])
+        runner.run(
+            f"finetune {family}",
+            [
+                "finetune",
+                refs[source],
+                "--data",
+                str(files["train"]),
+                "--out",
+                refs[family],
+                "--lora-rank",
+                str(rank),
+                "--steps",
+                str(steps),
+                *tune_common,
+            ],
+        )
 
     def tune_qat() -> None:
         """teacher-ft's LoRA run (its finished checkpoint: the same fingerprint, so it resumes as
@@ -630,9 +800,24 @@ def main(argv=None) -> int:
         work_dir.mkdir(parents=True, exist_ok=True)
         if (teacher_work / "checkpoint.pt").is_file() and not (work_dir / "checkpoint.pt").is_file():
             shutil.copy2(teacher_work / "checkpoint.pt", work_dir / "checkpoint.pt")
-        runner.run(f"finetune {family}", ["finetune", refs["base"], "--data", str(files["train"]), "--out",
-                                          refs[family], "--lora-rank", str(args.lora_rank), "--steps",
-                                          str(args.steps_finetune), *tune_common, "--qat-steps", str(args.steps_qat)])
+        runner.run(
+            f"finetune {family}",
+            [
+                "finetune",
+                refs["base"],
+                "--data",
+                str(files["train"]),
+                "--out",
+                refs[family],
+                "--lora-rank",
+                str(args.lora_rank),
+                "--steps",
+                str(args.steps_finetune),
+                *tune_common,
+                "--qat-steps",
+                str(args.steps_qat),
+            ],
+        )
 
     tune("teacher-ft", "base", args.lora_rank, args.steps_finetune)
     if args.steps_qat:
@@ -640,8 +825,9 @@ def main(argv=None) -> int:
     # 2. quantize the base (int8, int4) and the teacher (int8, merged; its int4 comes with the adapter)
     for to in ("int8", "int4"):
         quantize(runner, refs["base"], to, family="base", overwrite=args.requantize_base, calibration=calibration)
-    quantize(runner, refs["teacher-ft"], "int8", family="teacher-ft", overwrite=not args.skip_train,
-             calibration=calibration)
+    quantize(
+        runner, refs["teacher-ft"], "int8", family="teacher-ft", overwrite=not args.skip_train, calibration=calibration
+    )
 
     distilled: dict[Path, list[Path]] = {}  # data -> work dirs of earlier distillations on it: same caches
 
@@ -666,9 +852,24 @@ def main(argv=None) -> int:
             runner.skip(f"distill {family}", "--skip-train")
         else:  # new, or trained for other step counts: a longer run continues its checkpoint
             seed_distill_cache(train_dir(refs[family]), data)
-            cmd = ["distill", "--teacher", refs["teacher-ft"], "--student-config", student, "--data",
-                   str(data), "--out", refs[family], "--steps", str(steps), "--teacher-variant",
-                   args.teacher_variant, "--qat-steps", str(qat_steps), *train_common]
+            cmd = [
+                "distill",
+                "--teacher",
+                refs["teacher-ft"],
+                "--student-config",
+                student,
+                "--data",
+                str(data),
+                "--out",
+                refs[family],
+                "--steps",
+                str(steps),
+                "--teacher-variant",
+                args.teacher_variant,
+                "--qat-steps",
+                str(qat_steps),
+                *train_common,
+            ]
             runner.run(f"distill {family}", cmd + (["--max-new-tokens", "24"] if args.quick else []))
         for to in FAMILIES[family][1][1:]:
             quantize(runner, refs[family], to, family=family, overwrite=not reuse, calibration=calibration)
@@ -677,8 +878,19 @@ def main(argv=None) -> int:
     if args.skip_train:
         runner.skip("prune teacher-ft", "--skip-train")
     else:
-        runner.run("prune teacher-ft", ["prune", refs["teacher-ft"], "--calibration", str(files["calibration"]),
-                                        "--ratio", str(args.prune_ratio), "--out", refs["pruned"]])
+        runner.run(
+            "prune teacher-ft",
+            [
+                "prune",
+                refs["teacher-ft"],
+                "--calibration",
+                str(files["calibration"]),
+                "--ratio",
+                str(args.prune_ratio),
+                "--out",
+                refs["pruned"],
+            ],
+        )
     quantize(runner, refs["pruned"], "int4", family="pruned", overwrite=not args.skip_train, calibration=calibration)
     # 4. distill the student (first: the pruned model's recovery reuses its teacher caches)
     distill("student", args.student_config, args.steps_distill, files["distill"], args.steps_qat)
@@ -687,10 +899,21 @@ def main(argv=None) -> int:
         distill("student-copy", refs["student"], args.steps_copy, files["copy"], args.steps_copy_qat)
     if args.steps_student_ft:
         tune("student-ft", "student", args.student_ft_rank, args.steps_student_ft)
-        quantize(runner, refs["student-ft"], "int8", family="student-ft", overwrite=not args.skip_train,
-                 calibration=calibration)
-    families = [f for f in FAMILIES if (f != "student-ft" or args.steps_student_ft)
-                and (f != "teacher-ft-qat" or args.steps_qat) and (f != "student-copy" or args.steps_copy)]
+        quantize(
+            runner,
+            refs["student-ft"],
+            "int8",
+            family="student-ft",
+            overwrite=not args.skip_train,
+            calibration=calibration,
+        )
+    families = [
+        f
+        for f in FAMILIES
+        if (f != "student-ft" or args.steps_student_ft)
+        and (f != "teacher-ft-qat" or args.steps_qat)
+        and (f != "student-copy" or args.steps_copy)
+    ]
 
     # 5. task accuracy of every variant
     rows: list[Row] = []
@@ -698,16 +921,23 @@ def main(argv=None) -> int:
         m, variants = manifest(refs[family]), FAMILIES[family][1]
         n_params = parameters(m)
         for variant in variants:
-            row = Row(family, m.name, variant, str(m.root), n_params,
-                      round(m.variant_bytes(variant) / 2**20, 1) if variant in m.variants else None)
+            row = Row(
+                family,
+                m.name,
+                variant,
+                str(m.root),
+                n_params,
+                round(m.variant_bytes(variant) / 2**20, 1) if variant in m.variants else None,
+            )
             rows.append(row)
             if variant not in m.variants:
                 row.errors.append(f"no variant {variant}")
                 continue
             answers = []  # (mean NLL, tokens) per task
             for task in TASKS:
-                rep = evaluate(runner, work / "evals", family, refs[family], variant, task, files[task], args.fresh,
-                               args.threads)
+                rep = evaluate(
+                    runner, work / "evals", family, refs[family], variant, task, files[task], args.fresh, args.threads
+                )
                 if "error" in rep:
                     row.errors.append(f"{task} eval: {rep['error']}")
                     continue
@@ -718,8 +948,18 @@ def main(argv=None) -> int:
             if len(answers) == len(TASKS):
                 tokens = sum(n for _, n in answers)
                 row.answer_ppl = math.exp(sum(nll * n for nll, n in answers) / tokens)
-            rep = evaluate(runner, work / "evals", family, refs[family], variant, "domain_ppl", files["domain"],
-                           args.fresh, args.threads, ppl_tokens=args.max_ppl_tokens)
+            rep = evaluate(
+                runner,
+                work / "evals",
+                family,
+                refs[family],
+                variant,
+                "domain_ppl",
+                files["domain"],
+                args.fresh,
+                args.threads,
+                ppl_tokens=args.max_ppl_tokens,
+            )
             if "error" in rep:
                 row.errors.append(f"domain ppl eval: {rep['error']}")
             else:
@@ -731,8 +971,21 @@ def main(argv=None) -> int:
     tradeoff_dir = out_dir / f"{stem}_tradeoff"
     measured = [r for r in rows if not r.errors or all("eval" in e for e in r.errors)]
     specs = [f"{refs[r.family]}:{r.variant}" for r in measured]
-    targs = ["tradeoff", *specs, "--ppl", str(files["heldout"]), "--max-ppl-tokens", str(args.max_ppl_tokens),
-             "--runs", str(args.runs), "--max-tokens", str(args.bench_tokens), "--out", str(tradeoff_dir), "--json"]
+    targs = [
+        "tradeoff",
+        *specs,
+        "--ppl",
+        str(files["heldout"]),
+        "--max-ppl-tokens",
+        str(args.max_ppl_tokens),
+        "--runs",
+        str(args.runs),
+        "--max-tokens",
+        str(args.bench_tokens),
+        "--out",
+        str(tradeoff_dir),
+        "--json",
+    ]
     targs += ["--threads", str(args.threads)] if args.threads else []
     code, out = runner.run("tradeoff (ppl + speed)", targs, check=False)
     if code == 0:
@@ -741,7 +994,12 @@ def main(argv=None) -> int:
             x = by_path.get((str(Path(r.path).resolve()), r.variant))
             if x is None:
                 continue
-            r.ppl, r.ttft_ms, r.decode_tok_s, r.peak_rss_mb = x["ppl"], x["ttft_ms"], x["decode_tok_s"], x["peak_rss_mb"]
+            r.ppl, r.ttft_ms, r.decode_tok_s, r.peak_rss_mb = (
+                x["ppl"],
+                x["ttft_ms"],
+                x["decode_tok_s"],
+                x["peak_rss_mb"],
+            )
             r.file_mb = x["file_mb"] if x.get("file_mb") is not None else r.file_mb
             if x.get("bench_error"):
                 r.errors.append(f"benchmark: {x['bench_error']}")
@@ -766,22 +1024,45 @@ def main(argv=None) -> int:
         "host": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "wall_s": round(time.time() - t_start),
         "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
-        "settings": {"quick": args.quick, "base": args.base, "lora_rank": args.lora_rank,
-                     "steps_finetune": args.steps_finetune, "steps_distill": args.steps_distill,
-                     "steps_qat": args.steps_qat,
-                     "student_config": args.student_config, "teacher_variant": args.teacher_variant,
-                     "prune_ratio": args.prune_ratio, "steps_recovery": args.steps_recovery,
-                     "steps_copy": args.steps_copy, "steps_copy_qat": args.steps_copy_qat,
-                     "steps_student_ft": args.steps_student_ft,
-                     "student_ft_rank": args.student_ft_rank, "batch": args.batch, "seq_len": args.seq_len,
-                     "quant_calibration": args.quant_calibration, "runs": args.runs, "bench_tokens": args.bench_tokens,
-                     "max_ppl_tokens": args.max_ppl_tokens, "threads": args.threads,
-                     "limit_test": args.limit_test, "limit_distill": args.limit_distill,
-                     "heldout": str(files["heldout"]), "domain": str(files["domain"]), "train": str(files["train"]),
-                     "tests": {t: str(files[t]) for t in TASKS}, "models": refs},
+        "settings": {
+            "quick": args.quick,
+            "base": args.base,
+            "lora_rank": args.lora_rank,
+            "steps_finetune": args.steps_finetune,
+            "steps_distill": args.steps_distill,
+            "steps_qat": args.steps_qat,
+            "student_config": args.student_config,
+            "teacher_variant": args.teacher_variant,
+            "prune_ratio": args.prune_ratio,
+            "steps_recovery": args.steps_recovery,
+            "steps_copy": args.steps_copy,
+            "steps_copy_qat": args.steps_copy_qat,
+            "steps_student_ft": args.steps_student_ft,
+            "student_ft_rank": args.student_ft_rank,
+            "batch": args.batch,
+            "seq_len": args.seq_len,
+            "quant_calibration": args.quant_calibration,
+            "runs": args.runs,
+            "bench_tokens": args.bench_tokens,
+            "max_ppl_tokens": args.max_ppl_tokens,
+            "threads": args.threads,
+            "limit_test": args.limit_test,
+            "limit_distill": args.limit_distill,
+            "heldout": str(files["heldout"]),
+            "domain": str(files["domain"]),
+            "train": str(files["train"]),
+            "tests": {t: str(files[t]) for t in TASKS},
+            "models": refs,
+        },
         "test_sizes": test_sizes,
-        "models": {family: {"name": manifest(refs[family]).name, "path": str(manifest(refs[family]).root),
-                            "source": manifest(refs[family]).source} for family in families},
+        "models": {
+            family: {
+                "name": manifest(refs[family]).name,
+                "path": str(manifest(refs[family]).root),
+                "source": manifest(refs[family]).source,
+            }
+            for family in families
+        },
         "rows": [{**asdict(r), "key": r.key} for r in rows],
         "targets": targets(rows),
         "peer": llama_cpp_peer(),

@@ -25,10 +25,20 @@ from edgellm_sdk.speech.types import AudioChunk
 from edgellm_sdk.speech.voice import VoiceLoop
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS = ["What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
-             "Name a planet in our solar system.", "What do robots use to see?", "How many days are in a week?",
-             "What is two plus three?", "Which animal says moo?", "What is the boiling point of water?",
-             "Say hello to my friend.", "What is the largest ocean?", "What language is spoken in Spain?"]
+QUESTIONS = [
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What color is the sky?",
+    "Name a planet in our solar system.",
+    "What do robots use to see?",
+    "How many days are in a week?",
+    "What is two plus three?",
+    "Which animal says moo?",
+    "What is the boiling point of water?",
+    "Say hello to my friend.",
+    "What is the largest ocean?",
+    "What language is spoken in Spain?",
+]
 
 
 def speak(tts, text: str) -> AudioChunk:
@@ -36,7 +46,9 @@ def speak(tts, text: str) -> AudioChunk:
 
 
 def main() -> None:
-    commands = [json.loads(line)["text"] for line in (ROOT / "benchmarks/data/commands_dev.jsonl").read_text().splitlines()]
+    commands = [
+        json.loads(line)["text"] for line in (ROOT / "benchmarks/data/commands_dev.jsonl").read_text().splitlines()
+    ]
     commands = [c for c in commands if c.isascii()][::5][:30]
     asr, piper, espeak = open_transcriber("moonshine"), open_synthesizer("piper"), open_synthesizer("espeak")
     report = {"date": time.strftime("%Y-%m-%d"), "latency": {}, "round_trip_wer": {}}
@@ -45,23 +57,44 @@ def main() -> None:
         turns = []
         for q in QUESTIONS:
             t = loop.respond(speak(piper, q))
-            turns.append({"question": q, "heard": t.heard, "reply": t.reply, "asr_s": t.asr_s,
-                          "first_audio_s": t.first_audio_s, "total_s": t.total_s})
+            turns.append(
+                {
+                    "question": q,
+                    "heard": t.heard,
+                    "reply": t.reply,
+                    "asr_s": t.asr_s,
+                    "first_audio_s": t.first_audio_s,
+                    "total_s": t.total_s,
+                }
+            )
         first = sorted(t["first_audio_s"] for t in turns)
-        report["latency"] = {"n": len(turns), "first_audio_s_median": statistics.median(first),
-                             "first_audio_s_p90": first[int(0.9 * (len(first) - 1))],
-                             "asr_s_median": statistics.median(t["asr_s"] for t in turns), "turns": turns}
+        report["latency"] = {
+            "n": len(turns),
+            "first_audio_s_median": statistics.median(first),
+            "first_audio_s_p90": first[int(0.9 * (len(first) - 1))],
+            "asr_s_median": statistics.median(t["asr_s"] for t in turns),
+            "turns": turns,
+        }
     for name, tts in (("piper", piper), ("espeak-ng", espeak)):
         rows = []
         for text in commands:
             audio = speak(tts, text)
             t = time.perf_counter()
             heard = asr.transcribe_audio(audio)
-            rows.append({"text": text, "heard": heard, "wer": word_error_rate(text, heard),
-                         "asr_rtf": (time.perf_counter() - t) / audio.duration_s})
+            rows.append(
+                {
+                    "text": text,
+                    "heard": heard,
+                    "wer": word_error_rate(text, heard),
+                    "asr_rtf": (time.perf_counter() - t) / audio.duration_s,
+                }
+            )
         report["round_trip_wer"][f"{name} -> moonshine"] = {
-            "n": len(rows), "wer_mean": sum(r["wer"] for r in rows) / len(rows),
-            "asr_rtf_median": statistics.median(r["asr_rtf"] for r in rows), "rows": rows}
+            "n": len(rows),
+            "wer_mean": sum(r["wer"] for r in rows) / len(rows),
+            "asr_rtf_median": statistics.median(r["asr_rtf"] for r in rows),
+            "rows": rows,
+        }
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(report["machine"]))
     (ROOT / "benchmarks/results/bench_voice.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -37,7 +37,7 @@ def _audio() -> AudioChunk:
             parts = list(tts.synthesize("Okay Nabu. Turn left at the next corridor, then stop near the charging dock."))
         speech = resample(AudioChunk(np.concatenate([p.samples for p in parts]), parts[0].sample_rate), 16000).samples
         for at in range(16000, n - len(speech), len(speech) + 3 * 16000):
-            x[at:at + len(speech)] += speech
+            x[at : at + len(speech)] += speech
     except (ImportError, OSError, EdgeLLMError) as e:  # benchmark still runs on noise only
         print(f"(no piper speech: {e})")
     return AudioChunk(np.clip(x, -1, 1), 16000)
@@ -57,8 +57,14 @@ def main() -> dict:
     from edgellm_sdk.speech.wakeword import WakeWordDetector
 
     audio = _audio()
-    results: dict = {"audio_s": SECONDS, "chunk_s": 0.1, "cpu": platform.processor() or platform.machine(),
-                     "cpu_count": os.cpu_count(), "wake_word": {}, "vad": {}}
+    results: dict = {
+        "audio_s": SECONDS,
+        "chunk_s": 0.1,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "wake_word": {},
+        "vad": {},
+    }
     for model in ("okay_nabu", "hey_jarvis"):
         det = WakeWordDetector(model)
 
@@ -68,9 +74,13 @@ def main() -> dict:
                 det.process(c)
 
         cpu = _cpu(run, audio)
-        results["wake_word"][model] = {"cpu_s": round(cpu, 4), "pct_of_core": round(100 * cpu / SECONDS, 2),
-                                       "detections": len(det.detections),
-                                       "target_pct": TARGET_WAKE_PCT, "meets_target": 100 * cpu / SECONDS <= TARGET_WAKE_PCT}
+        results["wake_word"][model] = {
+            "cpu_s": round(cpu, 4),
+            "pct_of_core": round(100 * cpu / SECONDS, 2),
+            "detections": len(det.detections),
+            "target_pct": TARGET_WAKE_PCT,
+            "meets_target": 100 * cpu / SECONDS <= TARGET_WAKE_PCT,
+        }
         det.close()
     for rate in (16000, 48000):
         a = audio if rate == 16000 else resample(audio, rate)
@@ -85,8 +95,11 @@ def main() -> dict:
             found.extend(vad.flush())
 
         cpu = _cpu(run, a)
-        results["vad"][f"{rate}Hz_input"] = {"cpu_s": round(cpu, 4), "pct_of_core": round(100 * cpu / SECONDS, 2),
-                                             "utterances": len(found)}
+        results["vad"][f"{rate}Hz_input"] = {
+            "cpu_s": round(cpu, 4),
+            "pct_of_core": round(100 * cpu / SECONDS, 2),
+            "utterances": len(found),
+        }
     OUT.parent.mkdir(exist_ok=True)
     results["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(results["machine"]))

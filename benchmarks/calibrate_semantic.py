@@ -27,7 +27,11 @@ DATA = HERE.parent / "tests" / "data" / "paraphrases.jsonl"
 def scores(rows, embedder):
     a = embedder.embed([r["a"] for r in rows])
     b = embedder.embed([r["b"] for r in rows])
-    return (a * b).sum(1), np.array([r["paraphrase"] for r in rows]), np.array([same_slots(r["a"], r["b"]) for r in rows])
+    return (
+        (a * b).sum(1),
+        np.array([r["paraphrase"] for r in rows]),
+        np.array([same_slots(r["a"], r["b"]) for r in rows]),
+    )
 
 
 def precision_recall(pred, truth):
@@ -41,10 +45,15 @@ def main() -> None:
     even = np.arange(len(rows)) % 2 == 0
     folds = (even, ~even, np.ones(len(rows), bool))
     grid = np.round(np.arange(0.50, 0.99, 0.01), 2)
-    chosen = next(t for t in grid
-                  if all(precision_recall(((sims >= t) & guard)[f], truth[f])[0] >= 0.99 for f in folds))
-    report = {"pairs": len(rows), "paraphrases": int(truth.sum()), "threshold": float(chosen),
-              "date": time.strftime("%Y-%m-%d")}
+    chosen = next(
+        t for t in grid if all(precision_recall(((sims >= t) & guard)[f], truth[f])[0] >= 0.99 for f in folds)
+    )
+    report = {
+        "pairs": len(rows),
+        "paraphrases": int(truth.sum()),
+        "threshold": float(chosen),
+        "date": time.strftime("%Y-%m-%d"),
+    }
     for name, mask in (("even_rows", even), ("odd_rows", ~even), ("all_rows", np.ones(len(rows), bool))):
         p, r, fp = precision_recall(((sims >= chosen) & guard)[mask], truth[mask])
         report[name] = {"precision": p, "recall": r, "false_positives": fp}

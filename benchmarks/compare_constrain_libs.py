@@ -56,9 +56,12 @@ OBJECT_SCHEMA = {
         "battery_pct": {"type": "number"},
         "online": {"type": "boolean"},
         "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
-        "position": {"type": "object",
-                     "properties": {"x": {"type": "number"}, "y": {"type": "number"}, "room": {"type": "string"}},
-                     "required": ["x", "y", "room"], "additionalProperties": False},
+        "position": {
+            "type": "object",
+            "properties": {"x": {"type": "number"}, "y": {"type": "number"}, "room": {"type": "string"}},
+            "required": ["x", "y", "room"],
+            "additionalProperties": False,
+        },
         "note": {"type": "string", "maxLength": 40},
     },
     "required": ["name", "id", "battery_pct", "online", "tags", "position", "note"],
@@ -84,19 +87,38 @@ def schemas():
     return {
         "robot_command": {
             "schema": robot,
-            "prompts": [[{"role": "system", "content": SYSTEM_ROBOT}, {"role": "user", "content": q}]
-                        for q in ("turn left 45 degrees", "switch off the bedroom lights",
-                                  "drive forward 1.5 meters", "close the gripper")],
+            "prompts": [
+                [{"role": "system", "content": SYSTEM_ROBOT}, {"role": "user", "content": q}]
+                for q in (
+                    "turn left 45 degrees",
+                    "switch off the bedroom lights",
+                    "drive forward 1.5 meters",
+                    "close the gripper",
+                )
+            ],
         },
         "object_mixed": {
             "schema": OBJECT_SCHEMA,
-            "prompts": [[{"role": "user", "content": "Describe the warehouse robot R2-D2 (id 42, battery 87.5%, "
-                                                     "online, in the kitchen at x=1.5 y=-2) as JSON."}]],
+            "prompts": [
+                [
+                    {
+                        "role": "user",
+                        "content": "Describe the warehouse robot R2-D2 (id 42, battery 87.5%, "
+                        "online, in the kitchen at x=1.5 y=-2) as JSON.",
+                    }
+                ]
+            ],
         },
         "string_patterns": {
             "schema": PATTERN_SCHEMA,
-            "prompts": [[{"role": "user", "content": "Give the robot's serial number, firmware version and "
-                                                     "support email as JSON."}]],
+            "prompts": [
+                [
+                    {
+                        "role": "user",
+                        "content": "Give the robot's serial number, firmware version and support email as JSON.",
+                    }
+                ]
+            ],
         },
     }
 
@@ -109,28 +131,43 @@ def wrap(prop: dict) -> dict:
 FEATURES = {
     "multipleOf (number 0.5)": (wrap({"type": "number", "multipleOf": 0.5}), ['{"v":2.5}'], ['{"v":2.3}']),
     "multipleOf (integer 5)": (wrap({"type": "integer", "multipleOf": 5}), ['{"v":15}'], ['{"v":12}']),
-    "multipleOf (0.01, robot schema)": (wrap({"type": "number", "multipleOf": 0.01}), ['{"v":1.25}'],
-                                        ['{"v":1.255}']),
+    "multipleOf (0.01, robot schema)": (wrap({"type": "number", "multipleOf": 0.01}), ['{"v":1.25}'], ['{"v":1.255}']),
     "maxLength": (wrap({"type": "string", "maxLength": 5}), ['{"v":"abcde"}'], ['{"v":"abcdef"}']),
     "minLength": (wrap({"type": "string", "minLength": 3}), ['{"v":"abc"}'], ['{"v":"ab"}']),
     "pattern": (wrap({"type": "string", "pattern": "^[A-Z]{2}-[0-9]{3}$"}), ['{"v":"AB-123"}'], ['{"v":"ab-123"}']),
-    "anyOf": (wrap({"anyOf": [{"type": "integer"}, {"enum": ["x"]}]}), ['{"v":5}', '{"v":"x"}'],
-              ['{"v":"y"}', '{"v":true}']),
+    "anyOf": (
+        wrap({"anyOf": [{"type": "integer"}, {"enum": ["x"]}]}),
+        ['{"v":5}', '{"v":"x"}'],
+        ['{"v":"y"}', '{"v":true}'],
+    ),
     "minimum/maximum (number)": (wrap({"type": "number", "minimum": 0.05, "maximum": 5}), ['{"v":2}'], ['{"v":7}']),
-    "minimum/maximum (integer)": (wrap({"type": "integer", "minimum": 1, "maximum": 360}), ['{"v":90}'],
-                                  ['{"v":400}', '{"v":0}']),
+    "minimum/maximum (integer)": (
+        wrap({"type": "integer", "minimum": 1, "maximum": 360}),
+        ['{"v":90}'],
+        ['{"v":400}', '{"v":0}'],
+    ),
     "const/enum": (wrap({"enum": ["forward", "backward"]}), ['{"v":"forward"}'], ['{"v":"left"}']),
-    "maxItems": (wrap({"type": "array", "items": {"type": "integer"}, "maxItems": 2}), ['{"v":[1,2]}'],
-                 ['{"v":[1,2,3]}']),
+    "maxItems": (
+        wrap({"type": "array", "items": {"type": "integer"}, "maxItems": 2}),
+        ['{"v":[1,2]}'],
+        ['{"v":[1,2,3]}'],
+    ),
     # JSON validity of strings: escapes must be allowed, raw control characters (U+0000-U+001F) rejected
-    "string: escapes ok, raw control chars rejected": (wrap({"type": "string"}), ['{"v":"a\\"b\\n"}'],
-                                                       ['{"v":"a\x01b"}', '{"v":"a\tb"}']),
+    "string: escapes ok, raw control chars rejected": (
+        wrap({"type": "string"}),
+        ['{"v":"a\\"b\\n"}'],
+        ['{"v":"a\x01b"}', '{"v":"a\tb"}'],
+    ),
     "maxLength string: escapes ok, raw control chars rejected": (
-        wrap({"type": "string", "maxLength": 10}), ['{"v":"a\\"b\\n"}'], ['{"v":"a\x01b"}', '{"v":"a\tb"}']),
+        wrap({"type": "string", "maxLength": 10}),
+        ['{"v":"a\\"b\\n"}'],
+        ['{"v":"a\x01b"}', '{"v":"a\tb"}'],
+    ),
 }
 
 
 # --- the tokenizer's byte view ------------------------------------------------------------
+
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2's byte <-> printable-character map used by ByteLevel BPE vocabularies."""
@@ -162,10 +199,12 @@ def token_bytes(hf, vocab_size: int) -> tuple[list[bytes], set[int]]:
 
 def allowed_from_bitmask(bitmask: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.unpackbits(np.ascontiguousarray(bitmask).view(np.uint8).reshape(-1), bitorder="little")[
-        :vocab_size].astype(bool)
+        :vocab_size
+    ].astype(bool)
 
 
 # --- one adapter per library ---------------------------------------------------------------
+
 
 class Lib:
     """Uniform view: ``setup()`` once per tokenizer; ``compile(schema)``; ``matcher(compiled)``
@@ -247,8 +286,10 @@ class OutlinesCore(Lib):
                 groups.setdefault(b, []).append(i)
         self.vocab = outlines_core.Vocabulary(self.eos, groups)
         self.setup_s = time.perf_counter() - t
-        self.config = ('Vocabulary(eos, {token bytes: ids}) without special tokens; '
-                       'build_regex_from_schema(whitespace_pattern="") -> Index -> Guide')
+        self.config = (
+            "Vocabulary(eos, {token bytes: ids}) without special tokens; "
+            'build_regex_from_schema(whitespace_pattern="") -> Index -> Guide'
+        )
 
     def compile(self, schema):
         from outlines_core.json_schema import build_regex_from_schema
@@ -291,8 +332,9 @@ class XGrammar(Lib):
         try:
             from transformers import PreTrainedTokenizerFast
 
-            info = xgr.TokenizerInfo.from_huggingface(PreTrainedTokenizerFast(tokenizer_object=self.hf),
-                                                      vocab_size=self.V, stop_token_ids=[self.eos])
+            info = xgr.TokenizerInfo.from_huggingface(
+                PreTrainedTokenizerFast(tokenizer_object=self.hf), vocab_size=self.V, stop_token_ids=[self.eos]
+            )
         except Exception as e:  # noqa: BLE001 - no transformers: build it from the vocabulary as from_huggingface does
             how = f"TokenizerInfo(vocab, metadata from tokenizer.json) ({type(e).__name__}: {e})"
             vocab = [""] * self.V
@@ -300,17 +342,24 @@ class XGrammar(Lib):
                 if i < self.V:
                     vocab[i] = tok
             meta = xgr.TokenizerInfo._detect_metadata_from_hf(self.hf.to_str())
-            info = xgr.TokenizerInfo(vocab, vocab_type=meta["vocab_type"], vocab_size=self.V,
-                                     stop_token_ids=[self.eos], add_prefix_space=meta["add_prefix_space"])
+            info = xgr.TokenizerInfo(
+                vocab,
+                vocab_type=meta["vocab_type"],
+                vocab_size=self.V,
+                stop_token_ids=[self.eos],
+                add_prefix_space=meta["add_prefix_space"],
+            )
         self.info = info
         self.setup_s = time.perf_counter() - t
-        self.config = (f'{how}; compile_json_schema(any_whitespace=False, separators=(",", ":"), '
-                       'strict_mode=True), cache disabled')
+        self.config = (
+            f'{how}; compile_json_schema(any_whitespace=False, separators=(",", ":"), strict_mode=True), cache disabled'
+        )
 
     def compile(self, schema):
         compiler = self.xgr.GrammarCompiler(self.info, cache_enabled=False)
-        return compiler.compile_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"),
-                                            strict_mode=True)
+        return compiler.compile_json_schema(
+            json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True
+        )
 
     def matcher(self, compiled, first=None):
         m = self.xgr.GrammarMatcher(compiled)
@@ -348,6 +397,7 @@ def _dist_version(name: str):
 
 # --- measurements ----------------------------------------------------------------------------
 
+
 def pct(values, q):
     return float(np.percentile(np.asarray(values, float), q)) if values else None
 
@@ -364,9 +414,12 @@ def compile_times(lib: Lib, schema) -> dict:
         t = time.perf_counter()
         m.fill()
         first_mask_s.append(time.perf_counter() - t)
-    return {"compile_ms_first": 1000 * compile_s[0], "compile_ms_median": 1000 * statistics.median(compile_s),
-            "first_mask_ms_median": 1000 * statistics.median(first_mask_s),
-            "time_to_first_mask_ms": 1000 * statistics.median(c + f for c, f in zip(compile_s, first_mask_s))}, compiled
+    return {
+        "compile_ms_first": 1000 * compile_s[0],
+        "compile_ms_median": 1000 * statistics.median(compile_s),
+        "first_mask_ms_median": 1000 * statistics.median(first_mask_s),
+        "time_to_first_mask_ms": 1000 * statistics.median(c + f for c, f in zip(compile_s, first_mask_s)),
+    }, compiled
 
 
 def replay_times(lib: Lib, compiled, seqs) -> dict:
@@ -385,14 +438,20 @@ def replay_times(lib: Lib, compiled, seqs) -> dict:
                 t = time.perf_counter_ns()
                 m.consume(tok)
                 adv_us.append((time.perf_counter_ns() - t) / 1000)
-    return {"mask_us_p50": pct(mask_us, 50), "mask_us_p95": pct(mask_us, 95), "mask_us_max": max(mask_us),
-            "first_mask_us_p50": pct(first_us, 50), "advance_us_p50": pct(adv_us, 50),
-            "mask_plus_advance_us_p50": pct([a + b for a, b in zip(mask_us, adv_us)], 50),
-            "samples": len(mask_us)}
+    return {
+        "mask_us_p50": pct(mask_us, 50),
+        "mask_us_p95": pct(mask_us, 95),
+        "mask_us_max": max(mask_us),
+        "first_mask_us_p50": pct(first_us, 50),
+        "advance_us_p50": pct(adv_us, 50),
+        "mask_plus_advance_us_p50": pct([a + b for a, b in zip(mask_us, adv_us)], 50),
+        "samples": len(mask_us),
+    }
 
 
-def classify(ref: np.ndarray, forced: bytes, only_lib: np.ndarray, tb: list[bytes], specials: set[int]
-             ) -> dict[str, list[int]]:
+def classify(
+    ref: np.ndarray, forced: bytes, only_lib: np.ndarray, tb: list[bytes], specials: set[int]
+) -> dict[str, list[int]]:
     """Why a library allows tokens llguidance forbids:
     * "special": a special token (<|endoftext|>...) taken as its literal text;
     * "tokenization": the same text, split differently: the token is a prefix of the bytes llguidance
@@ -410,8 +469,9 @@ def classify(ref: np.ndarray, forced: bytes, only_lib: np.ndarray, tb: list[byte
     return out
 
 
-def check_sequence(lib: Lib, compiled, seq, ref_masks, show, tb=None, specials=frozenset()
-                   ) -> tuple[dict, tuple[list, list]]:
+def check_sequence(
+    lib: Lib, compiled, seq, ref_masks, show, tb=None, specials=frozenset()
+) -> tuple[dict, tuple[list, list]]:
     """Drive the matcher along ``seq``; compare each step's allowed set with llguidance's."""
     m = lib.matcher(compiled)
     masks, rejected, disagreements, forced = [], [], [], []
@@ -435,13 +495,18 @@ def check_sequence(lib: Lib, compiled, seq, ref_masks, show, tb=None, specials=f
                 for k, v in why.items():
                     kinds[k] += bool(v)
                 kinds["stricter"] += bool(only_ref.size)
-                disagreements.append({"step": i, "after": show(seq[:i])[-40:],
-                                      "llguidance_forces": ref_forced.decode("utf-8", "backslashreplace"),
-                                      "n_only_llguidance": int(only_ref.size), "n_only_this": int(only_lib.size),
-                                      "only_llguidance": [[int(t), show([t])] for t in only_ref[:MAX_SHOWN]],
-                                      "only_this": {k: [[t, show([t])] for t in v[:MAX_SHOWN]]
-                                                    for k, v in why.items() if v},
-                                      "n_only_this_by_kind": {k: len(v) for k, v in why.items() if v}})
+                disagreements.append(
+                    {
+                        "step": i,
+                        "after": show(seq[:i])[-40:],
+                        "llguidance_forces": ref_forced.decode("utf-8", "backslashreplace"),
+                        "n_only_llguidance": int(only_ref.size),
+                        "n_only_this": int(only_lib.size),
+                        "only_llguidance": [[int(t), show([t])] for t in only_ref[:MAX_SHOWN]],
+                        "only_this": {k: [[t, show([t])] for t in v[:MAX_SHOWN]] for k, v in why.items() if v},
+                        "n_only_this_by_kind": {k: len(v) for k, v in why.items() if v},
+                    }
+                )
         if tok is None:
             break
         if not allowed[tok]:
@@ -449,19 +514,37 @@ def check_sequence(lib: Lib, compiled, seq, ref_masks, show, tb=None, specials=f
             ok = False
             break
         if not m.consume(tok):
-            rejected.append({"step": i, "token": [int(tok), show([tok])], "after": show(seq[:i])[-40:],
-                             "note": "allowed by the mask but consume() failed"})
+            rejected.append(
+                {
+                    "step": i,
+                    "token": [int(tok), show([tok])],
+                    "after": show(seq[:i])[-40:],
+                    "note": "allowed by the mask but consume() failed",
+                }
+            )
             ok = False
             break
     end_ok = bool(ok and masks[-1][lib.eos]) or bool(ok and m.ended())
     if ok and hasattr(m, "eos_accepted"):
         end_ok = end_ok and m.eos_accepted()
-    out = {"tokens": len(seq), "all_tokens_allowed": ok, "end_accepted": end_ok, "rejected": rejected,
-           "mask_sizes": [int(a.sum()) for a in masks]}
+    out = {
+        "tokens": len(seq),
+        "all_tokens_allowed": ok,
+        "end_accepted": end_ok,
+        "rejected": rejected,
+        "mask_sizes": [int(a.sum()) for a in masks],
+    }
     if ref_masks is not None:
         agree_tok += agree
-        out.update({"steps_compared": steps, "steps_agreeing": agree, "steps_agreeing_up_to_tokenization": agree_tok,
-                    "steps_with": kinds, "disagreements": disagreements})
+        out.update(
+            {
+                "steps_compared": steps,
+                "steps_agreeing": agree,
+                "steps_agreeing_up_to_tokenization": agree_tok,
+                "steps_with": kinds,
+                "disagreements": disagreements,
+            }
+        )
     return out, (masks, forced)
 
 
@@ -488,13 +571,18 @@ def feature_support(lib: Lib, encode) -> dict:
         acc = {d: check_document(lib, compiled, encode(d)) for d in good}
         rej = {d: not check_document(lib, compiled, encode(d)) for d in bad}
         problems = (["accepts an invalid document"] if not all(rej.values()) else []) + (
-            ["rejects a valid document"] if not all(acc.values()) else [])
-        out[feat] = {"status": "enforced" if not problems else "compiles, but " + " and ".join(problems),
-                     "valid_accepted": acc, "invalid_rejected": rej}
+            ["rejects a valid document"] if not all(acc.values()) else []
+        )
+        out[feat] = {
+            "status": "enforced" if not problems else "compiles, but " + " and ".join(problems),
+            "valid_accepted": acc,
+            "invalid_rejected": rej,
+        }
     return out
 
 
 # --- decode with each library's masks -------------------------------------------------------
+
 
 class MaskAdapter:
     """What Engine._run needs (mask / advance / done / grammar) on top of one library's matcher,
@@ -600,40 +688,66 @@ def decode_rates(engine, libs, compiled_by_lib, schema, prompt, ref_seq, validat
     out = {"reference_tokens": n, "runs": DECODE_RUNS}
     for v in variants:
         ratios = [a / b for a, b in zip(ms_per_tok[v], ms_per_tok["unconstrained"])]
-        out[v] = {"ms_per_token_p50": statistics.median(ms_per_tok[v]), "ms_per_token_min": min(ms_per_tok[v]),
-                  "ttft_ms_p50": statistics.median(ttft[v]),
-                  "slowdown_pct": 100 * (statistics.median(ratios) - 1),
-                  "slowdown_pct_range": [100 * (min(ratios) - 1), 100 * (max(ratios) - 1)]}
+        out[v] = {
+            "ms_per_token_p50": statistics.median(ms_per_tok[v]),
+            "ms_per_token_min": min(ms_per_tok[v]),
+            "ttft_ms_p50": statistics.median(ttft[v]),
+            "slowdown_pct": 100 * (statistics.median(ratios) - 1),
+            "slowdown_pct_range": [100 * (min(ratios) - 1), 100 * (max(ratios) - 1)],
+        }
         if v in in_situ:
             lib_ms = statistics.median(x[0] for x in in_situ[v])
             all_ms = statistics.median(x[1] for x in in_situ[v])
-            out[v].update({"in_situ_library_ms_per_token": lib_ms, "in_situ_constraint_ms_per_token": all_ms,
-                           "in_situ_library_pct_of_decode": 100 * lib_ms / out[v]["ms_per_token_p50"],
-                           "in_situ_constraint_pct_of_decode": 100 * all_ms / out[v]["ms_per_token_p50"]})
+            out[v].update(
+                {
+                    "in_situ_library_ms_per_token": lib_ms,
+                    "in_situ_constraint_ms_per_token": all_ms,
+                    "in_situ_library_pct_of_decode": 100 * lib_ms / out[v]["ms_per_token_p50"],
+                    "in_situ_constraint_pct_of_decode": 100 * all_ms / out[v]["ms_per_token_p50"],
+                }
+            )
         if v in outputs:
             c = outputs[v]
-            out[v].update({"tokens": len(c.token_ids), "token_ids": list(c.token_ids), "text": c.text,
-                           "finish_reason": c.finish_reason,
-                           "same_tokens_as_reference": list(c.token_ids) == list(ref_seq),
-                           "valid_for_schema": validate(c.text)})
+            out[v].update(
+                {
+                    "tokens": len(c.token_ids),
+                    "token_ids": list(c.token_ids),
+                    "text": c.text,
+                    "finish_reason": c.finish_reason,
+                    "same_tokens_as_reference": list(c.token_ids) == list(ref_seq),
+                    "valid_for_schema": validate(c.text),
+                }
+            )
     return out
 
 
 # --- main ---------------------------------------------------------------------------------------
 
+
 def main() -> None:
     from edgellm_sdk import Engine
 
-    report = {"date": time.strftime("%Y-%m-%d"), "python": sys.version.split()[0], "libraries": {}, "schemas": {},
-              "features": {}, "skipped": {}, "loadavg_start": os.getloadavg()}
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "python": sys.version.split()[0],
+        "libraries": {},
+        "schemas": {},
+        "features": {},
+        "skipped": {},
+        "loadavg_start": os.getloadavg(),
+    }
     if os.getloadavg()[0] > 0.5:
         print(f"note: load average {os.getloadavg()[0]:.2f}: another process is busy, decode timings will be noisy")
     with Engine.load("smollm2-135m", threads=2, prefix_cache=False) as engine:
         hf = engine.tokenizer.hf
         V = engine.backend.vocab_size if getattr(engine.backend, "vocab_size", -1) > 0 else engine.tokenizer.vocab_size
         eos = min(engine.tokenizer.eos_ids)
-        report["model"] = {"name": engine.manifest.name, "tokenizer": str(engine.manifest.root / "tokenizer.json"),
-                           "vocab_size": V, "eos": eos}
+        report["model"] = {
+            "name": engine.manifest.name,
+            "tokenizer": str(engine.manifest.root / "tokenizer.json"),
+            "vocab_size": V,
+            "eos": eos,
+        }
         tb, specials = token_bytes(hf, V)
 
         def show(ids):
@@ -655,8 +769,11 @@ def main() -> None:
                     raise SystemExit("llguidance is the reference (the SDK's `structured` extra): install it") from e
                 continue
             libs.append(lib)
-            report["libraries"][lib.name] = {"version": lib.version, "tokenizer_setup_ms": 1000 * lib.setup_s,
-                                             "config": lib.config}
+            report["libraries"][lib.name] = {
+                "version": lib.version,
+                "tokenizer_setup_ms": 1000 * lib.setup_s,
+                "config": lib.config,
+            }
             print(f"{lib.name} {lib.version}: tokenizer set-up {1000 * lib.setup_s:.0f} ms", flush=True)
 
         for sname, spec in schemas().items():
@@ -665,10 +782,19 @@ def main() -> None:
             for prompt in spec["prompts"]:
                 engine.reset()
                 c = engine.complete(prompt, schema=schema, max_tokens=256)
-                seqs.append({"prompt": prompt[-1]["content"], "text": c.text, "finish_reason": c.finish_reason,
-                             "token_ids": list(c.token_ids)})
-            print(f"\n[{sname}] {len(seqs)} sequence(s), {sum(len(s['token_ids']) for s in seqs)} tokens: "
-                  + " | ".join(s["text"] for s in seqs), flush=True)
+                seqs.append(
+                    {
+                        "prompt": prompt[-1]["content"],
+                        "text": c.text,
+                        "finish_reason": c.finish_reason,
+                        "token_ids": list(c.token_ids),
+                    }
+                )
+            print(
+                f"\n[{sname}] {len(seqs)} sequence(s), {sum(len(s['token_ids']) for s in seqs)} tokens: "
+                + " | ".join(s["text"] for s in seqs),
+                flush=True,
+            )
             srep = {"sequences": seqs, "libraries": {}}
             ref_masks = {}
             compiled_by_lib = {}
@@ -703,22 +829,32 @@ def main() -> None:
                     r["steps_with"] = {k: sum(c["steps_with"][k] for c in checks) for k in checks[0]["steps_with"]}
                 r["checks"] = checks
                 srep["libraries"][lib.name] = r
-                print(f"  {lib.name:14s} compile {r['compile_ms_median']:8.2f} ms (first mask "
-                      f"{r['first_mask_ms_median']:.2f} ms) | mask p50 {r['mask_us_p50']:7.1f} µs p95 "
-                      f"{r['mask_us_p95']:7.1f} µs | advance p50 {r['advance_us_p50']:5.1f} µs | tokens ok "
-                      f"{r['all_tokens_allowed']} end ok {r['end_accepted']}"
-                      + (f" | agreement {100 * r['agreement_with_llguidance']:.1f}% exact, "
-                         f"{100 * r['agreement_up_to_tokenization']:.1f}% up to tokenization; steps with "
-                         f"{r['steps_with']}" if r.get("agreement_with_llguidance") is not None else ""), flush=True)
+                print(
+                    f"  {lib.name:14s} compile {r['compile_ms_median']:8.2f} ms (first mask "
+                    f"{r['first_mask_ms_median']:.2f} ms) | mask p50 {r['mask_us_p50']:7.1f} µs p95 "
+                    f"{r['mask_us_p95']:7.1f} µs | advance p50 {r['advance_us_p50']:5.1f} µs | tokens ok "
+                    f"{r['all_tokens_allowed']} end ok {r['end_accepted']}"
+                    + (
+                        f" | agreement {100 * r['agreement_with_llguidance']:.1f}% exact, "
+                        f"{100 * r['agreement_up_to_tokenization']:.1f}% up to tokenization; steps with "
+                        f"{r['steps_with']}"
+                        if r.get("agreement_with_llguidance") is not None
+                        else ""
+                    ),
+                    flush=True,
+                )
                 shown = 0
                 for c in checks:  # the disagreements that are not just tokenization, a few of them
                     for d in c.get("disagreements", []):
                         if (d["n_only_llguidance"] or set(d["only_this"]) - {"tokenization"}) and shown < 4:
                             shown += 1
-                            print(f"      step {d['step']} after {d['after']!r}: only llguidance "
-                                  f"{d['n_only_llguidance']} {d['only_llguidance'][:4]}, only {lib.name} "
-                                  f"{d['n_only_this_by_kind']} "
-                                  f"{ {k: v[:4] for k, v in d['only_this'].items()} }", flush=True)
+                            print(
+                                f"      step {d['step']} after {d['after']!r}: only llguidance "
+                                f"{d['n_only_llguidance']} {d['only_llguidance'][:4]}, only {lib.name} "
+                                f"{d['n_only_this_by_kind']} "
+                                f"{ {k: v[:4] for k, v in d['only_this'].items()} }",
+                                flush=True,
+                            )
                     for rj in c["rejected"]:
                         print(f"      REJECTED {rj}", flush=True)
             # decode with each library, on the longest sequence's prompt
@@ -730,32 +866,47 @@ def main() -> None:
             def validate(text, ref_lib=ref_lib, ref_compiled=ref_compiled):
                 return check_document(ref_lib, ref_compiled, encode(text))
 
-            srep["decode"] = decode_rates(engine, ok_libs, compiled_by_lib, schema, spec["prompts"][k],
-                                          seqs[k]["token_ids"], validate)
+            srep["decode"] = decode_rates(
+                engine, ok_libs, compiled_by_lib, schema, spec["prompts"][k], seqs[k]["token_ids"], validate
+            )
             base = srep["decode"]["unconstrained"]["ms_per_token_p50"]
             for lib in ok_libs:
                 r = srep["libraries"][lib.name]
                 r["mask_plus_advance_pct_of_decode"] = 100 * (r["mask_us_p50"] + r["advance_us_p50"]) / 1000 / base
                 r["mask_p95_pct_of_decode"] = 100 * r["mask_us_p95"] / 1000 / base
-            print("  decode ms/token: " + ", ".join(
-                f"{v} {d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%"
-                + (f"; in situ: library {1000 * d['in_situ_library_ms_per_token']:.0f} µs = "
-                   f"{d['in_situ_library_pct_of_decode']:.2f}%, with masking the logits "
-                   f"{1000 * d['in_situ_constraint_ms_per_token']:.0f} µs)" if "in_situ_library_ms_per_token" in d
-                   else ")")
-                for v, d in srep["decode"].items() if isinstance(d, dict)), flush=True)
+            print(
+                "  decode ms/token: "
+                + ", ".join(
+                    f"{v} {d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%"
+                    + (
+                        f"; in situ: library {1000 * d['in_situ_library_ms_per_token']:.0f} µs = "
+                        f"{d['in_situ_library_pct_of_decode']:.2f}%, with masking the logits "
+                        f"{1000 * d['in_situ_constraint_ms_per_token']:.0f} µs)"
+                        if "in_situ_library_ms_per_token" in d
+                        else ")"
+                    )
+                    for v, d in srep["decode"].items()
+                    if isinstance(d, dict)
+                ),
+                flush=True,
+            )
             for v, d in srep["decode"].items():
                 if isinstance(d, dict) and "text" in d:
-                    print(f"    {v:14s} {d['tokens']:3d} tokens, same as reference {d['same_tokens_as_reference']}, "
-                          f"valid {d['valid_for_schema']}: {d['text']!r}", flush=True)
+                    print(
+                        f"    {v:14s} {d['tokens']:3d} tokens, same as reference {d['same_tokens_as_reference']}, "
+                        f"valid {d['valid_for_schema']}: {d['text']!r}",
+                        flush=True,
+                    )
             report["schemas"][sname] = srep
 
         for lib in libs:
             report["features"][lib.name] = feature_support(lib, encode)
         print("\nfeatures:")
         for feat in FEATURES:
-            print(f"  {feat:58s} " + " | ".join(f"{lib.name}: {report['features'][lib.name][feat]['status']}"
-                                                 for lib in libs))
+            print(
+                f"  {feat:58s} "
+                + " | ".join(f"{lib.name}: {report['features'][lib.name][feat]['status']}" for lib in libs)
+            )
 
     report["loadavg_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
@@ -768,28 +919,43 @@ def main() -> None:
 
 def markdown(rep: dict) -> str:
     libs = list(rep["libraries"])
-    L = [f"# Constrained-decoding libraries on {rep['model']['name']} (vocab {rep['model']['vocab_size']})", "",
-         (f"{rep['date']}, 2 cores, Engine threads=2, load average at start {rep['loadavg_start'][0]:.2f}. "
-          "Generated by `benchmarks/compare_constrain_libs.py` (raw numbers and every disagreeing step: "
-          "`compare_constrain_libs.json`). Token sequences: greedy constrained decoding with the Engine "
-          "(llguidance); each library's matcher replays them."), "",
-         "| library | version | tokenizer set-up ms | configuration |", "|---|---|---|---|"]
+    L = [
+        f"# Constrained-decoding libraries on {rep['model']['name']} (vocab {rep['model']['vocab_size']})",
+        "",
+        (
+            f"{rep['date']}, 2 cores, Engine threads=2, load average at start {rep['loadavg_start'][0]:.2f}. "
+            "Generated by `benchmarks/compare_constrain_libs.py` (raw numbers and every disagreeing step: "
+            "`compare_constrain_libs.json`). Token sequences: greedy constrained decoding with the Engine "
+            "(llguidance); each library's matcher replays them."
+        ),
+        "",
+        "| library | version | tokenizer set-up ms | configuration |",
+        "|---|---|---|---|",
+    ]
     for n, d in rep["libraries"].items():
         L.append(f"| {n} | {d['version']} | {d['tokenizer_setup_ms']:.0f} | {d['config']} |")
     for n in rep["skipped"]:
         L.append(f"| {n} | not installed: skipped | | |")
-    L += ["", (f"Compile: cold, median of {COMPILE_TRIALS}. Mask: one fill of the token bitmask, µs over every "
-               f"step of {REPLAYS} replays. Agreement: steps whose allowed-token set equals llguidance's, exactly / "
-               "up to tokenization (the other library also allows a shorter token for text llguidance forces as a "
-               "longer one). In decode: the library's own calls timed inside Engine decoding (mean per token). "
-               f"Decode: Engine greedy decode with that library's masks, median ms per token of {DECODE_RUNS} runs, "
-               "all variants back to back in rotating order (unconstrained: as many tokens); the % is the median of "
-               "each run's ratio to that run's unconstrained rate (run-to-run noise is a few %)."), "",
-          ("| schema | library | compile ms | first mask ms | mask p50 µs | mask p95 µs | advance p50 µs "
-           "| (mask+advance) p50 / decode | tokens allowed | end accepted | agreement exact / up to tok. "
-           "| steps with special-token / grammar differences | in decode: library µs/token (% of decode) "
-           "| decode ms/token (vs unconstrained) |"),
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    L += [
+        "",
+        (
+            f"Compile: cold, median of {COMPILE_TRIALS}. Mask: one fill of the token bitmask, µs over every "
+            f"step of {REPLAYS} replays. Agreement: steps whose allowed-token set equals llguidance's, exactly / "
+            "up to tokenization (the other library also allows a shorter token for text llguidance forces as a "
+            "longer one). In decode: the library's own calls timed inside Engine decoding (mean per token). "
+            f"Decode: Engine greedy decode with that library's masks, median ms per token of {DECODE_RUNS} runs, "
+            "all variants back to back in rotating order (unconstrained: as many tokens); the % is the median of "
+            "each run's ratio to that run's unconstrained rate (run-to-run noise is a few %)."
+        ),
+        "",
+        (
+            "| schema | library | compile ms | first mask ms | mask p50 µs | mask p95 µs | advance p50 µs "
+            "| (mask+advance) p50 / decode | tokens allowed | end accepted | agreement exact / up to tok. "
+            "| steps with special-token / grammar differences | in decode: library µs/token (% of decode) "
+            "| decode ms/token (vs unconstrained) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s, sd in rep["schemas"].items():
         dec = sd["decode"]
         for n in libs:
@@ -802,31 +968,55 @@ def markdown(rep: dict) -> str:
             if r.get("agreement_with_llguidance") is None:
                 agr, kinds = "reference", ""
             else:
-                agr = (f"{100 * r['agreement_with_llguidance']:.0f}% / {100 * r['agreement_up_to_tokenization']:.0f}% "
-                       f"of {r['steps_compared']}")
+                agr = (
+                    f"{100 * r['agreement_with_llguidance']:.0f}% / {100 * r['agreement_up_to_tokenization']:.0f}% "
+                    f"of {r['steps_compared']}"
+                )
                 w = r["steps_with"]
                 kinds = f"{w['special']} / {w['grammar'] + w['stricter']}"
             d = dec.get(n)
             dtxt = f"{d['ms_per_token_p50']:.2f} ({d['slowdown_pct']:+.1f}%)" if d else ""
-            situ = (f"{1000 * d['in_situ_library_ms_per_token']:.0f} ({d['in_situ_library_pct_of_decode']:.2f}%)"
-                    if d else "")
-            L.append(f"| {s} | {n} | {r['compile_ms_median']:.1f} | {r['first_mask_ms_median']:.2f} | "
-                     f"{r['mask_us_p50']:.1f} | {r['mask_us_p95']:.0f} | {r['advance_us_p50']:.1f} | "
-                     f"{r.get('mask_plus_advance_pct_of_decode', float('nan')):.2f}% | "
-                     f"{'yes' if r['all_tokens_allowed'] else 'NO'} | {'yes' if r['end_accepted'] else 'NO'} | "
-                     f"{agr} | {kinds} | {situ} | {dtxt} |")
+            situ = (
+                f"{1000 * d['in_situ_library_ms_per_token']:.0f} ({d['in_situ_library_pct_of_decode']:.2f}%)"
+                if d
+                else ""
+            )
+            L.append(
+                f"| {s} | {n} | {r['compile_ms_median']:.1f} | {r['first_mask_ms_median']:.2f} | "
+                f"{r['mask_us_p50']:.1f} | {r['mask_us_p95']:.0f} | {r['advance_us_p50']:.1f} | "
+                f"{r.get('mask_plus_advance_pct_of_decode', float('nan')):.2f}% | "
+                f"{'yes' if r['all_tokens_allowed'] else 'NO'} | {'yes' if r['end_accepted'] else 'NO'} | "
+                f"{agr} | {kinds} | {situ} | {dtxt} |"
+            )
         L.append(f"| {s} | (unconstrained) |" + " |" * 11 + f" {dec['unconstrained']['ms_per_token_p50']:.2f} |")
-    L += ["", ("What greedy decoding wrote with each library's masks (validity: llguidance accepts the text "
-               "re-tokenized canonically):"), "", "| schema | library | tokens | same tokens as llguidance | valid | text |",
-          "|---|---|---|---|---|---|"]
+    L += [
+        "",
+        (
+            "What greedy decoding wrote with each library's masks (validity: llguidance accepts the text "
+            "re-tokenized canonically):"
+        ),
+        "",
+        "| schema | library | tokens | same tokens as llguidance | valid | text |",
+        "|---|---|---|---|---|---|",
+    ]
     for s, sd in rep["schemas"].items():
         for n in libs:
             d = sd["decode"].get(n)
             if d and "text" in d:
-                L.append(f"| {s} | {n} | {d['tokens']} | {'yes' if d['same_tokens_as_reference'] else 'no'} | "
-                         f"{'yes' if d['valid_for_schema'] else 'NO'} | `{d['text']}` |")
-    L += ["", ("JSON Schema features (compile, then valid documents must be accepted and invalid ones rejected, "
-               "token by token):"), "", "| feature | " + " | ".join(libs) + " |", "|---|" + "---|" * len(libs)]
+                L.append(
+                    f"| {s} | {n} | {d['tokens']} | {'yes' if d['same_tokens_as_reference'] else 'no'} | "
+                    f"{'yes' if d['valid_for_schema'] else 'NO'} | `{d['text']}` |"
+                )
+    L += [
+        "",
+        (
+            "JSON Schema features (compile, then valid documents must be accepted and invalid ones rejected, "
+            "token by token):"
+        ),
+        "",
+        "| feature | " + " | ".join(libs) + " |",
+        "|---|" + "---|" * len(libs),
+    ]
     for feat in FEATURES:
         cells = []
         for n in libs:

@@ -25,17 +25,28 @@ CHAT = [
     "Tell me a fun fact about octopuses.",
 ]
 REPORTS = [
-    ("Battery 64 %, left motor current 2.1 A, right motor current 1.8 A, position x=3.2 m y=-1.5 m, heading 87 "
-    "degrees. Report the robot status to the operator, restating every value."),
-    ("Kitchen 21.5 °C and 40 % humidity; bedroom 19 °C and 55 % humidity; garage 12 °C. Summarize each room with "
-    "its readings."),
-    ("Delivery log: parcel A to room 204 at 09:15, parcel B to room 311 at 09:42, parcel C to room 118 at 10:05. "
-    "Read the log back to the front desk."),
+    (
+        "Battery 64 %, left motor current 2.1 A, right motor current 1.8 A, position x=3.2 m y=-1.5 m, heading 87 "
+        "degrees. Report the robot status to the operator, restating every value."
+    ),
+    (
+        "Kitchen 21.5 °C and 40 % humidity; bedroom 19 °C and 55 % humidity; garage 12 °C. Summarize each room with "
+        "its readings."
+    ),
+    (
+        "Delivery log: parcel A to room 204 at 09:15, parcel B to room 311 at 09:42, parcel C to room 118 at 10:05. "
+        "Read the log back to the front desk."
+    ),
 ]
 VOICE = [
-    "How many legs does a spider have?", "What is the boiling point of water?", "Is it safe to touch a hot stove?",
-    "What day comes after Monday?", "How many minutes are in an hour?", "What color are bananas?",
-    "What is two plus three?", "Say good night to the kids.",
+    "How many legs does a spider have?",
+    "What is the boiling point of water?",
+    "Is it safe to touch a hot stove?",
+    "What day comes after Monday?",
+    "How many minutes are in an hour?",
+    "What color are bananas?",
+    "What is two plus three?",
+    "Say good night to the kids.",
 ]
 
 
@@ -52,8 +63,7 @@ def narration_messages() -> list[dict]:
             alerts = tuple(e for e in book.add(reading) if e.severity == "alert")
             if alerts or i % 20 == 0:
                 data = narration_data(book.facts(), alerts)
-                out.append({"messages": [system, {"role": "user", "content": PROMPTS["en"] + data}],
-                            "max_tokens": 64})
+                out.append({"messages": [system, {"role": "user", "content": PROMPTS["en"] + data}], "max_tokens": 64})
     return out
 
 
@@ -63,8 +73,10 @@ def command_requests() -> list[dict]:
     from edgellm_sdk.embed import Embedder
     from edgellm_sdk.robot_demo import DEMO_COMMANDS
 
-    rows = [json.loads(line) for line in (ROOT / "benchmarks" / "data" / "commands_dev.jsonl")
-            .read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "benchmarks" / "data" / "commands_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     with Engine.load("smollm2-135m", threads=2, prefix_cache=False) as engine:
         parser = CommandParser(engine, DEMO_COMMANDS, embedder=Embedder.load("minilm-l6"), max_tokens=64)
         out = []

@@ -24,13 +24,32 @@ from bench_decode import gguf_path, llama_cpp_safe_kwargs
 from machine import describe, machine
 
 STRINGS = [
-    "Hello world", "Hello, world!", " leading space", "trailing space ", "  two  spaces  ", "tabs\tand\nnewlines\n\n",
-    "12345 678.9 -3e10", "2024-11-25 07:30:00", "x = [1, 2, 3]; y = {'a': 1}", "def f(x):\n    return x ** 2\n",
-    "你好，世界！", "今天的温度是二十一度，湿度百分之四十。", "こんにちは、ロボットです。", "안녕하세요, 로봇입니다",
-    "Привет, как дела?", "مرحبا بالعالم", "🤖🔋⚡ robots!", "family 👨‍👩‍👧 flag 🇫🇷 ok 👍🏽",
-    "café naïve résumé e\u0301", "Ünïcödé ÀÉÎÕÜ ß ø", "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
-    "URL: https://example.com/a?b=c&d=e#f", "The quick brown fox jumps over the lazy dog.", "ALL CAPS AND lower",
-    "can't won't it's y'all", "—–-‐ “quotes” ‘single’ …",
+    "Hello world",
+    "Hello, world!",
+    " leading space",
+    "trailing space ",
+    "  two  spaces  ",
+    "tabs\tand\nnewlines\n\n",
+    "12345 678.9 -3e10",
+    "2024-11-25 07:30:00",
+    "x = [1, 2, 3]; y = {'a': 1}",
+    "def f(x):\n    return x ** 2\n",
+    "你好，世界！",
+    "今天的温度是二十一度，湿度百分之四十。",
+    "こんにちは、ロボットです。",
+    "안녕하세요, 로봇입니다",
+    "Привет, как дела?",
+    "مرحبا بالعالم",
+    "🤖🔋⚡ robots!",
+    "family 👨‍👩‍👧 flag 🇫🇷 ok 👍🏽",
+    "café naïve résumé e\u0301",
+    "Ünïcödé ÀÉÎÕÜ ß ø",
+    "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+    "URL: https://example.com/a?b=c&d=e#f",
+    "The quick brown fox jumps over the lazy dog.",
+    "ALL CAPS AND lower",
+    "can't won't it's y'all",
+    "—–-‐ “quotes” ‘single’ …",
 ]
 
 
@@ -60,8 +79,15 @@ def write_f32_gguf(src: Path, dst: Path) -> None:
 def llama_logits(model: Path, ids: list[int]) -> np.ndarray:
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(model), n_ctx=1024, n_threads=2, n_batch=1024, logits_all=True, verbose=False,
-                **llama_cpp_safe_kwargs())
+    llm = Llama(
+        model_path=str(model),
+        n_ctx=1024,
+        n_threads=2,
+        n_batch=1024,
+        logits_all=True,
+        verbose=False,
+        **llama_cpp_safe_kwargs(),
+    )
     llm.eval(ids)
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
@@ -85,8 +111,11 @@ def main() -> None:
         theirs = vocab_only.tokenize(s.encode(), add_bos=False, special=True)
         if ours != theirs:
             mismatches.append({"text": s, "ours": ours, "llama.cpp": theirs})
-    report["tokenization"] = {"strings": len(STRINGS), "identical": len(STRINGS) - len(mismatches),
-                              "mismatches": mismatches}
+    report["tokenization"] = {
+        "strings": len(STRINGS),
+        "identical": len(STRINGS) - len(mismatches),
+        "mismatches": mismatches,
+    }
 
     text = (HERE / "data" / "heldout_en.txt").read_text()
     ids = engine.tokenizer.encode(text)[:400]
@@ -103,8 +132,10 @@ def main() -> None:
             "top1_vs_llamacpp_q4_1": float((ours.argmax(-1) == ref_q41.argmax(-1)).mean()),
             "max_abs_logit_diff_vs_f32": float(np.abs(ours - ref_f32).max()),
         }
-    agreement["llama.cpp Q4_1"] = {"positions": len(ids),
-                                   "top1_vs_llamacpp_f32": float((ref_q41.argmax(-1) == ref_f32.argmax(-1)).mean())}
+    agreement["llama.cpp Q4_1"] = {
+        "positions": len(ids),
+        "top1_vs_llamacpp_f32": float((ref_q41.argmax(-1) == ref_f32.argmax(-1)).mean()),
+    }
     report["next_token"] = agreement
     out = HERE / "results" / "verify_llamacpp.json"
     out.parent.mkdir(exist_ok=True)

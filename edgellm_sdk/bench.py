@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PROMPT = ("You are the voice of a small warehouse robot. Battery at 64 percent, two deliveries done, one window "
-          "closed on the third floor, the storage room at 21 degrees. Write a friendly report for the night shift.")
+PROMPT = (
+    "You are the voice of a small warehouse robot. Battery at 64 percent, two deliveries done, one window "
+    "closed on the third floor, the storage room at 21 degrees. Write a friendly report for the night shift."
+)
 CGROUPS = (  # mount, limit file, swap file, method
     (Path("/sys/fs/cgroup"), "memory.max", "memory.swap.max", "cgroup v2"),
     (Path("/sys/fs/cgroup/unified"), "memory.max", "memory.swap.max", "cgroup v2"),
@@ -85,35 +87,57 @@ def measure(model: str, variant: str | None, profile, runs: int, max_tokens: int
         tps.append(usage.decode_tokens_per_s)
     plan = engine.plan
     assert plan is not None  # Engine.load always keeps its plan
-    return {"model": engine.model_id, "variant": plan.variant, "threads": plan.threads,
-            "max_context": plan.max_context, "prompt_tokens": len(ids), "tokens": max_tokens, "runs": runs,
-            "load_s": round(load_s, 3), "ttft_ms": round(statistics.median(ttft) * 1000, 1),
-            "decode_tok_s": round(statistics.median(tps), 1), "peak_rss_mb": round(peak_rss_mb(), 1),
-            "estimate_mb": round(plan.memory.total_mb, 1)}
+    return {
+        "model": engine.model_id,
+        "variant": plan.variant,
+        "threads": plan.threads,
+        "max_context": plan.max_context,
+        "prompt_tokens": len(ids),
+        "tokens": max_tokens,
+        "runs": runs,
+        "load_s": round(load_s, 3),
+        "ttft_ms": round(statistics.median(ttft) * 1000, 1),
+        "decode_tok_s": round(statistics.median(tps), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "estimate_mb": round(plan.memory.total_mb, 1),
+    }
 
 
 def simulate(model: str, variant: str | None, profile, runs: int, max_tokens: int, timeout_s: float = 900) -> dict:
     """``measure`` in a child process pinned to the profile's thread count of cores, under its memory budget."""
     host_cores = sorted(os.sched_getaffinity(0))
-    cores = host_cores[:max(1, min(profile.threads, len(host_cores)))]
+    cores = host_cores[: max(1, min(profile.threads, len(host_cores)))]
     limit = memory_limit(profile.memory_budget_mb)
-    args = [sys.executable, "-m", "edgellm_sdk.bench", "--child", model, variant or "", profile.source or profile.name,
-            str(runs), str(max_tokens)]
+    args = [
+        sys.executable,
+        "-m",
+        "edgellm_sdk.bench",
+        "--child",
+        model,
+        variant or "",
+        profile.source or profile.name,
+        str(runs),
+        str(max_tokens),
+    ]
 
     def confine() -> None:
         os.sched_setaffinity(0, cores)
         limit.join()
 
     try:
-        proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=timeout_s,
-                              preexec_fn=confine)
+        proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=timeout_s, preexec_fn=confine)
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(args, -1, "", f"the simulated run took longer than {timeout_s:g} s")
     finally:
         limit.remove()
-    report = {"simulated_profile": profile.name, "cores": len(cores), "host_cores": len(host_cores),
-              "memory_limit_mb": profile.memory_budget_mb, "memory_limit_method": limit.method,
-              "host": f"{platform.machine()} {platform.processor() or ''}".strip()}
+    report = {
+        "simulated_profile": profile.name,
+        "cores": len(cores),
+        "host_cores": len(host_cores),
+        "memory_limit_mb": profile.memory_budget_mb,
+        "memory_limit_method": limit.method,
+        "host": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
     if proc.returncode in (0, 3):
         return {**report, **json.loads(proc.stdout.strip().splitlines()[-1])}
     killed = proc.returncode in (-9, 137)
@@ -122,18 +146,26 @@ def simulate(model: str, variant: str | None, profile, runs: int, max_tokens: in
 
 def caveats(report: dict) -> list[str]:
     lines = [f"SIMULATION of {report['simulated_profile']} on this {report['host']} machine — not the device."]
-    lines.append(f"CPU: pinned to {report['cores']} of {report['host_cores']} cores ({report.get('threads', '?')} "
-                 "threads); clock speed, caches, memory bandwidth and the instruction set stay this machine's, "
-                 "so tokens/s are NOT the device's.")
+    lines.append(
+        f"CPU: pinned to {report['cores']} of {report['host_cores']} cores ({report.get('threads', '?')} "
+        "threads); clock speed, caches, memory bandwidth and the instruction set stay this machine's, "
+        "so tokens/s are NOT the device's."
+    )
     if isinstance(report.get("threads"), int) and report["threads"] > report["cores"]:
-        lines.append(f"The profile's {report['threads']} threads share {report['cores']} cores here (the device "
-                     "has a core per thread): expect slower decoding than with the cores it was written for.")
+        lines.append(
+            f"The profile's {report['threads']} threads share {report['cores']} cores here (the device "
+            "has a core per thread): expect slower decoding than with the cores it was written for."
+        )
     if report["memory_limit_method"] == "none":
-        lines.append(f"Memory: no cgroup could be made (needs root and a writable cgroup mount); the peak RSS is "
-                     f"compared with the {report['memory_limit_mb']} MB budget instead of being enforced.")
+        lines.append(
+            f"Memory: no cgroup could be made (needs root and a writable cgroup mount); the peak RSS is "
+            f"compared with the {report['memory_limit_mb']} MB budget instead of being enforced."
+        )
     else:
-        lines.append(f"Memory: limited to {report['memory_limit_mb']} MB ({report['memory_limit_method']}); "
-                     "going over it gets the process killed, as on the device.")
+        lines.append(
+            f"Memory: limited to {report['memory_limit_mb']} MB ({report['memory_limit_method']}); "
+            "going over it gets the process killed, as on the device."
+        )
     return lines
 
 
@@ -156,17 +188,22 @@ if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
 
 # ---- CLI ---------------------------------------------------------------------------------------
 
+
 def add_parser(sub) -> None:
     from .cli.common import add_profile_arg
     from .models.store import DEFAULT_MODEL
 
-    p = sub.add_parser("bench", help="time to first token, decode speed and peak RSS (optionally simulating a "
-                                     "device profile's limits)")
+    p = sub.add_parser(
+        "bench", help="time to first token, decode speed and peak RSS (optionally simulating a device profile's limits)"
+    )
     p.add_argument("--model", "-m", default=DEFAULT_MODEL, help="installed model name or model directory")
     p.add_argument("--variant", help="default: the profile's, else the model's")
     add_profile_arg(p)
-    p.add_argument("--simulate", action="store_true", help="run under the profile's CPU and memory limits "
-                                                           "(a child process; needs --profile)")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run under the profile's CPU and memory limits (a child process; needs --profile)",
+    )
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--json", action="store_true")

@@ -37,8 +37,9 @@ class ChatTemplate:
         self._specials = special_tokens or {}
 
     def render(self, messages: Sequence[Message], *, add_generation_prompt: bool = True) -> str:
-        return self._template.render(messages=[m.as_dict() for m in messages],
-                                     add_generation_prompt=add_generation_prompt, **self._specials)
+        return self._template.render(
+            messages=[m.as_dict() for m in messages], add_generation_prompt=add_generation_prompt, **self._specials
+        )
 
 
 CHATML = (  # used when a model ships no template

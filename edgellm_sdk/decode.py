@@ -24,17 +24,34 @@ from .speculative.verify import verify
 
 
 class Decoder:
-    def __init__(self, backend, kv: list[int], logits: np.ndarray | None, *, prompt: list[int], sampling: Sampling,
-                 rng: np.random.Generator, max_tokens: int, eos_ids, constraint=None,
-                 speculative: Speculative, history: AnswerHistory | None = None, draft=None,
-                 head: Sequence[int] = ()):
+    def __init__(
+        self,
+        backend,
+        kv: list[int],
+        logits: np.ndarray | None,
+        *,
+        prompt: list[int],
+        sampling: Sampling,
+        rng: np.random.Generator,
+        max_tokens: int,
+        eos_ids,
+        constraint=None,
+        speculative: Speculative,
+        history: AnswerHistory | None = None,
+        draft=None,
+        head: Sequence[int] = (),
+    ):
         self.backend, self.kv, self.first_logits = backend, kv, logits
         self.head = list(head)  # forced tokens already prefilled after the prompt; logits follow them
         self.sampling, self.rng, self.max_tokens, self.eos_ids = sampling, rng, max_tokens, eos_ids
         self.constraint, self.spec = constraint, speculative
         # fresh per request: how a request is batched must not depend on earlier ones (policy.py)
-        self.policies = {source: DraftPolicy(max_draft=speculative.max_draft, cooldown=speculative.cooldown,
-                                             adaptive=speculative.adaptive) for source in ("lookup", "history", "draft")}
+        self.policies = {
+            source: DraftPolicy(
+                max_draft=speculative.max_draft, cooldown=speculative.cooldown, adaptive=speculative.adaptive
+            )
+            for source in ("lookup", "history", "draft")
+        }
         self.context = list(prompt)  # prompt + tokens emitted so far
         self.prompt_len = len(prompt)
         self.emitted = 0
@@ -106,7 +123,7 @@ class Decoder:
             if self.backend.position > len(self.kv):
                 self.backend.truncate(len(self.kv))
             if self.history is not None and self.eos_ids:
-                self.history.add(self.context[self.prompt_len:], min(self.eos_ids))
+                self.history.add(self.context[self.prompt_len :], min(self.eos_ids))
 
     def _emit(self, token: int) -> None:
         self.context.append(token)
@@ -137,8 +154,9 @@ class Decoder:
         """Drafts to follow the last emitted token: forced by the grammar, then looked up in the
         prompt or the answer history, else from the draft model. Returns (tokens, source of
         each, draft distributions, n-gram length of the lookup match)."""
-        limit = min(self.spec.max_draft, self.max_tokens - self.emitted,
-                    self.backend.max_context - self.backend.position - 1)
+        limit = min(
+            self.spec.max_draft, self.max_tokens - self.emitted, self.backend.max_context - self.backend.position - 1
+        )
         if limit <= 0 or self.context[-1] in self.eos_ids:
             return [], [], [], 0
         drafts: list[int] = []
@@ -161,21 +179,22 @@ class Decoder:
                 try:
                     found, qs = self.draft.propose(self.context + drafts, k, self.sampling, self.rng)
                 except Exception as e:  # noqa: BLE001 - a broken draft must never fail the request
-                    self.warnings.append(f"draft model {self.draft.name} failed ({type(e).__name__}: {e}); "
-                                         "decoding continued without it")
+                    self.warnings.append(
+                        f"draft model {self.draft.name} failed ({type(e).__name__}: {e}); decoding continued without it"
+                    )
                     self.draft = None
                     found, qs = [], []
                 found = self._admissible(drafts, found)
                 if found:
                     self.stats.drafted["draft"] += len(found)
                     drafts, sources = drafts + found, sources + ["draft"] * len(found)
-                    dists = dists + qs[:len(found)]
+                    dists = dists + qs[: len(found)]
         return drafts, sources, dists, kind
 
     def _lookup(self, room: int, tail: list[int]) -> tuple[list[int], str | None, int]:
         """The longest n-gram match of the context (+ ``tail``) in the prompt or the answer history
         (the prompt wins ties), cut to its source's draft length: (tokens, source, n)."""
-        key = self.context[-self.spec.ngram_max:] + tail
+        key = self.context[-self.spec.ngram_max :] + tail
         best: tuple[list[int], str | None, int] = ([], None, 0)
         for source, index in self.indexes:
             if not self.policies[source].ready():
@@ -186,18 +205,19 @@ class Decoder:
         found, best_source, n = best
         if best_source is None:
             return [], None, 0
-        return self._admissible(tail, found[:self.policies[best_source].length(len(found), n)]), best_source, n
+        return self._admissible(tail, found[: self.policies[best_source].length(len(found), n)]), best_source, n
 
     def _admissible(self, before: list[int], tokens: list[int]) -> list[int]:
         """``tokens`` cut where the grammar would reject them, and after an end-of-sequence."""
         if tokens and self.constraint is not None:
-            tokens = tokens[:max(0, self.constraint.valid_prefix(before + tokens) - len(before))]
+            tokens = tokens[: max(0, self.constraint.valid_prefix(before + tokens) - len(before))]
         for i, t in enumerate(tokens):
             if t in self.eos_ids:
-                return tokens[:i + 1]
+                return tokens[: i + 1]
         return tokens
 
     def _feedback(self, sources: list[str], accepted: dict[str, int], kind: int) -> None:
         for source in set(sources) - {"constraint"}:
-            self.policies[source].feedback(sources.count(source), accepted.get(source, 0),
-                                           kind if source != "draft" else 0)
+            self.policies[source].feedback(
+                sources.count(source), accepted.get(source, 0), kind if source != "draft" else 0
+            )

@@ -19,8 +19,9 @@ class Embedder:
         self.dimension = int(session.get_outputs()[0].shape[-1])
 
     @classmethod
-    def load(cls, model: str | Path = DEFAULT_EMBEDDER, *, store: ModelStore | None = None,
-             threads: int = 1) -> Embedder:
+    def load(
+        cls, model: str | Path = DEFAULT_EMBEDDER, *, store: ModelStore | None = None, threads: int = 1
+    ) -> Embedder:
         """An installed embedding model (``edgellm pull minilm-l6``) or its directory."""
         import onnxruntime as ort
         from tokenizers import Tokenizer as HFTokenizer
@@ -47,7 +48,7 @@ class Embedder:
         ids = np.zeros((len(batch), width), np.int64)
         mask = np.zeros((len(batch), width), np.int64)
         for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            mask[row, :len(e.ids)] = 1
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
         out = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return out[0] if single else out

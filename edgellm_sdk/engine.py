@@ -44,15 +44,25 @@ if TYPE_CHECKING:
 class Engine:
     plan: LoadPlan | None = None  # how load() sized it (variant, context, threads, memory estimate)
 
-    def __init__(self, backend: Backend, tokenizer: Tokenizer, *, manifest: Manifest | None = None,
-                 variant: str | None = None, prefix_cache: PrefixCache | None = None,
-                 response_cache: ResponseCache | None = None, semantic_cache: SemanticCache | None = None,
-                 speculative: Speculative | str | dict | bool | None = "auto", draft: DraftModel | None = None):
+    def __init__(
+        self,
+        backend: Backend,
+        tokenizer: Tokenizer,
+        *,
+        manifest: Manifest | None = None,
+        variant: str | None = None,
+        prefix_cache: PrefixCache | None = None,
+        response_cache: ResponseCache | None = None,
+        semantic_cache: SemanticCache | None = None,
+        speculative: Speculative | str | dict | bool | None = "auto",
+        draft: DraftModel | None = None,
+    ):
         model_vocab = getattr(backend, "vocab_size", -1)
         if model_vocab > 0 and tokenizer.vocab_size > model_vocab:
             raise VocabularyMismatch(
                 f"tokenizer has {tokenizer.vocab_size} tokens but the model's logits cover {model_vocab}; "
-                "tokenizer.json does not belong to this model")
+                "tokenizer.json does not belong to this model"
+            )
         self.backend, self.tokenizer = backend, tokenizer
         self.manifest, self.variant = manifest, variant
         self.template = ChatTemplate(tokenizer.chat_template or CHATML, tokenizer.special_tokens)
@@ -79,12 +89,23 @@ class Engine:
         self.speculation = SpeculationStats()  # drafted / accepted since load, per source
 
     @classmethod
-    def load(cls, model: str | Path = DEFAULT_MODEL, *, variant: str | None = None, max_context: int | None = None,
-             threads: int | None = None, profile=None, store: ModelStore | None = None,
-             verify: bool = True, prefix_cache: PrefixCache | int | bool = True,
-             response_cache: ResponseCache | None = None,
-             semantic_cache: SemanticCache | None = None, speculative: Speculative | str | dict | bool = "auto",
-             draft: str | Path | DraftModel | None = None, draft_variant: str | None = None) -> Engine:
+    def load(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        *,
+        variant: str | None = None,
+        max_context: int | None = None,
+        threads: int | None = None,
+        profile=None,
+        store: ModelStore | None = None,
+        verify: bool = True,
+        prefix_cache: PrefixCache | int | bool = True,
+        response_cache: ResponseCache | None = None,
+        semantic_cache: SemanticCache | None = None,
+        speculative: Speculative | str | dict | bool = "auto",
+        draft: str | Path | DraftModel | None = None,
+        draft_variant: str | None = None,
+    ) -> Engine:
         """Load an installed model by name (``edgellm pull NAME``) or a model directory.
 
         ``profile`` (a DeviceProfile, a profile name such as "rpi4", a profile TOML path, or
@@ -108,9 +129,17 @@ class Engine:
         from .backends.ort import OrtBackend
 
         t0 = time.perf_counter()
-        plan = LoadPlan.resolve(model, profile, variant=variant, max_context=max_context, threads=threads,
-                                prefix_cache=prefix_cache, draft=None if isinstance(draft, DraftModel) else draft,
-                                draft_variant=draft_variant, store=store)
+        plan = LoadPlan.resolve(
+            model,
+            profile,
+            variant=variant,
+            max_context=max_context,
+            threads=threads,
+            prefix_cache=prefix_cache,
+            draft=None if isinstance(draft, DraftModel) else draft,
+            draft_variant=draft_variant,
+            store=store,
+        )
         speculative = resolve_speculative(speculative)
         manifest = plan.manifest
         if verify:
@@ -118,18 +147,37 @@ class Engine:
             manifest.verify(small + manifest.variant_files(plan.variant))
         plan.check_memory()
         tokenizer = Tokenizer.from_dir(manifest.root)
-        backend = OrtBackend(plan.onnx_path, max_context=plan.max_context, threads=plan.threads,
-                             providers=plan.providers, inter_op_threads=plan.inter_op_threads,
-                             kv_dtype=plan.kv_dtype)
+        backend = OrtBackend(
+            plan.onnx_path,
+            max_context=plan.max_context,
+            threads=plan.threads,
+            providers=plan.providers,
+            inter_op_threads=plan.inter_op_threads,
+            kv_dtype=plan.kv_dtype,
+        )
         if plan.prefix_cache_bytes:
             prefix_cache = PrefixCache(plan.prefix_cache_bytes)
         if plan.draft is not None:
-            draft = DraftModel.load(plan.draft.root, threads=plan.threads, max_context=plan.max_context,
-                                    variant=plan.draft_variant, verify=verify, providers=plan.providers)
+            draft = DraftModel.load(
+                plan.draft.root,
+                threads=plan.threads,
+                max_context=plan.max_context,
+                variant=plan.draft_variant,
+                verify=verify,
+                providers=plan.providers,
+            )
         shared = prefix_cache if isinstance(prefix_cache, PrefixCache) else None
-        engine = cls(backend, tokenizer, manifest=manifest, variant=plan.variant, prefix_cache=shared,
-                     response_cache=response_cache, semantic_cache=semantic_cache, speculative=speculative,
-                     draft=draft if isinstance(draft, DraftModel) else None)
+        engine = cls(
+            backend,
+            tokenizer,
+            manifest=manifest,
+            variant=plan.variant,
+            prefix_cache=shared,
+            response_cache=response_cache,
+            semantic_cache=semantic_cache,
+            speculative=speculative,
+            draft=draft if isinstance(draft, DraftModel) else None,
+        )
         engine.plan = plan
         engine.load_s = time.perf_counter() - t0
         return engine
@@ -162,12 +210,22 @@ class Engine:
         return self.tokenizer.encode(self.render(items))  # type: ignore[arg-type]  # messages: as_messages checks
 
     # --- generation ------------------------------------------------------------------
-    def generate(self, prompt, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
-                 sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None, context: str | bytes | None = None,
-                 kv_reuse: str = "exact", schema=None, regex: str | None = None,
-                 grammar: str | None = None, speculative: Speculative | str | dict | bool | None = None
-                 ) -> Iterator[Token]:
+    def generate(
+        self,
+        prompt,
+        *,
+        max_tokens: int = 256,
+        stop: str | Sequence[str] = (),
+        sampling: Sampling | None = None,
+        deadline_s: float | None = None,
+        cancel: threading.Event | None = None,
+        context: str | bytes | None = None,
+        kv_reuse: str = "exact",
+        schema=None,
+        regex: str | None = None,
+        grammar: str | None = None,
+        speculative: Speculative | str | dict | bool | None = None,
+    ) -> Iterator[Token]:
         """Stream tokens. The last item has ``finish_reason`` and ``usage`` set.
 
         ``kv_reuse``: "exact" (default) reuses only KV computed by chunk-aligned prefill, so
@@ -213,9 +271,17 @@ class Engine:
         caches = AnswerCaches(self.response_cache, self.semantic_cache)
         if not sampling.deterministic or not caches.enabled:
             return run
-        key = caches.key(self.model_id, self._head_ids, prompt, ids, sampling=sampling, stop=stops,
-                         max_tokens=max_tokens, context=context,
-                         grammar=constraint.grammar if constraint is not None else None)
+        key = caches.key(
+            self.model_id,
+            self._head_ids,
+            prompt,
+            ids,
+            sampling=sampling,
+            stop=stops,
+            max_tokens=max_tokens,
+            context=context,
+            grammar=constraint.grammar if constraint is not None else None,
+        )
         hit = caches.get(key)
         if hit is not None:
             run.close()
@@ -225,8 +291,9 @@ class Engine:
     def complete(self, prompt, **kwargs) -> Completion:
         return Completion.from_tokens(self.generate(prompt, **kwargs), self.tokenizer.eos_ids)
 
-    def chat(self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3,
-             **kwargs) -> Completion:
+    def chat(
+        self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3, **kwargs
+    ) -> Completion:
         """One chat turn. With ``tools`` (callables or JSON descriptions) the model may call them
         first (see edgellm_sdk.tools); ``Completion.tool_calls`` lists the calls made."""
         if tools:
@@ -247,12 +314,23 @@ class Engine:
                 yield Token(token_id, text)
             else:
                 elapsed = time.perf_counter() - t_call
-                yield Token(token_id, text, hit.finish_reason, Usage(prompt_tokens, generated, elapsed, elapsed),
-                            cached=True)
+                yield Token(
+                    token_id, text, hit.finish_reason, Usage(prompt_tokens, generated, elapsed, elapsed), cached=True
+                )
 
-    def _run(self, ids: list[int], max_tokens: int, stops: list[str], sampling: Sampling,
-             deadline: float | None, cancel: threading.Event | None, t_call: float,
-             kv_reuse: str, constraint, spec: Speculative) -> Generator[Token, None, None]:
+    def _run(
+        self,
+        ids: list[int],
+        max_tokens: int,
+        stops: list[str],
+        sampling: Sampling,
+        deadline: float | None,
+        cancel: threading.Event | None,
+        t_call: float,
+        kv_reuse: str,
+        constraint,
+        spec: Speculative,
+    ) -> Generator[Token, None, None]:
         def interrupted() -> FinishReason | None:
             if cancel is not None and cancel.is_set():
                 return "cancelled"
@@ -282,10 +360,21 @@ class Engine:
             if reason is not None:
                 yield Token(-1, stream.flush(), reason, self._usage(ids, generated, ttft, t_call))
                 return
-            decoder = Decoder(self.backend, self._kv_ids, logits, prompt=ids, sampling=sampling,
-                              rng=np.random.default_rng(sampling.seed), max_tokens=max_tokens,
-                              eos_ids=self.tokenizer.eos_ids, constraint=constraint, speculative=spec,
-                              history=self.answer_history, draft=self.draft, head=head)
+            decoder = Decoder(
+                self.backend,
+                self._kv_ids,
+                logits,
+                prompt=ids,
+                sampling=sampling,
+                rng=np.random.default_rng(sampling.seed),
+                max_tokens=max_tokens,
+                eos_ids=self.tokenizer.eos_ids,
+                constraint=constraint,
+                speculative=spec,
+                history=self.answer_history,
+                draft=self.draft,
+                head=head,
+            )
             tokens = iter(decoder)
             eos = self.tokenizer.eos_ids
             for token in tokens:
@@ -303,8 +392,9 @@ class Engine:
                 else:
                     reason = interrupted()
                 if reason is not None:
-                    yield Token(token, text + stream.flush(), reason, self._usage(ids, generated, ttft, t_call,
-                                                                                 decoder))
+                    yield Token(
+                        token, text + stream.flush(), reason, self._usage(ids, generated, ttft, t_call, decoder)
+                    )
                     return
                 yield Token(token, text)
         finally:
@@ -313,8 +403,9 @@ class Engine:
                 self.speculation.merge(decoder.stats)
             self._lock.release()
 
-    def _prefill(self, ids: list[int], interrupted, kv_reuse: str = "exact"
-                 ) -> tuple[np.ndarray | None, FinishReason | None]:
+    def _prefill(
+        self, ids: list[int], interrupted, kv_reuse: str = "exact"
+    ) -> tuple[np.ndarray | None, FinishReason | None]:
         """Feed ``ids`` after the longest prefix already computed; logits of the last one.
 
         The reusable prefix is the longer of what the KV cache holds now and the best
@@ -347,7 +438,7 @@ class Engine:
             if start == self._canonical and is_boundary(end, turn):
                 self._canonical = end
         if cache is not None:
-            self._remember_prefix(ids[:self._canonical], turn)
+            self._remember_prefix(ids[: self._canonical], turn)
         return logits, None
 
     def _remember_prefix(self, prefix: list[int], turn: int | None) -> None:
@@ -396,14 +487,21 @@ class Engine:
         digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
         return f"{self.manifest.name}:{self.variant}:{digest[:16]}"
 
-    def _usage(self, ids: list[int], generated: list[int], ttft: float, t_call: float,
-               decoder: Decoder | None = None) -> Usage:
+    def _usage(
+        self, ids: list[int], generated: list[int], ttft: float, t_call: float, decoder: Decoder | None = None
+    ) -> Usage:
         if decoder is None:
             return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call)
         stats = decoder.stats
-        return Usage(len(ids), len(generated), ttft, time.perf_counter() - t_call,
-                     drafted_tokens=stats.total_drafted, accepted_tokens=stats.total_accepted,
-                     warnings=tuple(decoder.warnings))
+        return Usage(
+            len(ids),
+            len(generated),
+            ttft,
+            time.perf_counter() - t_call,
+            drafted_tokens=stats.total_drafted,
+            accepted_tokens=stats.total_accepted,
+            warnings=tuple(decoder.warnings),
+        )
 
     def reset(self) -> None:
         """Forget the cached KV state (the next request prefills from scratch)."""

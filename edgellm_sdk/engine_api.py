@@ -41,13 +41,30 @@ class EngineAPI(Protocol):
 
     def warm(self, prompt: Any) -> int: ...  # prefill a prompt head (a system prompt) into the prefix cache
 
-    def generate(self, prompt: Any, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
-                 sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None, context: str | bytes | None = None,
-                 kv_reuse: str = "exact", schema: Any = None, regex: str | None = None,
-                 grammar: str | None = None, speculative: Any = None) -> Iterator[Token]: ...
+    def generate(
+        self,
+        prompt: Any,
+        *,
+        max_tokens: int = 256,
+        stop: str | Sequence[str] = (),
+        sampling: Sampling | None = None,
+        deadline_s: float | None = None,
+        cancel: threading.Event | None = None,
+        context: str | bytes | None = None,
+        kv_reuse: str = "exact",
+        schema: Any = None,
+        regex: str | None = None,
+        grammar: str | None = None,
+        speculative: Any = None,
+    ) -> Iterator[Token]: ...
 
     def complete(self, prompt: Any, **options: Any) -> Completion: ...
 
-    def chat(self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3,
-             **options: Any) -> Completion: ...
+    def chat(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        tools: Sequence | None = None,
+        max_tool_rounds: int = 3,
+        **options: Any,
+    ) -> Completion: ...

@@ -35,8 +35,10 @@ class MemoryEstimate:
 
     def describe(self) -> str:
         draft = f", draft model {self.draft_mb:.0f}" if self.draft_mb else ""
-        return (f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, KV cache {self.kv_mb:.0f}, "
-                f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f}{draft})")
+        return (
+            f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, KV cache {self.kv_mb:.0f}, "
+            f"prefix cache {self.prefix_cache_mb:.0f}, runtime {self.overhead_mb:.0f}{draft})"
+        )
 
 
 def peak_rss_mb() -> float:
@@ -58,8 +60,10 @@ def kv_bytes_per_token(manifest) -> int:
     """Bytes of float32 keys + values one token occupies, from the model's config.json."""
     try:
         cfg = json.loads((manifest.root / "config.json").read_text(encoding="utf-8"))
-        layers, kv_heads = int(cfg["num_hidden_layers"]), int(cfg.get("num_key_value_heads",
-                                                                      cfg["num_attention_heads"]))
+        layers, kv_heads = (
+            int(cfg["num_hidden_layers"]),
+            int(cfg.get("num_key_value_heads", cfg["num_attention_heads"])),
+        )
         head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
     except (OSError, KeyError, ValueError, ZeroDivisionError):
         return 0  # unknown architecture: weights-only estimate
@@ -72,15 +76,19 @@ def draft_footprint_mb(manifest, variant: str, max_context: int) -> float:
     return est.weights_mb + est.kv_mb + SESSION_MB
 
 
-def estimate(manifest, variant: str, max_context: int, *, prefix_cache_bytes: int = 0,
-             draft_mb: float = 0.0) -> MemoryEstimate:
+def estimate(
+    manifest, variant: str, max_context: int, *, prefix_cache_bytes: int = 0, draft_mb: float = 0.0
+) -> MemoryEstimate:
     """The peak RSS of ``variant`` with a KV cache of ``max_context`` tokens; ``draft_mb``: a draft
     model loaded beside it (draft_footprint_mb)."""
     weights = manifest.variant_bytes(variant) / 2**20
-    return MemoryEstimate(weights_mb=weights * WEIGHTS_FACTOR,
-                          kv_mb=kv_bytes_per_token(manifest) * max_context / 2**20,
-                          prefix_cache_mb=prefix_cache_bytes / 2**20, overhead_mb=RUNTIME_MB + SESSION_MB,
-                          draft_mb=draft_mb)
+    return MemoryEstimate(
+        weights_mb=weights * WEIGHTS_FACTOR,
+        kv_mb=kv_bytes_per_token(manifest) * max_context / 2**20,
+        prefix_cache_mb=prefix_cache_bytes / 2**20,
+        overhead_mb=RUNTIME_MB + SESSION_MB,
+        draft_mb=draft_mb,
+    )
 
 
 def budget_mb(profile=None) -> float | None:
@@ -90,14 +98,23 @@ def budget_mb(profile=None) -> float | None:
         try:
             value = float(env)
         except ValueError:
-            raise ProfileError(f"{MAX_RSS_ENV}={env!r} is not a number of megabytes (it overrides the device "
-                               "profile's [memory] budget_mb; 0 = no limit)") from None
+            raise ProfileError(
+                f"{MAX_RSS_ENV}={env!r} is not a number of megabytes (it overrides the device "
+                "profile's [memory] budget_mb; 0 = no limit)"
+            ) from None
         return value or None
     return getattr(profile, "memory_budget_mb", None)
 
 
-def check(manifest, variant: str, max_context: int, budget: float | None, *, prefix_cache_bytes: int = 0,
-          draft_mb: float = 0.0) -> MemoryEstimate:
+def check(
+    manifest,
+    variant: str,
+    max_context: int,
+    budget: float | None,
+    *,
+    prefix_cache_bytes: int = 0,
+    draft_mb: float = 0.0,
+) -> MemoryEstimate:
     """The estimate; MemoryBudgetExceeded naming smaller variants / contexts that fit when over ``budget``."""
     est = estimate(manifest, variant, max_context, prefix_cache_bytes=prefix_cache_bytes, draft_mb=draft_mb)
     if budget is None or est.total_mb <= budget:
@@ -120,4 +137,5 @@ def check(manifest, variant: str, max_context: int, budget: float | None, *, pre
     fix = ("; try " + " or ".join(hints)) if hints else "; use a smaller model"
     raise MemoryBudgetExceeded(
         f"{manifest.name}:{variant} with max_context={max_context} needs about {est.describe()}, more than the "
-        f"budget of {budget:.0f} MB{fix} (or raise the budget: {MAX_RSS_ENV}=<MB>, 0 = no limit)")
+        f"budget of {budget:.0f} MB{fix} (or raise the budget: {MAX_RSS_ENV}=<MB>, 0 = no limit)"
+    )

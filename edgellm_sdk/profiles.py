@@ -60,8 +60,10 @@ class DeviceProfile:
         if path.suffix != ".toml":
             path = PROFILE_DIR / f"{name_or_path}.toml"
             if not path.is_file():
-                raise ProfileError(f"no device profile {str(name_or_path)!r}; shipped: {', '.join(available())}, "
-                                   "or give the path of a .toml file")
+                raise ProfileError(
+                    f"no device profile {str(name_or_path)!r}; shipped: {', '.join(available())}, "
+                    "or give the path of a .toml file"
+                )
         elif not path.is_file():
             raise ProfileError(f"device profile file {str(path)!r} does not exist")
         return cls.from_toml(path.read_text(encoding="utf-8"), source=str(path))
@@ -88,12 +90,19 @@ class DeviceProfile:
                 return Detection(profile, device, f"matched {device.model!r}")
         if device.tegra:
             profile = cls.load("jetson-orin-nano")
-            return Detection(profile, device, f"/etc/nv_tegra_release present ({device.tegra}); model "
-                                              f"{device.model or 'unknown'}: assuming {profile.name}")
+            return Detection(
+                profile,
+                device,
+                f"/etc/nv_tegra_release present ({device.tegra}); model "
+                f"{device.model or 'unknown'}: assuming {profile.name}",
+            )
         if device.machine in ("x86_64", "amd64"):
             return Detection(cls.load("x86-64"), device, f"{device.machine} machine")
-        return Detection(cls.load("rpi4"), device, f"unknown {device.machine} board {device.model or ''}: "
-                                                    "using the most conservative profile, rpi4")
+        return Detection(
+            cls.load("rpi4"),
+            device,
+            f"unknown {device.machine} board {device.model or ''}: using the most conservative profile, rpi4",
+        )
 
     def fitted(self, device: DeviceInfo) -> DeviceProfile:
         """This profile within what ``device`` has: threads <= its cores, budget <= 60 % of its memory."""
@@ -118,8 +127,14 @@ class DeviceInfo:
         cpus = sum(1 for line in cpuinfo.splitlines() if line.startswith("processor"))
         if root == Path("/"):
             cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        mem_kb = next((int(line.split()[1]) for line in _read(root / "proc/meminfo").splitlines()
-                       if line.startswith("MemTotal:")), 0)
+        mem_kb = next(
+            (
+                int(line.split()[1])
+                for line in _read(root / "proc/meminfo").splitlines()
+                if line.startswith("MemTotal:")
+            ),
+            0,
+        )
         machine = _read(root / "proc/sys/kernel/arch").strip() or platform.machine()
         return cls(model, tegra[0].strip() if tegra else "", machine, max(1, cpus), mem_kb // 1024)
 
@@ -151,8 +166,11 @@ def kv_dtype_problem(value: object) -> str | None:
     """What is wrong with a ``kv_dtype`` setting; None when the runtime allocates it (KV_DTYPES)."""
     if value in KV_DTYPES:
         return None
-    why = " (float16 KV needs a graph whose attention runs in float16; see edgellm_sdk.profiles)" \
-        if value == "float16" else ""
+    why = (
+        " (float16 KV needs a graph whose attention runs in float16; see edgellm_sdk.profiles)"
+        if value == "float16"
+        else ""
+    )
     return f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got {value!r}{why}"
 
 
@@ -173,9 +191,15 @@ def resolve(profile) -> DeviceProfile | None:
 
 _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {  # section -> key -> (field, type)
     "": {"name": ("name", str), "description": ("description", str), "match": ("match", list)},
-    "runtime": {"providers": ("providers", list), "intra_op_threads": ("threads", int),
-                "inter_op_threads": ("inter_op_threads", int), "max_context": ("max_context", int),
-                "variant": ("variant", str), "kv_dtype": ("kv_dtype", str), "prefix_cache_mb": ("prefix_cache_mb", int)},
+    "runtime": {
+        "providers": ("providers", list),
+        "intra_op_threads": ("threads", int),
+        "inter_op_threads": ("inter_op_threads", int),
+        "max_context": ("max_context", int),
+        "variant": ("variant", str),
+        "kv_dtype": ("kv_dtype", str),
+        "prefix_cache_mb": ("prefix_cache_mb", int),
+    },
     "memory": {"budget_mb": ("memory_budget_mb", int)},
     "audio": {"sample_rate": ("audio_sample_rate", int), "block_ms": ("audio_block_ms", int)},
     "model": {"recommended": ("recommended_model", str), "max_params_m": ("max_params_m", int)},
@@ -186,8 +210,9 @@ def _fields(data: dict, source: str) -> dict:
     out: dict = {}
     unknown_sections = set(data) - set(_SCHEMA) - set(_SCHEMA[""])
     if unknown_sections:
-        raise ProfileError(f"{source}: unknown section(s) {sorted(unknown_sections)}; "
-                           f"allowed: {', '.join(s for s in _SCHEMA if s)}")
+        raise ProfileError(
+            f"{source}: unknown section(s) {sorted(unknown_sections)}; allowed: {', '.join(s for s in _SCHEMA if s)}"
+        )
     for section, keys in _SCHEMA.items():
         table = data if not section else data.get(section)
         where = f"[{section}]" if section else "the top level"
@@ -211,12 +236,20 @@ def _fields(data: dict, source: str) -> dict:
 def _check(v: dict, source: str) -> None:
     problems = []
     if not v["providers"] or not all(isinstance(p, str) and p.endswith("ExecutionProvider") for p in v["providers"]):
-        problems.append(f"providers must be onnxruntime provider names such as CPUExecutionProvider, "
-                        f"got {list(v['providers'])}")
+        problems.append(
+            f"providers must be onnxruntime provider names such as CPUExecutionProvider, got {list(v['providers'])}"
+        )
     if not all(isinstance(m, str) and m for m in v["match"]):
         problems.append("match must be a list of non-empty strings")
-    for field, low in (("threads", 1), ("inter_op_threads", 1), ("max_context", 16), ("memory_budget_mb", 64),
-                       ("audio_sample_rate", 8000), ("audio_block_ms", 5), ("prefix_cache_mb", 0)):
+    for field, low in (
+        ("threads", 1),
+        ("inter_op_threads", 1),
+        ("max_context", 16),
+        ("memory_budget_mb", 64),
+        ("audio_sample_rate", 8000),
+        ("audio_block_ms", 5),
+        ("prefix_cache_mb", 0),
+    ):
         if v[field] < low:
             problems.append(f"{field} must be >= {low}, got {v[field]}")
     if problem := kv_dtype_problem(v["kv_dtype"]):

@@ -2,20 +2,59 @@
 
 from .commands import Arg, CommandSet, CommandSpec
 
-_MOVE = CommandSpec("move", "drive straight", keywords=("drive", "go", "advance", "reverse", "走", "前进", "后退"), args=(
-    Arg("direction", "enum", choices=("forward", "backward"), aliases=(
-        ("forward", ("ahead", "front", "向前", "前进")), ("backward", ("back", "reverse", "后退", "向后")))),
-    Arg("distance_m", "number", "m", 0.05, 5.0)))
-_TURN = CommandSpec("turn", "turn in place", keywords=("rotate", "spin", "转"), args=(
-    Arg("direction", "enum", choices=("left", "right"), aliases=(("left", ("左",)), ("right", ("右",)))),
-    Arg("angle_deg", "number", "degrees", 1, 360)))
-_GRIP = CommandSpec("grip", "open or close the gripper", keywords=("gripper", "夹爪"), args=(
-    Arg("action", "enum", choices=("open", "close"), aliases=(
-        ("open", ("release", "let", "松开")), ("close", ("grab", "grip", "合上")))),))
-_LIGHTS = CommandSpec("lights", "switch room lights", keywords=("light", "lamp", "灯"), args=(
-    Arg("state", "enum", choices=("on", "off"), aliases=(("on", ("打开",)), ("off", ("关掉", "关")))),
-    Arg("room", "enum", choices=("kitchen", "living_room", "bedroom", "hallway"),
-        aliases=(("kitchen", ("厨房",)), ("bedroom", ("卧室",)), ("living_room", ("客厅",))))))
+_MOVE = CommandSpec(
+    "move",
+    "drive straight",
+    keywords=("drive", "go", "advance", "reverse", "走", "前进", "后退"),
+    args=(
+        Arg(
+            "direction",
+            "enum",
+            choices=("forward", "backward"),
+            aliases=(
+                ("forward", ("ahead", "front", "向前", "前进")),
+                ("backward", ("back", "reverse", "后退", "向后")),
+            ),
+        ),
+        Arg("distance_m", "number", "m", 0.05, 5.0),
+    ),
+)
+_TURN = CommandSpec(
+    "turn",
+    "turn in place",
+    keywords=("rotate", "spin", "转"),
+    args=(
+        Arg("direction", "enum", choices=("left", "right"), aliases=(("left", ("左",)), ("right", ("右",)))),
+        Arg("angle_deg", "number", "degrees", 1, 360),
+    ),
+)
+_GRIP = CommandSpec(
+    "grip",
+    "open or close the gripper",
+    keywords=("gripper", "夹爪"),
+    args=(
+        Arg(
+            "action",
+            "enum",
+            choices=("open", "close"),
+            aliases=(("open", ("release", "let", "松开")), ("close", ("grab", "grip", "合上"))),
+        ),
+    ),
+)
+_LIGHTS = CommandSpec(
+    "lights",
+    "switch room lights",
+    keywords=("light", "lamp", "灯"),
+    args=(
+        Arg("state", "enum", choices=("on", "off"), aliases=(("on", ("打开",)), ("off", ("关掉", "关")))),
+        Arg(
+            "room",
+            "enum",
+            choices=("kitchen", "living_room", "bedroom", "hallway"),
+            aliases=(("kitchen", ("厨房",)), ("bedroom", ("卧室",)), ("living_room", ("客厅",))),
+        ),
+    ),
+)
 
 DEMO_COMMANDS = CommandSet(
     commands=[
@@ -23,13 +62,24 @@ DEMO_COMMANDS = CommandSet(
         _TURN,
         CommandSpec("stop", "stop all motion", keywords=("halt", "freeze", "停")),
         _GRIP,
-        CommandSpec("set_speed", "set the driving speed", keywords=("speed", "速度"),
-                    args=(Arg("speed_mps", "number", "m/s", 0.1, 1.5),)),
+        CommandSpec(
+            "set_speed",
+            "set the driving speed",
+            keywords=("speed", "速度"),
+            args=(Arg("speed_mps", "number", "m/s", 0.1, 1.5),),
+        ),
         _LIGHTS,
-        CommandSpec("set_thermostat", "set the heating target", keywords=("thermostat", "heating", "heat", "warm", "温度"),
-                    args=(Arg("temperature_c", "number", "°C", 10, 28),)),
-        CommandSpec("report_status", "say battery, position and errors",
-                    keywords=("status", "report", "battery", "position", "errors", "汇报", "状态")),
+        CommandSpec(
+            "set_thermostat",
+            "set the heating target",
+            keywords=("thermostat", "heating", "heat", "warm", "温度"),
+            args=(Arg("temperature_c", "number", "°C", 10, 28),),
+        ),
+        CommandSpec(
+            "report_status",
+            "say battery, position and errors",
+            keywords=("status", "report", "battery", "position", "errors", "汇报", "状态"),
+        ),
     ],
     examples=[  # the few-shot pool; benchmarks/bench_commands.py checks none is a dev-set request
         ("go forward 2 meters", {"command": "move", "direction": "forward", "distance_m": 2}),

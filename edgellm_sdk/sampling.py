@@ -26,8 +26,11 @@ class Sampling:
             raise ValueError(f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}")
         if not (isinstance(self.top_p, (int, float)) and 0.0 < self.top_p <= 1.0):
             raise ValueError(f"top_p must be in (0, 1] (1 = off), got {self.top_p!r}")
-        if not (isinstance(self.repetition_penalty, (int, float)) and 0.0 < self.repetition_penalty <= 10.0
-                and math.isfinite(self.repetition_penalty)):
+        if not (
+            isinstance(self.repetition_penalty, (int, float))
+            and 0.0 < self.repetition_penalty <= 10.0
+            and math.isfinite(self.repetition_penalty)
+        ):
             raise ValueError(f"repetition_penalty must be in (0, 10] (1 = off), got {self.repetition_penalty!r}")
         if self.seed is not None and not isinstance(self.seed, int):
             raise ValueError(f"seed must be an int or None, got {self.seed!r}")
@@ -59,7 +62,7 @@ def distribution(logits: np.ndarray, sampling: Sampling, history: Sequence[int] 
     if sampling.greedy:
         return np.array([int(np.argmax(logits))]), np.ones(1)
     if sampling.top_k and sampling.top_k < logits.size:
-        candidates = np.argpartition(logits, -sampling.top_k)[-sampling.top_k:]
+        candidates = np.argpartition(logits, -sampling.top_k)[-sampling.top_k :]
     else:
         candidates = np.arange(logits.size)
     scaled = logits[candidates].astype(np.float64) / sampling.temperature
@@ -73,8 +76,7 @@ def distribution(logits: np.ndarray, sampling: Sampling, history: Sequence[int] 
     return candidates, probs
 
 
-def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator,
-           history: Sequence[int] = ()) -> int:
+def sample(logits: np.ndarray, sampling: Sampling, rng: np.random.Generator, history: Sequence[int] = ()) -> int:
     """Pick the next token id from 1-D ``logits`` (not modified)."""
     if sampling.greedy and (sampling.repetition_penalty == 1.0 or not len(history)):
         return int(np.argmax(logits))  # the decode loop's hot path: no copies

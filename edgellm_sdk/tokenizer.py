@@ -19,8 +19,16 @@ _JOINERS = ("\u200d",)  # a character after these belongs to the same grapheme
 
 
 class Tokenizer:
-    def __init__(self, hf_tokenizer, *, eos_ids: Iterable[int] = (), bos_id: int | None = None,
-                 add_bos: bool = False, chat_template: str | None = None, special_tokens: dict | None = None):
+    def __init__(
+        self,
+        hf_tokenizer,
+        *,
+        eos_ids: Iterable[int] = (),
+        bos_id: int | None = None,
+        add_bos: bool = False,
+        chat_template: str | None = None,
+        special_tokens: dict | None = None,
+    ):
         self.hf = hf_tokenizer
         self.eos_ids = frozenset(int(i) for i in eos_ids)
         self.bos_id, self.add_bos = bos_id, add_bos
@@ -53,10 +61,19 @@ class Tokenizer:
         template = cfg.get("chat_template")
         if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
             template = next((t["template"] for t in template if t.get("name") == "default"), template[0]["template"])
-        specials = {k: (v.get("content") if isinstance(v, dict) else v)
-                    for k in ("bos_token", "eos_token", "unk_token", "pad_token") if (v := cfg.get(k))}
-        return cls(hf, eos_ids=eos_ids, bos_id=token_id(cfg.get("bos_token")),
-                   add_bos=bool(cfg.get("add_bos_token", False)), chat_template=template, special_tokens=specials)
+        specials = {
+            k: (v.get("content") if isinstance(v, dict) else v)
+            for k in ("bos_token", "eos_token", "unk_token", "pad_token")
+            if (v := cfg.get(k))
+        }
+        return cls(
+            hf,
+            eos_ids=eos_ids,
+            bos_id=token_id(cfg.get("bos_token")),
+            add_bos=bool(cfg.get("add_bos_token", False)),
+            chat_template=template,
+            special_tokens=specials,
+        )
 
     @property
     def vocab_size(self) -> int:
@@ -117,7 +134,7 @@ class TextStream:
         hold = max((_overlap(text, s) for s in self._stop), default=0)
         while hold < len(text) and text[len(text) - hold - 1] in _JOINERS:
             hold += 1
-        self._pending = text[len(text) - hold:] if hold else ""
+        self._pending = text[len(text) - hold :] if hold else ""
         return text[: len(text) - hold]
 
 

@@ -47,13 +47,18 @@ class Tool:
                 if hint is float:
                     props[name]["multipleOf"] = 0.01
             else:
-                raise ValueError(f"tool {fn.__name__}: parameter {name} has type {hint!r}; use int, float, str, "
-                                 "bool or Literal[...]")
+                raise ValueError(
+                    f"tool {fn.__name__}: parameter {name} has type {hint!r}; use int, float, str, bool or Literal[...]"
+                )
             if param.default is inspect.Parameter.empty:
                 required.append(name)
         doc = (inspect.getdoc(fn) or fn.__name__).splitlines()[0]
-        return cls(fn.__name__, doc, {"type": "object", "properties": props, "required": required,
-                                      "additionalProperties": False}, fn)
+        return cls(
+            fn.__name__,
+            doc,
+            {"type": "object", "properties": props, "required": required, "additionalProperties": False},
+            fn,
+        )
 
 
 @dataclass(frozen=True)
@@ -78,24 +83,43 @@ def as_tool(spec) -> Tool:
 
 
 def choice_schema(tools: Sequence[Tool], allow_answer: bool = True) -> dict:
-    options = [{"type": "object", "properties": {"tool": {"const": t.name}, "arguments": t.parameters},
-                "required": ["tool", "arguments"], "additionalProperties": False} for t in tools]
+    options = [
+        {
+            "type": "object",
+            "properties": {"tool": {"const": t.name}, "arguments": t.parameters},
+            "required": ["tool", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in tools
+    ]
     if allow_answer:
-        options.append({"type": "object", "properties": {"answer": {"type": "string", "maxLength": 600}},
-                        "required": ["answer"], "additionalProperties": False})
+        options.append(
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "maxLength": 600}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            }
+        )
     return {"anyOf": options}
 
 
 def tools_prompt(tools: Sequence[Tool]) -> str:
-    lines = [("You can call tools. Reply with JSON: {\"tool\": name, \"arguments\": {...}} to call one, "
-             "or {\"answer\": text} when you can answer. Tools:")]
-    lines += [f"- {t.name}: {t.description}; arguments: {json.dumps(t.parameters.get('properties', {}))}"
-              for t in tools]
+    lines = [
+        (
+            'You can call tools. Reply with JSON: {"tool": name, "arguments": {...}} to call one, '
+            'or {"answer": text} when you can answer. Tools:'
+        )
+    ]
+    lines += [
+        f"- {t.name}: {t.description}; arguments: {json.dumps(t.parameters.get('properties', {}))}" for t in tools
+    ]
     return "\n".join(lines)
 
 
-def chat_with_tools(engine: EngineAPI, messages: Sequence, tools: Sequence, *, max_rounds: int = 3,
-                    **options) -> Completion:
+def chat_with_tools(
+    engine: EngineAPI, messages: Sequence, tools: Sequence, *, max_rounds: int = 3, **options
+) -> Completion:
     """Run the call/answer loop; the Completion's ``tool_calls`` lists what was called."""
     specs = [as_tool(t) for t in tools]
     if not specs:
@@ -106,9 +130,18 @@ def chat_with_tools(engine: EngineAPI, messages: Sequence, tools: Sequence, *, m
     convo = [head] + (convo[1:] if convo[0].role == "system" else convo)
     calls: list[ToolCall] = []
     for round_ in range(max_rounds + 1):
-        c = engine.complete(convo, schema=choice_schema(specs, allow_answer=True) if round_ < max_rounds
-                            else {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 600}},
-                                  "required": ["answer"], "additionalProperties": False}, **options)
+        c = engine.complete(
+            convo,
+            schema=choice_schema(specs, allow_answer=True)
+            if round_ < max_rounds
+            else {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "maxLength": 600}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            },
+            **options,
+        )
         if c.finish_reason != "stop":
             return replace(c, tool_calls=tuple(calls))
         reply = json.loads(c.text)

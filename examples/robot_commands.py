@@ -1,6 +1,6 @@
 """Natural language -> validated robot commands (refused when unsafe or not understood).
 
-    python examples/robot_commands.py "turn left 90 degrees" "move forward 50 meters" "向前走两米"
+python examples/robot_commands.py "turn left 90 degrees" "move forward 50 meters" "向前走两米"
 """
 
 import sys

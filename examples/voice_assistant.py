@@ -1,6 +1,6 @@
 """The voice assistant demo, headless: spoken questions (WAV) in, spoken answers (WAV) out.
 
-    python examples/voice_assistant.py examples/data/question.wav answer.wav
+python examples/voice_assistant.py examples/data/question.wav answer.wav
 """
 
 import sys

@@ -26,8 +26,9 @@ class ScriptedEngine:
     max_context = 2048
     prefix_cache: PrefixCache | None = None
 
-    def __init__(self, replies: Sequence[str] = ("",), *, finish: FinishReason = "stop",
-                 tokenizer: Tokenizer | None = None):
+    def __init__(
+        self, replies: Sequence[str] = ("",), *, finish: FinishReason = "stop", tokenizer: Tokenizer | None = None
+    ):
         self.replies = list(replies) or [""]
         self.finish: FinishReason = finish
         self.seen: list[list[dict[str, str]]] = []
@@ -64,11 +65,22 @@ class ScriptedEngine:
             self.seen.append([m.as_dict() for m in as_messages(prompt)])
         return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
 
-    def generate(self, prompt: Any, *, max_tokens: int = 256, stop: str | Sequence[str] = (),
-                 sampling: Sampling | None = None, deadline_s: float | None = None,
-                 cancel: threading.Event | None = None, context: str | bytes | None = None,
-                 kv_reuse: str = "exact", schema: Any = None, regex: str | None = None,
-                 grammar: str | None = None, speculative: Any = None) -> Iterator[Token]:
+    def generate(
+        self,
+        prompt: Any,
+        *,
+        max_tokens: int = 256,
+        stop: str | Sequence[str] = (),
+        sampling: Sampling | None = None,
+        deadline_s: float | None = None,
+        cancel: threading.Event | None = None,
+        context: str | bytes | None = None,
+        kv_reuse: str = "exact",
+        schema: Any = None,
+        regex: str | None = None,
+        grammar: str | None = None,
+        speculative: Any = None,
+    ) -> Iterator[Token]:
         words = self._next_reply(prompt).split(" ")
         for i, word in enumerate(words):
             text = word if i == 0 else " " + word
@@ -78,8 +90,14 @@ class ScriptedEngine:
     def complete(self, prompt: Any, **options: Any) -> Completion:
         return Completion(self._next_reply(prompt), (), self.finish, Usage(1, 1, 0.0, 0.0))
 
-    def chat(self, messages: Sequence[MessageLike], *, tools: Sequence | None = None, max_tool_rounds: int = 3,
-             **options: Any) -> Completion:
+    def chat(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        tools: Sequence | None = None,
+        max_tool_rounds: int = 3,
+        **options: Any,
+    ) -> Completion:
         return self.complete(as_messages(messages), **options)
 
 

@@ -48,15 +48,21 @@ def next_domain() -> int:
 
 
 def ros_env(domain: int, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               RMW_IMPLEMENTATION="rmw_fastrtps_cpp", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        ROS_DOMAIN_ID=str(domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
+        PYTHONUNBUFFERED="1",
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROS_SOURCES), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 
 
-_EXEC_WITH_SIGINT_IGNORED = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-                             "os.execv(sys.argv[1], sys.argv[1:])")
+_EXEC_WITH_SIGINT_IGNORED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 class NodeProcess:
@@ -64,10 +70,21 @@ class NodeProcess:
     process (``python -m edgellm_ros.<module>``, or an installed ``executable``); on exit it gets SIGINT, then SIGKILL after ``stop_timeout``. ``node.log()`` is its
     output (shown by the tests on failure)."""
 
-    def __init__(self, module: str, domain: int, workdir: Path, *, name: str | None = None,
-                 params: dict | None = None, params_file: Path | None = None, env: dict | None = None,
-                 remaps: dict[str, str] | None = None, executable: Path | None = None, stop_timeout: float = 10.0,
-                 sigint_ignored: bool = False):
+    def __init__(
+        self,
+        module: str,
+        domain: int,
+        workdir: Path,
+        *,
+        name: str | None = None,
+        params: dict | None = None,
+        params_file: Path | None = None,
+        env: dict | None = None,
+        remaps: dict[str, str] | None = None,
+        executable: Path | None = None,
+        stop_timeout: float = 10.0,
+        sigint_ignored: bool = False,
+    ):
         self.module, self.domain, self.stop_timeout = module, domain, stop_timeout
         self.sigint_ignored = sigint_ignored  # start it as a shell's background job would be started
         self.name = name or module
@@ -88,8 +105,9 @@ class NodeProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed by stop())
         # an ignored signal stays ignored across exec
         args = [sys.executable, "-c", _EXEC_WITH_SIGINT_IGNORED, *self.args] if self.sigint_ignored else self.args
-        self.proc = subprocess.Popen(args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         return self
 
     def stop(self) -> int:
@@ -172,8 +190,9 @@ class RosClient:
         self.close()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, node: NodeProcess | None = None,
-             poll: float = 0.02):
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, node: NodeProcess | None = None, poll: float = 0.02
+):
     """Poll until ``predicate()`` is truthy (returned); AssertionError naming ``what`` (with the
     node's log) on timeout or when the node process died."""
     end = time.monotonic() + timeout

@@ -63,7 +63,7 @@ class FakeArduino:
         assert self.master is not None, "unplugged"
         view = memoryview(data)
         while view:
-            view = view[os.write(self.master, view):]
+            view = view[os.write(self.master, view) :]
 
     def write_lines(self, lines: list[str], eol: str = "\r\n") -> None:
         self.write("".join(line + eol for line in lines))
@@ -82,8 +82,8 @@ class Mosquitto:
         self.config = workdir / f"mosquitto-{self.port}.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n{listener_config}\nallow_anonymous {str(anonymous).lower()}\n"
-            "persistence false\nmax_queued_messages 100000\n"
-            + ("user root\n" if os.geteuid() == 0 else ""))  # as root, do not drop to a user who cannot read tmp
+            "persistence false\nmax_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else "")
+        )  # as root, do not drop to a user who cannot read tmp
         self.log = workdir / f"mosquitto-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
@@ -153,11 +153,41 @@ def make_tls_files(directory: Path) -> dict[str, Path] | None:
     ext = directory / "san.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     commands = [
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "2",
-         "-subj", "/CN=edgellm-test-ca"],
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=edgellm-test-ca",
+        ],
         [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
-        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
-         "-days", "2", "-extfile", ext],
+        [
+            openssl,
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ],
     ]
     for command in commands:
         subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=60)

@@ -14,8 +14,14 @@ from edgellm_sdk.profiles import PROFILE_DIR
 
 
 def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "bench", "--json", *args], check=False,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "edgellm_sdk.cli", "bench", "--json", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def can_limit_memory() -> bool:
@@ -28,8 +34,9 @@ def can_limit_memory() -> bool:
 
 def tiny_profile(tmp_path, budget_mb: int) -> str:
     text = (PROFILE_DIR / "rpi4.toml").read_text().replace("budget_mb = 1024", f"budget_mb = {budget_mb}")
-    text = text.replace("intra_op_threads = 3", "intra_op_threads = 1").replace("max_context = 2048",
-                                                                                 "max_context = 384")
+    text = text.replace("intra_op_threads = 3", "intra_op_threads = 1").replace(
+        "max_context = 2048", "max_context = 384"
+    )
     path = tmp_path / "tiny-board.toml"
     path.write_text(text.replace('name = "rpi4"', 'name = "tiny-board"'))
     return str(path)
@@ -45,8 +52,17 @@ def test_bench_measures_this_machine(tiny_store):
 
 
 def test_simulate_pins_cores_limits_memory_and_says_it_is_a_simulation(tiny_store, tmp_path):
-    out = bench("--model", str(tiny_store.path("tiny")), "--profile", tiny_profile(tmp_path, 1024), "--simulate",
-                "--runs", "1", "--max-tokens", "8")
+    out = bench(
+        "--model",
+        str(tiny_store.path("tiny")),
+        "--profile",
+        tiny_profile(tmp_path, 1024),
+        "--simulate",
+        "--runs",
+        "1",
+        "--max-tokens",
+        "8",
+    )
     report = json.loads(out.stdout)
     assert out.returncode == 0, out.stderr
     assert report["simulated_profile"] == "tiny-board" and report["cores"] == 1 and report["threads"] == 1

@@ -13,8 +13,14 @@ def run(*args, home=None, stdin=None, timeout=120):
     env = dict(os.environ)
     if home:
         env["EDGELLM_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "edgellm_sdk", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "edgellm_sdk", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_pull_and_models(tmp_path, tiny_gguf):
@@ -50,11 +56,12 @@ def test_generate_streams_answer_and_usage(default_store):
 
 @pytest.mark.model
 def test_chat_reads_piped_stdin(default_store):
-    r = run("chat", "--max-tokens", "30", stdin="What is the capital of France? Answer in one sentence.\nAnd of Italy?\n")
+    r = run(
+        "chat", "--max-tokens", "30", stdin="What is the capital of France? Answer in one sentence.\nAnd of Italy?\n"
+    )
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.strip()]
     assert "Paris" in lines[0] and "Rome" in r.stdout
-
 
 
 def test_chat_stats_command(tmp_path, tiny_gguf):
@@ -73,8 +80,16 @@ def test_models_reports_variant_sizes_with_weights(tmp_path, tiny_gguf):
 
 def test_generate_with_schema_file(tmp_path, default_store):
     schema = tmp_path / "cmd.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"action": {"enum": ["move", "stop"]}},
-                                  "required": ["action"], "additionalProperties": False}))
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"action": {"enum": ["move", "stop"]}},
+                "required": ["action"],
+                "additionalProperties": False,
+            }
+        )
+    )
     r = run("generate", "Stop the robot now.", "--schema", str(schema), "-q")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["action"] in ("move", "stop")

@@ -17,29 +17,35 @@ from edgellm_sdk.commands import (
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
 
 
-@pytest.mark.parametrize("text, numbers", [
-    ("move forward 2.5 meters", [2.5]),
-    ("turn right a hundred and eighty degrees", [180]),
-    ("rotate forty-five degrees", [45]),
-    ("back up half a meter", [0.5]),
-    ("向左转一百八十度", [180]),
-    ("把温度设为二十二度", [22]),
-    ("向前走两米", [2]),
-    ("stop", []),
-    ("a dog", []),
-])
+@pytest.mark.parametrize(
+    "text, numbers",
+    [
+        ("move forward 2.5 meters", [2.5]),
+        ("turn right a hundred and eighty degrees", [180]),
+        ("rotate forty-five degrees", [45]),
+        ("back up half a meter", [0.5]),
+        ("向左转一百八十度", [180]),
+        ("把温度设为二十二度", [22]),
+        ("向前走两米", [2]),
+        ("stop", []),
+        ("a dog", []),
+    ],
+)
 def test_numbers_in_requests(text, numbers):
     assert numbers_in(text) == numbers
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("drive at 3 meters per second", [Quantity(3, "meters per second")]),
-    ("go ahead 4 m", [Quantity(4, "m")]),
-    ("go 2m then 5 mps", [Quantity(2, "m"), Quantity(5, "mps")]),
-    ("heat the house to 25 °C", [Quantity(25, "°c")]),
-    ("后退三米", [Quantity(3, "米")]),
-    ("move 3 mice", [Quantity(3, None)]),  # "m" must be a whole word
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("drive at 3 meters per second", [Quantity(3, "meters per second")]),
+        ("go ahead 4 m", [Quantity(4, "m")]),
+        ("go 2m then 5 mps", [Quantity(2, "m"), Quantity(5, "mps")]),
+        ("heat the house to 25 °C", [Quantity(25, "°c")]),
+        ("后退三米", [Quantity(3, "米")]),
+        ("move 3 mice", [Quantity(3, None)]),  # "m" must be a whole word
+    ],
+)
 def test_units_written_after_numbers(text, expected):
     assert quantities(text) == expected
 
@@ -91,7 +97,11 @@ def test_semantic_retrieval_and_vote(engine, embedder):
     parser = CommandParser(engine, DEMO_COMMANDS, embedder=embedder)
     messages, schema = parser.plan("please rotate to the left by 30 degrees")
     assert messages[-2]["role"] == "assistant" and '"command":"turn"' in messages[-2]["content"]
-    assert {s["properties"]["command"]["const"] for s in schema["anyOf"]} <= {"turn", "set_thermostat", "not_understood"}
+    assert {s["properties"]["command"]["const"] for s in schema["anyOf"]} <= {
+        "turn",
+        "set_thermostat",
+        "not_understood",
+    }
 
 
 def test_parser_on_the_default_model(engine, embedder):

@@ -21,19 +21,22 @@ def tiny(tiny_store):
 # --- random schemas: a random-weights model must still produce conforming JSON ---------------
 def field_schemas():
     integer = st.tuples(st.integers(-50, 50), st.integers(0, 60)).map(
-        lambda t: {"type": "integer", "minimum": t[0], "maximum": t[0] + t[1]})
+        lambda t: {"type": "integer", "minimum": t[0], "maximum": t[0] + t[1]}
+    )
     # multipleOf bounds the digits: without it a number may legally run on forever ("1.000…")
     number = st.tuples(st.integers(-10, 10), st.integers(1, 20)).map(
-        lambda t: {"type": "number", "minimum": t[0], "maximum": t[0] + t[1], "multipleOf": 0.01})
+        lambda t: {"type": "number", "minimum": t[0], "maximum": t[0] + t[1], "multipleOf": 0.01}
+    )
     string = st.integers(1, 8).map(lambda n: {"type": "string", "maxLength": n})
-    enum = st.lists(st.sampled_from(["left", "right", "stop", "go", "on", "off"]), min_size=1, max_size=4,
-                    unique=True).map(lambda v: {"enum": v})
+    enum = st.lists(
+        st.sampled_from(["left", "right", "stop", "go", "on", "off"]), min_size=1, max_size=4, unique=True
+    ).map(lambda v: {"enum": v})
     return st.one_of(integer, number, string, enum, st.just({"type": "boolean"}))
 
 
-schemas = st.dictionaries(st.sampled_from(["a", "speed", "name", "mode", "x", "y"]), field_schemas(),
-                          min_size=1, max_size=3).map(
-    lambda props: {"type": "object", "properties": props, "required": sorted(props), "additionalProperties": False})
+schemas = st.dictionaries(
+    st.sampled_from(["a", "speed", "name", "mode", "x", "y"]), field_schemas(), min_size=1, max_size=3
+).map(lambda props: {"type": "object", "properties": props, "required": sorted(props), "additionalProperties": False})
 
 
 def conforms(value, schema) -> bool:
@@ -41,8 +44,11 @@ def conforms(value, schema) -> bool:
         return value in schema["enum"]
     t = schema["type"]
     if t == "object":
-        return (isinstance(value, dict) and set(value) == set(schema["required"])
-                and all(conforms(value[k], s) for k, s in schema["properties"].items()))
+        return (
+            isinstance(value, dict)
+            and set(value) == set(schema["required"])
+            and all(conforms(value[k], s) for k, s in schema["properties"].items())
+        )
     if t == "boolean":
         return isinstance(value, bool)
     if t == "string":
@@ -98,8 +104,9 @@ def test_cancel_and_deadline_during_constrained_generation(tiny):
 
 
 def test_response_cache_key_includes_the_constraint(tiny_store):
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1,
-                     response_cache=ResponseCache()) as e:
+    with Engine.load(
+        "tiny", store=tiny_store, variant="q8", max_context=256, threads=1, response_cache=ResponseCache()
+    ) as e:
         e.complete("hello", regex="(yes|no)", max_tokens=5)
         assert e.complete("hello", regex="(yes|no)", max_tokens=5).cached
         assert not e.complete("hello", regex="(on|off)", max_tokens=5).cached

@@ -26,7 +26,11 @@ def test_reader_undoes_llama_cpp_permutation_and_reads_config(tiny_gguf):
     w = read_gguf(path)
     c = ref["config"]
     assert (w.config.num_layers, w.config.hidden_size, w.config.num_heads, w.config.num_kv_heads) == (
-        c["layers"], c["hidden"], c["heads"], c["kv_heads"])
+        c["layers"],
+        c["hidden"],
+        c["heads"],
+        c["kv_heads"],
+    )
     np.testing.assert_array_equal(w.layers[0].q.dense(), ref["layers"][0]["q"])
     np.testing.assert_array_equal(w.layers[1].k.dense(), ref["layers"][1]["k"])
     assert w.config.tie_embeddings

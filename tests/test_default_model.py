@@ -52,11 +52,15 @@ def test_chinese_and_emoji_stream_as_valid_text(engine):
 @pytest.mark.parametrize("variant", ["q4", "q8"])
 def test_variants_track_the_fp32_reference(default_store, variant):
     """Quantized variants agree with fp32 (GGUF dequantized) on next-token predictions."""
-    text = ("The robot moved slowly across the warehouse floor, scanning each shelf for the missing package. "
-            "When it found the box, it lifted it carefully and carried it to the loading dock.")
+    text = (
+        "The robot moved slowly across the warehouse floor, scanning each shelf for the missing package. "
+        "When it found the box, it lifted it carefully and carried it to the loading dock."
+    )
     agree = []
-    with Engine.load(DEFAULT_MODEL, store=default_store, variant="fp32", threads=2) as ref, \
-            Engine.load(DEFAULT_MODEL, store=default_store, variant=variant, threads=2) as q4:
+    with (
+        Engine.load(DEFAULT_MODEL, store=default_store, variant="fp32", threads=2) as ref,
+        Engine.load(DEFAULT_MODEL, store=default_store, variant=variant, threads=2) as q4,
+    ):
         ids = ref.tokenizer.encode(text)
         a = ref.backend.forward(ids, all_logits=True)
         b = q4.backend.forward(ids, all_logits=True)
@@ -89,8 +93,10 @@ ROBOT_SYSTEM = (
 def test_prefix_cache_is_exact_on_the_default_model(default_store):
     system = [{"role": "system", "content": ROBOT_SYSTEM}]
     questions = ["Where do you charge?", "How much can your arm lift?"]
-    with Engine.load(DEFAULT_MODEL, store=default_store, threads=2) as cached, \
-            Engine.load(DEFAULT_MODEL, store=default_store, threads=2, prefix_cache=False) as plain:
+    with (
+        Engine.load(DEFAULT_MODEL, store=default_store, threads=2) as cached,
+        Engine.load(DEFAULT_MODEL, store=default_store, threads=2, prefix_cache=False) as plain,
+    ):
         warmed = cached.warm(system)
         assert warmed >= 300
         for q in questions:
@@ -108,8 +114,18 @@ def test_ten_turn_chat_prefills_only_new_tokens(default_store):
     template markers); the replies' tokens were computed while decoding and are not redone."""
     from edgellm_sdk.cache.prefix import common_prefix
 
-    questions = ["Hi, I'm Ana.", "What is a robot?", "Name a sensor.", "What is lidar?", "Is it expensive?",
-                 "What about cameras?", "Which is better indoors?", "Thanks!", "What did I ask first?", "Bye."]
+    questions = [
+        "Hi, I'm Ana.",
+        "What is a robot?",
+        "Name a sensor.",
+        "What is lidar?",
+        "Is it expensive?",
+        "What about cameras?",
+        "Which is better indoors?",
+        "Thanks!",
+        "What did I ask first?",
+        "Bye.",
+    ]
     system = {"role": "system", "content": "You are a helpful robot."}
     with Engine.load(DEFAULT_MODEL, store=default_store, threads=2, prefix_cache=False) as engine:
         session = engine.session(system=system["content"])

@@ -45,15 +45,44 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 BASH = shutil.which("bash") or "/bin/bash"
 
 # commands the install scripts may only print under --dry-run: faked first on PATH, calls recorded
-FAKED = ["apt-get", "apt", "dpkg", "useradd", "usermod", "groupadd", "adduser", "systemctl", "udevadm",
-         "runuser", "sudo", "su", "install", "cp", "chown", "chmod", "ln", "pip", "pip3", "colcon", "rosdep"]
+FAKED = [
+    "apt-get",
+    "apt",
+    "dpkg",
+    "useradd",
+    "usermod",
+    "groupadd",
+    "adduser",
+    "systemctl",
+    "udevadm",
+    "runuser",
+    "sudo",
+    "su",
+    "install",
+    "cp",
+    "chown",
+    "chmod",
+    "ln",
+    "pip",
+    "pip3",
+    "colcon",
+    "rosdep",
+]
 # what a real install creates; a dry run must leave these as they were
-SYSTEM_PATHS = ["/opt/edgellm", "/var/lib/edgellm", "/etc/edgellm", "/etc/default/edgellm",
-                "/etc/systemd/system/edgellm-voice.service", "/etc/systemd/system/edgellm-ros.service",
-                "/etc/systemd/system/edgellm-sensors@.service", "/etc/udev/rules.d/99-edgellm-sensors.rules"]
+SYSTEM_PATHS = [
+    "/opt/edgellm",
+    "/var/lib/edgellm",
+    "/etc/edgellm",
+    "/etc/default/edgellm",
+    "/etc/systemd/system/edgellm-voice.service",
+    "/etc/systemd/system/edgellm-ros.service",
+    "/etc/systemd/system/edgellm-sensors@.service",
+    "/etc/udev/rules.d/99-edgellm-sensors.rules",
+]
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def profile_file(name: str, tmp_path: Path) -> Path:
     if name != "fixture":
@@ -76,8 +105,9 @@ def margin_of(template: Path) -> int:
 
 
 def render(profile: Path | str, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([BASH, str(RENDER), str(profile), str(out)], check=False, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [BASH, str(RENDER), str(profile), str(out)], check=False, capture_output=True, text=True, timeout=60
+    )
 
 
 def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
@@ -121,8 +151,14 @@ def verify_name(unit: str) -> str:
 
 def systemd_verify(unit_dir: Path, unit: str) -> list[str]:
     """Problems systemd-analyze verify reports for one unit (its exit status and the lines naming it)."""
-    r = subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", str(unit_dir / verify_name(unit))],
-                       check=False, capture_output=True, text=True, timeout=120, cwd=unit_dir)
+    r = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", "--man=no", str(unit_dir / verify_name(unit))],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=unit_dir,
+    )
     stem = unit.split("@")[0].removesuffix(".service")
     mine = [ln for ln in (r.stdout + r.stderr).splitlines() if stem in ln or str(unit_dir) in ln]
     return ([f"exit status {r.returncode}"] if r.returncode else []) + mine
@@ -169,8 +205,15 @@ def system_state() -> dict[str, bool]:
 
 
 def run_installer(board: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([BASH, str(INSTALLERS[board]), *args], check=False, capture_output=True, text=True, env=env,
-                          timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [BASH, str(INSTALLERS[board]), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def profile_arg(board: str, tmp_path: Path) -> str:
@@ -189,6 +232,7 @@ def is_board(board: str) -> bool:
 
 
 # --- systemd units ------------------------------------------------------------------------------
+
 
 def test_templates_exist():
     assert {"edgellm-voice.service", "edgellm-ros.service", "edgellm-sensors@.service"} <= set(UNIT_NAMES)
@@ -251,8 +295,12 @@ def test_unit_settings(unit, tmp_path):
     assert "EDGELLM_HOME=/var/lib/edgellm" in s["Environment"]
     assert s["StateDirectory"] == ["edgellm"]
     assert s["EnvironmentFile"][0] == "-/etc/default/edgellm"
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes"}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+    }.items():
         assert s[key] == [value], key
     # these would hide /dev/snd, serial adapters or the Jetson GPU nodes from the service
     assert not {"PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock"} & set(s)
@@ -295,13 +343,16 @@ def test_ros_board_follows_the_profile(tmp_path):
     assert 'choices=["rpi", "jetson"]' in launch
 
 
-@pytest.mark.parametrize("body, message", [
-    ('name = "x"\n', "no [memory] budget_mb"),
-    ('[memory]\nbudget_mb = "big"\n', "whole number"),
-    ("[memory]\nbudget_mb = 0\n", "> 0"),
-    ("[memory]\nbudget_mb = 1.5\n", "whole number"),
-    ("[runtime]\nbudget_mb = 512\n[memory]\nother = 1\n", "no [memory] budget_mb"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('name = "x"\n', "no [memory] budget_mb"),
+        ('[memory]\nbudget_mb = "big"\n', "whole number"),
+        ("[memory]\nbudget_mb = 0\n", "> 0"),
+        ("[memory]\nbudget_mb = 1.5\n", "whole number"),
+        ("[runtime]\nbudget_mb = 512\n[memory]\nother = 1\n", "no [memory] budget_mb"),
+    ],
+)
 def test_render_refuses_bad_profiles(body, message, tmp_path):
     profile = tmp_path / "bad.toml"
     profile.write_text(body, encoding="utf-8")
@@ -312,8 +363,9 @@ def test_render_refuses_bad_profiles(body, message, tmp_path):
 
 def test_render_reads_toml_integer_forms(tmp_path):
     profile = tmp_path / "p.toml"
-    profile.write_text("[runtime]\nthreads = 2\n\n[memory]   # the budget\n  budget_mb = 1_536  # MB\n",
-                       encoding="utf-8")
+    profile.write_text(
+        "[runtime]\nthreads = 2\n\n[memory]   # the budget\n  budget_mb = 1_536  # MB\n", encoding="utf-8"
+    )
     assert render(profile, tmp_path / "units").returncode == 0
     assert "MemoryMax=2048M" in (tmp_path / "units" / "edgellm-voice.service").read_text(encoding="utf-8")
     r = render("no-such-profile", tmp_path / "units2")
@@ -324,11 +376,17 @@ def test_render_reads_toml_integer_forms(tmp_path):
 @pytest.mark.parametrize("profile", PROFILE_FILES, ids=lambda p: p.stem)
 def test_bash_profile_readers_agree_with_tomllib(profile):
     data = tomllib.loads(profile.read_text(encoding="utf-8"))
-    r = subprocess.run([BASH, str(RENDER), "--budget", str(profile)], check=False, capture_output=True, text=True,
-                       timeout=30)
+    r = subprocess.run(
+        [BASH, str(RENDER), "--budget", str(profile)], check=False, capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 0 and int(r.stdout) == data["memory"]["budget_mb"], r.stderr
-    r = subprocess.run([BASH, "-c", f'source "{PROFILE_LIB}"; profile_matches "{profile}"'],
-                       check=False, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [BASH, "-c", f'source "{PROFILE_LIB}"; profile_matches "{profile}"'],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0 and r.stdout.splitlines() == data.get("match", []), r.stderr
 
 
@@ -352,6 +410,7 @@ def test_example_options_are_accepted_by_the_cli():
 
 # --- the ROS 2 wrapper ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fake_ros(tmp_path, fakes):
     """A fake /opt/ros/<distro>, a built workspace and a `ros2` that records its arguments."""
@@ -367,7 +426,8 @@ def fake_ros(tmp_path, fakes):
     (fake_bin / "ros2").write_text(
         f'#!/bin/sh\n{{ echo "$*"; echo "ros=$FAKE_ROS_SOURCED ws=$FAKE_WS_SOURCED"; echo "$PYTHONPATH"; }}'
         f' > "{record}"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (fake_bin / "ros2").chmod(0o755)
     (fake_bin / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
     (fake_bin / "python3").chmod(0o755)
@@ -443,8 +503,25 @@ def udev_rule_errors(text: str) -> list[str]:
             if key == "LABEL":
                 labels.add(value)
             for sub in re.findall(r"\$(\w+)", value):
-                if sub not in {"env", "attr", "kernel", "number", "devpath", "id", "driver", "major", "minor",
-                               "result", "parent", "name", "links", "root", "sys", "devnode", "tempnode"}:
+                if sub not in {
+                    "env",
+                    "attr",
+                    "kernel",
+                    "number",
+                    "devpath",
+                    "id",
+                    "driver",
+                    "major",
+                    "minor",
+                    "result",
+                    "parent",
+                    "name",
+                    "links",
+                    "root",
+                    "sys",
+                    "devnode",
+                    "tempnode",
+                }:
                     errors.append(f"line {n}: unknown substitution ${sub}")
             pos = m.end()  # the token regex needs a comma or the end of the line after each value
         if tokens and line.rstrip().endswith(","):
@@ -455,11 +532,20 @@ def udev_rule_errors(text: str) -> list[str]:
 
 def test_udev_checker_finds_errors():
     assert udev_rule_errors('KERNEL=="ttyUSB*", SYMLINK+="x"\nLABEL="end"\n') == []
-    bad = ('ATTRS{idVendor}="0403", GROUP=="dialout"\nFOO=="1"\nENV="x"\nMODE="rw"\nGOTO="nowhere"\n'
-           'KERNEL=="a" SYMLINK+="b"\n')
+    bad = (
+        'ATTRS{idVendor}="0403", GROUP=="dialout"\nFOO=="1"\nENV="x"\nMODE="rw"\nGOTO="nowhere"\n'
+        'KERNEL=="a" SYMLINK+="b"\n'
+    )
     errors = udev_rule_errors(bad)
-    for needle in ("ATTRS is a match key", "GROUP is an assignment", "unknown key FOO", "ENV needs",
-                   "bad MODE", "'nowhere' has no LABEL", "cannot parse at 'KERNEL"):
+    for needle in (
+        "ATTRS is a match key",
+        "GROUP is an assignment",
+        "unknown key FOO",
+        "ENV needs",
+        "bad MODE",
+        "'nowhere' has no LABEL",
+        "cannot parse at 'KERNEL",
+    ):
         assert any(needle in e for e in errors), (needle, errors)
 
 
@@ -496,6 +582,7 @@ def test_udevadm_verify(tmp_path):
 
 # --- shell scripts ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(DEVICES)))
 def test_shell_syntax(script):
     r = subprocess.run([BASH, "-n", str(script)], check=False, capture_output=True, text=True, timeout=30)
@@ -508,8 +595,9 @@ def test_shell_syntax(script):
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(DEVICES)))
 def test_shellcheck(script):
-    r = subprocess.run(["shellcheck", "-x", str(script)], check=False, capture_output=True, text=True, timeout=60,
-                       cwd=script.parent)
+    r = subprocess.run(
+        ["shellcheck", "-x", str(script)], check=False, capture_output=True, text=True, timeout=60, cwd=script.parent
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -572,8 +660,24 @@ def test_dry_run_local_sdk_and_ros(fakes, tmp_path):
     (ros_root / "jazzy").mkdir(parents=True)
     (ros_root / "jazzy" / "setup.bash").write_text("\n", encoding="utf-8")
     env["EDGELLM_ROS_ROOT"] = str(ros_root)
-    r = run_installer("rpi", ["--dry-run", "--force", "--profile", profile_arg("rpi", tmp_path), "--sdk", str(ROOT),
-                              "--ros", "--enable", "voice", "--enable", "sensors@greenhouse", "--no-pull"], env)
+    r = run_installer(
+        "rpi",
+        [
+            "--dry-run",
+            "--force",
+            "--profile",
+            profile_arg("rpi", tmp_path),
+            "--sdk",
+            str(ROOT),
+            "--ros",
+            "--enable",
+            "voice",
+            "--enable",
+            "sensors@greenhouse",
+            "--no-pull",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert f"pip install --disable-pip-version-check '{ROOT}[speech,serial,mqtt,structured,tools]'" in out
@@ -614,15 +718,26 @@ def test_profile_detected_from_the_device_tree(fakes, tmp_path):
 def test_jetson_requires_a_matching_onnxruntime_gpu(fakes, tmp_path):
     env, calls = fakes
     release = tmp_path / "nv_tegra_release"
-    release.write_text("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
-                       "DATE: Wed Jan  8 01:49:37 UTC 2025\n", encoding="utf-8")
+    release.write_text(
+        "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+        "DATE: Wed Jan  8 01:49:37 UTC 2025\n",
+        encoding="utf-8",
+    )
     model = tmp_path / "model"
     model.write_bytes(b"NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super\x00")
     env.update(EDGELLM_NV_TEGRA_RELEASE=str(release), EDGELLM_DT_MODEL=str(model))
     r = run_installer("jetson", ["--dry-run", "--force"], env)
     assert r.returncode == 1
-    for needle in ("no source given", "L4T R36.4.3", "JetPack 6.1/6.2", "https://pypi.jetson-ai-lab.io/jp6/cu126",
-                   "--ort-index", "--ort-wheel", "EDGELLM_ORT_INDEX", "conflict"):
+    for needle in (
+        "no source given",
+        "L4T R36.4.3",
+        "JetPack 6.1/6.2",
+        "https://pypi.jetson-ai-lab.io/jp6/cu126",
+        "--ort-index",
+        "--ort-wheel",
+        "EDGELLM_ORT_INDEX",
+        "conflict",
+    ):
         assert needle in r.stderr, (needle, r.stderr)
     if (DEVICES / "profiles" / "jetson-orin-nano.toml").exists():
         assert "profile: jetson-orin-nano" in r.stdout
@@ -634,8 +749,9 @@ def test_jetson_requires_a_matching_onnxruntime_gpu(fakes, tmp_path):
     r = run_installer("jetson", ["--dry-run", "--force"], env)
     assert r.returncode == 0, r.stderr
     assert f"pip install --disable-pip-version-check {wheel}" in r.stdout
-    release.write_text("# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t210ref, EABI: aarch64\n",
-                       encoding="utf-8")
+    release.write_text(
+        "# R32 (release), REVISION: 7.4, GCID: 33514132, BOARD: t210ref, EABI: aarch64\n", encoding="utf-8"
+    )
     r = run_installer("jetson", ["--dry-run", "--force"], env)
     assert "L4T R32.7.4: JetPack 4" in r.stdout and "not supported" in r.stdout
     assert calls() == []
@@ -645,11 +761,24 @@ def test_jetson_requires_a_matching_onnxruntime_gpu(fakes, tmp_path):
 def test_jetson_gpu_dropin_verifies(fakes, tmp_path):
     """The drop-in the Jetson installer writes (SupplementaryGroups for the GPU) is a valid unit part."""
     env, _ = fakes
-    r = run_installer("jetson", ["--dry-run", "--force", "--profile", profile_arg("jetson", tmp_path),
-                                 "--ort-index", "https://example.invalid/simple"], env)
+    r = run_installer(
+        "jetson",
+        [
+            "--dry-run",
+            "--force",
+            "--profile",
+            profile_arg("jetson", tmp_path),
+            "--ort-index",
+            "https://example.invalid/simple",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr
-    dropins = re.findall(r"^\[dry-run\] write /etc/systemd/system/(\S+)\.d/(\S+) \(mode 0644\):\n((?:    \| .*\n)+)",
-                         r.stdout, re.MULTILINE)
+    dropins = re.findall(
+        r"^\[dry-run\] write /etc/systemd/system/(\S+)\.d/(\S+) \(mode 0644\):\n((?:    \| .*\n)+)",
+        r.stdout,
+        re.MULTILINE,
+    )
     if not dropins:
         assert subprocess.run(["getent", "group", "video"], check=False, capture_output=True).returncode != 0
         pytest.skip("no video/render group on this machine, so no drop-in is planned")

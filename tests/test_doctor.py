@@ -34,8 +34,15 @@ def line(report, name: str) -> Check:
     return lines(report, name)[0]
 
 
-def fake_tree(tmp_path: Path, *, model: str, arch: str = "aarch64", features: str = "fp asimd evtstrm crc32 cpuid",
-              cpus: int = 4, mem_mb: int = 3884) -> Path:
+def fake_tree(
+    tmp_path: Path,
+    *,
+    model: str,
+    arch: str = "aarch64",
+    features: str = "fp asimd evtstrm crc32 cpuid",
+    cpus: int = 4,
+    mem_mb: int = 3884,
+) -> Path:
     """A /proc and /dev like a Raspberry Pi's, with two USB serial devices."""
     root = tmp_path / "root"
     for d in ("proc/device-tree", "proc/sys/kernel", "dev/serial/by-id", "dev/edgellm"):
@@ -80,8 +87,12 @@ def test_raspberry_pi_4_tree(tmp_path):
     assert cpu.status == WARN and "asimd" in cpu.detail and "no asimddp" in cpu.detail
     assert "budget 1024 MB (profile rpi4)" in line(report, "memory").detail
     serial = line(report, "serial")
-    for port in ("/dev/ttyUSB0 rw", "/dev/ttyACM0 rw", "/dev/serial/by-id/usb-Arduino_Uno_1234-if00 rw",
-                 "/dev/edgellm/co2 rw"):
+    for port in (
+        "/dev/ttyUSB0 rw",
+        "/dev/ttyACM0 rw",
+        "/dev/serial/by-id/usb-Arduino_Uno_1234-if00 rw",
+        "/dev/edgellm/co2 rw",
+    ):
         assert port in serial.detail
     models = line(report, "model")
     assert models.status == WARN and models.fix == f"edgellm pull {DEFAULT_MODEL}"
@@ -188,8 +199,13 @@ def test_a_hung_or_crashing_check_is_a_warn_within_its_limit():
         raise RuntimeError("driver exploded")
 
     t0 = time.monotonic()
-    got = run_tasks([Task("slow", hang, 0.3, "look at the driver"), Task("boom", crash, 0.3),
-                     Task("fine", lambda: [Check("fine", OK, "a"), Check("fine", OK, "b")], 0.3)])
+    got = run_tasks(
+        [
+            Task("slow", hang, 0.3, "look at the driver"),
+            Task("boom", crash, 0.3),
+            Task("fine", lambda: [Check("fine", OK, "a"), Check("fine", OK, "b")], 0.3),
+        ]
+    )
     assert time.monotonic() - t0 < 1.5
     assert got[0] == Check("slow", WARN, "did not finish within 0.3 s", "look at the driver")
     assert got[1].status == WARN and "RuntimeError: driver exploded" in got[1].detail
@@ -198,16 +214,37 @@ def test_a_hung_or_crashing_check_is_a_warn_within_its_limit():
 
 def doctor_cli(*args, home=None, timeout=60):
     env = dict(os.environ, **({"EDGELLM_HOME": str(home)} if home else {}))
-    return subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "doctor", *args], check=False,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "edgellm_sdk.cli", "doctor", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_cli_json_and_table(default_store):
     r = doctor_cli("--json")
     data = json.loads(r.stdout)
     assert r.returncode == (0 if data["ok"] else 1), r.stderr
-    assert {"device", "python", "cpu", "memory", "onnxruntime", "packages", "extras", "audio", "serial", "groups",
-            "ros2", "mqtt", "model", "home", "disk"} <= {c["name"] for c in data["checks"]}
+    assert {
+        "device",
+        "python",
+        "cpu",
+        "memory",
+        "onnxruntime",
+        "packages",
+        "extras",
+        "audio",
+        "serial",
+        "groups",
+        "ros2",
+        "mqtt",
+        "model",
+        "home",
+        "disk",
+    } <= {c["name"] for c in data["checks"]}
     assert all(set(c) == {"name", "status", "detail", "fix"} for c in data["checks"])
     assert data["counts"]["FAIL"] == sum(c["status"] == "FAIL" for c in data["checks"])
     r = doctor_cli("--profile", "rpi4")
@@ -225,6 +262,10 @@ def test_cli_exit_code_1_on_a_fail(tmp_path):
 
 
 def test_importing_doctor_is_light():
-    code = "import sys, edgellm_sdk.doctor; print([m for m in ('onnxruntime', 'numpy', 'sounddevice', 'paho', " \
-           "'rclpy', 'serial') if m in sys.modules])"
-    assert subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip() == "[]"
+    code = (
+        "import sys, edgellm_sdk.doctor; print([m for m in ('onnxruntime', 'numpy', 'sounddevice', 'paho', "
+        "'rclpy', 'serial') if m in sys.modules])"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip() == "[]"
+    )

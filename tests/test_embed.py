@@ -11,8 +11,15 @@ from edgellm_sdk.embed import Embedder
 from edgellm_sdk.errors import ConversionError, ModelError
 from edgellm_sdk.toolchain.bert_onnx import build_bert_onnx, read_safetensors, reference_embedding
 
-CONFIG = {"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 64,
-          "layer_norm_eps": 1e-12, "vocab_size": 50, "max_position_embeddings": 16}
+CONFIG = {
+    "hidden_size": 32,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "intermediate_size": 64,
+    "layer_norm_eps": 1e-12,
+    "vocab_size": 50,
+    "max_position_embeddings": 16,
+}
 
 
 def write_safetensors(path, tensors):
@@ -28,16 +35,23 @@ def write_safetensors(path, tensors):
 
 def tiny_bert(rng):
     h, f = CONFIG["hidden_size"], CONFIG["intermediate_size"]
-    t = {"embeddings.word_embeddings.weight": rng.standard_normal((50, h)),
-         "embeddings.position_embeddings.weight": rng.standard_normal((16, h)) * 0.1,
-         "embeddings.token_type_embeddings.weight": rng.standard_normal((2, h)) * 0.1,
-         "embeddings.LayerNorm.weight": 1 + 0.1 * rng.standard_normal(h),
-         "embeddings.LayerNorm.bias": 0.1 * rng.standard_normal(h)}
+    t = {
+        "embeddings.word_embeddings.weight": rng.standard_normal((50, h)),
+        "embeddings.position_embeddings.weight": rng.standard_normal((16, h)) * 0.1,
+        "embeddings.token_type_embeddings.weight": rng.standard_normal((2, h)) * 0.1,
+        "embeddings.LayerNorm.weight": 1 + 0.1 * rng.standard_normal(h),
+        "embeddings.LayerNorm.bias": 0.1 * rng.standard_normal(h),
+    }
     for i in range(CONFIG["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        for name, shape in [("attention.self.query", (h, h)), ("attention.self.key", (h, h)),
-                            ("attention.self.value", (h, h)), ("attention.output.dense", (h, h)),
-                            ("intermediate.dense", (f, h)), ("output.dense", (h, f))]:
+        for name, shape in [
+            ("attention.self.query", (h, h)),
+            ("attention.self.key", (h, h)),
+            ("attention.self.value", (h, h)),
+            ("attention.output.dense", (h, h)),
+            ("intermediate.dense", (f, h)),
+            ("output.dense", (h, f)),
+        ]:
             t[p + name + ".weight"] = rng.standard_normal(shape) * 0.2
             t[p + name + ".bias"] = rng.standard_normal(shape[0]) * 0.1
         for ln in ("attention.output.LayerNorm", "output.LayerNorm"):

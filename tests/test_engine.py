@@ -51,8 +51,14 @@ def test_seeded_sampling_is_reproducible(tiny_engine):
 
 def test_stop_string_ends_generation_and_is_not_emitted(tiny_engine):
     full = tiny_engine.complete(PROMPT, max_tokens=20)
-    target = next((full.text[i:i + 2] for i in range(2, len(full.text) - 2) if full.text[i:i + 2].isprintable()
-                   and "\ufffd" not in full.text[i:i + 2]), None)
+    target = next(
+        (
+            full.text[i : i + 2]
+            for i in range(2, len(full.text) - 2)
+            if full.text[i : i + 2].isprintable() and "\ufffd" not in full.text[i : i + 2]
+        ),
+        None,
+    )
     assert target, "tiny model produced no printable text"
     c = tiny_engine.complete(PROMPT, max_tokens=20, stop=[target])
     assert c.finish_reason == "stop"
@@ -144,8 +150,9 @@ def test_chat_session_keeps_system_prompt_and_drops_old_turns(tiny_store):
         session = engine.session(system="sys")
         for i in range(6):
             session.send(f"hello world {i}", max_tokens=16)
-        prompt = engine.render([{"role": "system", "content": "sys"}, *[m.as_dict() for m in session.history]],
-                               add_generation_prompt=False)
+        prompt = engine.render(
+            [{"role": "system", "content": "sys"}, *[m.as_dict() for m in session.history]], add_generation_prompt=False
+        )
         assert len(engine.tokenizer.encode(prompt)) <= 96
         assert session.history[-2].content == "hello world 5"
         assert all(m.content != "hello world 0" for m in session.history)

@@ -1,8 +1,22 @@
 import subprocess
 import sys
 
-HEAVY = ["onnxruntime", "tokenizers", "numpy", "jinja2", "onnx", "gguf", "vosk", "sounddevice", "serial", "paho",
-         "rclpy", "torch", "piper", "tqdm"]
+HEAVY = [
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+    "jinja2",
+    "onnx",
+    "gguf",
+    "vosk",
+    "sounddevice",
+    "serial",
+    "paho",
+    "rclpy",
+    "torch",
+    "piper",
+    "tqdm",
+]
 
 
 def test_import_is_light():

@@ -16,8 +16,16 @@ from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore
 
 def test_pull_writes_the_transformers_js_layout(tiny_store):
     root = tiny_store.path("tiny")
-    for rel in ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
-                "onnx/model.onnx", "onnx/model_quantized.onnx", "onnx/model_q4.onnx", "manifest.json"):
+    for rel in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "onnx/model.onnx",
+        "onnx/model_quantized.onnx",
+        "onnx/model_q4.onnx",
+        "manifest.json",
+    ):
         assert (root / rel).is_file(), rel
     manifest = Manifest.load(root)
     assert set(manifest.variants) == {"fp32", "q8", "q4"}
@@ -108,17 +116,23 @@ def test_vocabulary_mismatch_detected_at_load(tmp_path, tiny_store, default_stor
 def test_a_pull_that_must_convert_without_a_converter_says_what_to_install(tmp_path, tiny_gguf, monkeypatch):
     monkeypatch.setattr(converters, "entry_points", lambda **select: [])  # no toolchain installed
     store = ModelStore(tmp_path)
-    with pytest.raises(PullError, match=r"tiny-llama.gguf \(GGUF weights\) must be converted to ONNX, and no 'gguf' "
-                                        r"converter is available: install the toolchain \(pip install "
-                                        r"'edgellm-sdk\[tools\]'\) .* or pass converters=edgellm_sdk.toolchain"):
+    with pytest.raises(
+        PullError,
+        match=r"tiny-llama.gguf \(GGUF weights\) must be converted to ONNX, and no 'gguf' "
+        r"converter is available: install the toolchain \(pip install "
+        r"'edgellm-sdk\[tools\]'\) .* or pass converters=edgellm_sdk.toolchain",
+    ):
         store.pull(tiny_gguf[0], name="t")
-    with pytest.raises(PullError, match=fr"{DEFAULT_MODEL} \(gguf weights\) must be converted"):
+    with pytest.raises(PullError, match=rf"{DEFAULT_MODEL} \(gguf weights\) must be converted"):
         store.pull(DEFAULT_MODEL)  # refused before anything is downloaded
     assert [p.name for p in tmp_path.joinpath("models").iterdir()] == []
     broken = EntryPoint("gguf", "no_such_toolchain.convert:convert_gguf", converters.ENTRY_POINTS)
     monkeypatch.setattr(converters, "entry_points", lambda **select: [broken])
-    with pytest.raises(PullError, match=r"the 'gguf' converter cannot be imported \(No module named "
-                                        r"'no_such_toolchain'\); install the toolchain"):
+    with pytest.raises(
+        PullError,
+        match=r"the 'gguf' converter cannot be imported \(No module named "
+        r"'no_such_toolchain'\); install the toolchain",
+    ):
         store.pull(tiny_gguf[0], name="t")
 
 
@@ -138,8 +152,10 @@ def test_pull_uses_the_converters_it_is_given(tmp_path, tiny_gguf, monkeypatch):
 
 def test_the_runtime_never_imports_the_toolchain(default_store):
     """Loading and pulling an installed model: no toolchain module in sys.modules."""
-    code = ("import sys; from edgellm_sdk import Engine; from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore;"
-            "ModelStore().pull(DEFAULT_MODEL); Engine.load(DEFAULT_MODEL, prefix_cache=False).close();"
-            "print([m for m in sys.modules if m.startswith('edgellm_sdk.toolchain')])")
+    code = (
+        "import sys; from edgellm_sdk import Engine; from edgellm_sdk.models.store import DEFAULT_MODEL, ModelStore;"
+        "ModelStore().pull(DEFAULT_MODEL); Engine.load(DEFAULT_MODEL, prefix_cache=False).close();"
+        "print([m for m in sys.modules if m.startswith('edgellm_sdk.toolchain')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"

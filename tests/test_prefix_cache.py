@@ -82,8 +82,11 @@ def test_bad_budget_is_a_value_error():
 def test_shared_cache_across_threads_and_engines(tiny_store):
     shared = PrefixCache()
     kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1, "prefix_cache": shared}
-    with Engine.load("tiny", **kw) as a, Engine.load("tiny", **kw) as b, \
-            Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, prefix_cache=False) as ref:
+    with (
+        Engine.load("tiny", **kw) as a,
+        Engine.load("tiny", **kw) as b,
+        Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, prefix_cache=False) as ref,
+    ):
         want = {q: ref.complete(conversation(q), max_tokens=6).token_ids for q in QUESTIONS}
         got, errors = [], []
 

@@ -25,7 +25,9 @@ def test_shipped_profiles_load_and_devices_dir_shows_the_same_files():
         p = DeviceProfile.load(name)
         assert p.name == name and p.providers[-1] == "CPUExecutionProvider" and p.threads >= 1
         assert p.memory_budget_mb >= 512 and p.variant == "q4" and p.kv_dtype == "float32"
-        assert (REPO / "devices" / "profiles" / f"{name}.toml").read_text() == (PROFILE_DIR / f"{name}.toml").read_text()
+        assert (REPO / "devices" / "profiles" / f"{name}.toml").read_text() == (
+            PROFILE_DIR / f"{name}.toml"
+        ).read_text()
     assert DeviceProfile.load("jetson-orin-nano").providers[0] == "CUDAExecutionProvider"
     assert DeviceProfile.load(PROFILE_DIR / "rpi5.toml").max_context == 4096
 
@@ -33,19 +35,27 @@ def test_shipped_profiles_load_and_devices_dir_shows_the_same_files():
 GOOD = (PROFILE_DIR / "rpi4.toml").read_text()
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda t: t.replace("[memory]\nbudget_mb = 1024", ""), "missing section [memory]"),
-    (lambda t: t.replace("max_context = 2048\n", ""), "missing 'max_context' in [runtime]"),
-    (lambda t: t.replace("max_context = 2048", "max_context = 2048\nturbo = true"), "unknown key(s) ['turbo']"),
-    (lambda t: t.replace("max_context = 2048", 'max_context = "big"'), "max_context in [runtime] must be a int"),
-    (lambda t: t.replace('"CPUExecutionProvider"', '"GPU"'), "providers must be onnxruntime provider names"),
-    (lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "int4"'), "kv_dtype must be one of float32, got 'int4'"),
-    (lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "float16"'),
-     "kv_dtype must be one of float32, got 'float16' (float16 KV needs a graph whose attention runs in float16"),
-    (lambda t: t.replace("intra_op_threads = 3", "intra_op_threads = 0"), "threads must be >= 1"),
-    (lambda t: t + "\n[gpu]\nclock = 1\n", "unknown section(s) ['gpu']"),
-    (lambda t: t.replace("[audio]", "[audio"), "is not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("[memory]\nbudget_mb = 1024", ""), "missing section [memory]"),
+        (lambda t: t.replace("max_context = 2048\n", ""), "missing 'max_context' in [runtime]"),
+        (lambda t: t.replace("max_context = 2048", "max_context = 2048\nturbo = true"), "unknown key(s) ['turbo']"),
+        (lambda t: t.replace("max_context = 2048", 'max_context = "big"'), "max_context in [runtime] must be a int"),
+        (lambda t: t.replace('"CPUExecutionProvider"', '"GPU"'), "providers must be onnxruntime provider names"),
+        (
+            lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "int4"'),
+            "kv_dtype must be one of float32, got 'int4'",
+        ),
+        (
+            lambda t: t.replace('kv_dtype = "float32"', 'kv_dtype = "float16"'),
+            "kv_dtype must be one of float32, got 'float16' (float16 KV needs a graph whose attention runs in float16",
+        ),
+        (lambda t: t.replace("intra_op_threads = 3", "intra_op_threads = 0"), "threads must be >= 1"),
+        (lambda t: t + "\n[gpu]\nclock = 1\n", "unknown section(s) ['gpu']"),
+        (lambda t: t.replace("[audio]", "[audio"), "is not valid TOML"),
+    ],
+)
 def test_a_bad_profile_is_refused_naming_what_is_wrong(tmp_path, edit, message):
     path = tmp_path / "mine.toml"
     path.write_text(edit(GOOD))
@@ -61,8 +71,15 @@ def test_unknown_profile_names_the_shipped_ones():
         DeviceProfile.load("/nowhere/board.toml")
 
 
-def fake_root(tmp_path: Path, *, model: str | None = None, tegra: str | None = None, cpus: int = 4,
-              mem_mb: int = 3884, arch: str = "aarch64") -> Path:
+def fake_root(
+    tmp_path: Path,
+    *,
+    model: str | None = None,
+    tegra: str | None = None,
+    cpus: int = 4,
+    mem_mb: int = 3884,
+    arch: str = "aarch64",
+) -> Path:
     root = tmp_path / "root"
     (root / "proc/sys/kernel").mkdir(parents=True)
     if model is not None:
@@ -77,16 +94,21 @@ def fake_root(tmp_path: Path, *, model: str | None = None, tegra: str | None = N
     return root
 
 
-@pytest.mark.parametrize(("device", "expected"), [
-    ({"model": "Raspberry Pi 4 Model B Rev 1.4"}, "rpi4"),
-    ({"model": "Raspberry Pi 5 Model B Rev 1.0", "mem_mb": 8064}, "rpi5"),
-    ({"model": "NVIDIA Jetson Orin Nano Developer Kit", "tegra": "# R36 (release), REVISION: 3.0", "cpus": 6},
-     "jetson-orin-nano"),
-    ({"model": "NVIDIA Jetson Nano Developer Kit", "tegra": "# R32 (release), REVISION: 7.4"}, "jetson-nano"),
-    ({"tegra": "# R35 (release), REVISION: 4.1"}, "jetson-orin-nano"),
-    ({"arch": "x86_64", "cpus": 8, "mem_mb": 16000}, "x86-64"),
-    ({"model": "Pine64 RockPro64 v2.1"}, "rpi4"),
-])
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ({"model": "Raspberry Pi 4 Model B Rev 1.4"}, "rpi4"),
+        ({"model": "Raspberry Pi 5 Model B Rev 1.0", "mem_mb": 8064}, "rpi5"),
+        (
+            {"model": "NVIDIA Jetson Orin Nano Developer Kit", "tegra": "# R36 (release), REVISION: 3.0", "cpus": 6},
+            "jetson-orin-nano",
+        ),
+        ({"model": "NVIDIA Jetson Nano Developer Kit", "tegra": "# R32 (release), REVISION: 7.4"}, "jetson-nano"),
+        ({"tegra": "# R35 (release), REVISION: 4.1"}, "jetson-orin-nano"),
+        ({"arch": "x86_64", "cpus": 8, "mem_mb": 16000}, "x86-64"),
+        ({"model": "Pine64 RockPro64 v2.1"}, "rpi4"),
+    ],
+)
 def test_detect_reads_the_device_tree_tegra_release_cpus_and_memory(tmp_path, device, expected):
     found = DeviceProfile.detect(fake_root(tmp_path, **device))
     assert found.profile.name == expected, found.reason
@@ -135,23 +157,34 @@ def test_a_graph_with_float16_kv_is_refused_naming_the_fix(tmp_path):
 
     from edgellm_sdk.backends.ort import OrtBackend
 
-    kv = [helper.make_tensor_value_info(f"past_key_values.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
-          for n in ("key", "value")]
+    kv = [
+        helper.make_tensor_value_info(f"past_key_values.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
+        for n in ("key", "value")
+    ]
     ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "S"])
     mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "T"])
-    out = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "S", 1]),
-           *(helper.make_tensor_value_info(f"present.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
-             for n in ("key", "value"))]
-    nodes = [helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
-             helper.make_node("Unsqueeze", ["ids_f", "axis"], ["logits"]),
-             helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"]),
-             helper.make_node("Identity", ["past_key_values.0.value"], ["present.0.value"])]
+    out = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "S", 1]),
+        *(
+            helper.make_tensor_value_info(f"present.0.{n}", TensorProto.FLOAT16, [1, 1, "P", 4])
+            for n in ("key", "value")
+        ),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["ids_f", "axis"], ["logits"]),
+        helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"]),
+        helper.make_node("Identity", ["past_key_values.0.value"], ["present.0.value"]),
+    ]
     axis = helper.make_tensor("axis", TensorProto.INT64, [1], [2])
     graph = helper.make_graph(nodes, "fp16_kv", [ids, mask, *kv], out, initializer=[axis])
     path = tmp_path / "model_fp16.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)]), str(path))
-    with pytest.raises(ModelError, match=r"keeps its KV cache as tensor\(float16\); the runtime keeps it as "
-                                         r"float32 only .*use a variant with float32 past_key_values"):
+    with pytest.raises(
+        ModelError,
+        match=r"keeps its KV cache as tensor\(float16\); the runtime keeps it as "
+        r"float32 only .*use a variant with float32 past_key_values",
+    ):
         OrtBackend(path, max_context=16, threads=1)
     with pytest.raises(ValueError, match="kv_dtype must be one of float32, got 'float16'"):
         OrtBackend(path, max_context=16, threads=1, kv_dtype="float16")
@@ -193,8 +226,9 @@ PEAK_RSS = textwrap.dedent("""
 def test_memory_estimate_is_within_15_percent_of_the_measured_peak_rss(default_store, variant, ctx):
     manifest = default_store.resolve(DEFAULT_MODEL)
     estimate = memory.estimate(manifest, variant, ctx).total_mb
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS, variant, str(ctx)], capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, variant, str(ctx)], capture_output=True, text=True, timeout=300, check=True
+    )
     peak = json.loads(out.stdout.splitlines()[-1])["peak_mb"]
     print(f"{variant} ctx {ctx}: estimate {estimate:.0f} MB, measured peak {peak:.0f} MB")
     assert abs(estimate - peak) <= 0.15 * peak

@@ -16,8 +16,9 @@ ANSWER = CachedResponse([(5, "hel"), (6, "lo"), (2, "")], "stop")
 
 @pytest.fixture
 def engine(tiny_store):
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=128, threads=1,
-                     response_cache=ResponseCache()) as e:
+    with Engine.load(
+        "tiny", store=tiny_store, variant="q8", max_context=128, threads=1, response_cache=ResponseCache()
+    ) as e:
         yield e
 
 
@@ -70,8 +71,10 @@ def test_lru_budget_ttl_and_invalidation():
 
 def test_sqlite_store_survives_a_process_restart(tmp_path):
     db = tmp_path / "responses.sqlite"
-    code = ("from edgellm_sdk.cache.response import ResponseCache, CachedResponse; "
-            f"ResponseCache(path={str(db)!r}).put('key1', CachedResponse([(1, 'hi')], 'length'))")
+    code = (
+        "from edgellm_sdk.cache.response import ResponseCache, CachedResponse; "
+        f"ResponseCache(path={str(db)!r}).put('key1', CachedResponse([(1, 'hi')], 'length'))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert ResponseCache(path=db).get("key1") == CachedResponse([(1, "hi")], "length")
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -25,9 +25,11 @@ def xml_nodes() -> dict[str, dict]:
     nodes = {}
     for node in ET.parse(LAUNCH_XML).getroot().iter("node"):
         nodes[node.get("name")] = {
-            "pkg": node.get("pkg"), "exec": node.get("exec"),
+            "pkg": node.get("pkg"),
+            "exec": node.get("exec"),
             "params": [p.get("from") for p in node.iter("param")],
-            "remaps": sorted((r.get("from"), r.get("to")) for r in node.iter("remap"))}
+            "remaps": sorted((r.get("from"), r.get("to")) for r in node.iter("remap")),
+        }
     return nodes
 
 
@@ -38,8 +40,11 @@ def py_nodes() -> dict[str, dict]:
             kw = {k.arg: k.value for k in call.keywords}
             package = kw["package"].id if isinstance(kw["package"], ast.Name) else ast.literal_eval(kw["package"])
             remaps = ast.literal_eval(kw["remappings"]) if "remappings" in kw else []
-            nodes[ast.literal_eval(kw["name"])] = {"pkg": package, "exec": ast.literal_eval(kw["executable"]),
-                                                   "remaps": sorted(remaps)}
+            nodes[ast.literal_eval(kw["name"])] = {
+                "pkg": package,
+                "exec": ast.literal_eval(kw["executable"]),
+                "remaps": sorted(remaps),
+            }
     return nodes
 
 
@@ -67,8 +72,7 @@ def test_every_launched_executable_is_installed():
     for node in xml_nodes().values():
         script = venv / "lib" / "edgellm_ros" / node["exec"]  # colcon puts ament_python executables here
         assert script.is_file() and os.access(script, os.X_OK), f"{script} missing: run `make ros`"
-        assert f"edgellm_ros.{node['exec']}:main" in (PKG / "setup.py").read_text().replace(
-            "{PACKAGE}", "edgellm_ros")
+        assert f"edgellm_ros.{node['exec']}:main" in (PKG / "setup.py").read_text().replace("{PACKAGE}", "edgellm_ros")
     assert (venv / "share" / "edgellm_ros" / "launch" / LAUNCH_XML.name).is_file()
     for board in BOARDS:
         assert (venv / "share" / "edgellm_ros" / "config" / f"{board}.yaml").is_file()
@@ -85,8 +89,9 @@ def test_board_configs_set_only_declared_parameters_with_acceptable_values(board
         for key, value in section["ros__parameters"].items():
             assert key in declared, f"{board}.yaml: {node} declares no parameter {key!r}"
             param = declared[key]
-            assert type(value) is type(param.default) or (param.is_float and type(value) is int), \
+            assert type(value) is type(param.default) or (param.is_float and type(value) is int), (
                 f"{board}.yaml: {node}.{key} = {value!r} is not a {type(param.default).__name__}"
+            )
             assert param.problem(value) is None, param.problem(value)
 
 
@@ -97,8 +102,12 @@ def test_installed_llm_node_runs_with_the_board_config_and_serves_the_wiring_top
 
     domain = ros_rig.next_domain()
     executable = Path(sys.prefix) / "lib" / "edgellm_ros" / "llm_node"
-    with ros_rig.NodeProcess("llm_node", domain, tmp_path, executable=executable,
-                             params_file=PKG / "config" / "rpi.yaml") as node, ros_rig.RosClient(domain) as ros:
+    with (
+        ros_rig.NodeProcess(
+            "llm_node", domain, tmp_path, executable=executable, params_file=PKG / "config" / "rpi.yaml"
+        ) as node,
+        ros_rig.RosClient(domain) as ros,
+    ):
         responses = ros.collect(String, "/llm_node/response")
         prompts = ros.node.create_publisher(String, "/llm_node/prompt", 10)
         ros_rig.wait_for(lambda: prompts.get_subscription_count() > 0, 30, "llm_node's prompt subscriber", node)

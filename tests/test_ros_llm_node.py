@@ -75,8 +75,9 @@ class LlmClient:
 def llm(tmp_path_factory):
     """One active llm_node (default model, max_queue 1) and a client, shared by this module's tests."""
     domain = ros_rig.next_domain()
-    node = ros_rig.NodeProcess("llm_node", domain, tmp_path_factory.mktemp("llm"), name="llm",
-                               params={"max_queue": 1, "max_tokens": 48})
+    node = ros_rig.NodeProcess(
+        "llm_node", domain, tmp_path_factory.mktemp("llm"), name="llm", params={"max_queue": 1, "max_tokens": 48}
+    )
     with node, ros_rig.RosClient(domain) as ros:
         client = LlmClient(ros)
         assert client.action.wait_for_server(timeout_sec=30), node.log()
@@ -90,16 +91,18 @@ def test_generate_streams_the_sdk_answer_token_by_token(llm, engine):
     prompt = "Name three colours of a traffic light."
     response = client.run(client.goal(prompt, max_tokens=40), feedback)
     result = response.result
-    expected = engine.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-                               max_tokens=40)
+    expected = engine.complete(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}], max_tokens=40
+    )
     assert response.status == 4, node.log()  # SUCCEEDED
     assert result.text == expected.text and result.finish_reason == expected.finish_reason
     assert "".join(f.delta for _, f in feedback) == result.text
     assert len(feedback) >= 10 and len(feedback) >= result.usage.completion_tokens - 2
     counts = [f.token_count for _, f in feedback]
     assert counts == sorted(counts) and counts[-1] <= result.usage.completion_tokens
-    assert result.usage.prompt_tokens == len(engine.prompt_ids(
-        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]))
+    assert result.usage.prompt_tokens == len(
+        engine.prompt_ids([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}])
+    )
     assert result.usage.decode_tokens_per_s > 5
 
 
@@ -107,8 +110,10 @@ def test_generate_streams_the_sdk_answer_token_by_token(llm, engine):
 def test_cancel_mid_generation_returns_the_partial_text_quickly(llm):
     node, _, client = llm
     feedback: list = []
-    handle = client.send(client.goal("Write a long story about a robot that learns to paint.", max_tokens=400,
-                                     stop=["never-appears"]), feedback)
+    handle = client.send(
+        client.goal("Write a long story about a robot that learns to paint.", max_tokens=400, stop=["never-appears"]),
+        feedback,
+    )
     ros_rig.wait_for(lambda: len(feedback) >= 5, 30, "5 feedback messages", node)
     result_future = handle.get_result_async()
     t0 = time.perf_counter()
@@ -163,8 +168,9 @@ def test_a_goal_cancelled_before_it_runs_gives_its_place_back_at_once(llm, engin
     running.cancel_goal_async()
     assert resolved(first, 10, "the first goal's result").status == 5
     done = resolved(following.get_result_async(), 60, "the following goal's result")
-    expected = engine.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}],
-                               max_tokens=12)
+    expected = engine.complete(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}], max_tokens=12
+    )
     assert done.status == 4 and done.result.text == expected.text, node.log()
 
 
@@ -198,14 +204,17 @@ def test_deactivating_ends_the_goals_in_line_and_frees_their_places(llm):
 
 
 @pytest.mark.model
-@pytest.mark.parametrize(("fields", "reason"), [
-    ({}, "the request is empty"),
-    ({"prompt": "hi", "messages": "chat"}, "not both"),
-    ({"prompt": "hi", "temperature": -1.0}, "temperature"),
-    ({"prompt": "hi", "json_schema": "{not json"}, "json_schema is not valid JSON"),
-    ({"prompt": "hi", "max_tokens": 100000}, "context"),
-    ({"messages": "bad-role"}, "role 'robot'"),
-])
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, "the request is empty"),
+        ({"prompt": "hi", "messages": "chat"}, "not both"),
+        ({"prompt": "hi", "temperature": -1.0}, "temperature"),
+        ({"prompt": "hi", "json_schema": "{not json"}, "json_schema is not valid JSON"),
+        ({"prompt": "hi", "max_tokens": 100000}, "context"),
+        ({"messages": "bad-role"}, "role 'robot'"),
+    ],
+)
 def test_an_invalid_goal_is_aborted_with_the_reason(llm, fields, reason):
     from edgellm_interfaces.msg import ChatMessage
 
@@ -221,8 +230,12 @@ def test_an_invalid_goal_is_aborted_with_the_reason(llm, fields, reason):
 
 @pytest.mark.model
 def test_json_schema_goal_yields_matching_json(llm):
-    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green", "blue"]}},
-              "required": ["colour"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
     _, _, client = llm
     result = client.run(client.goal("What colour is the sky? Answer in JSON.", json_schema=json.dumps(schema))).result
     assert json.loads(result.text)["colour"] in ("red", "green", "blue")
@@ -235,8 +248,9 @@ def test_query_service_topic_bridge_and_parse_command(llm, engine):
 
     node, ros, client = llm
     answer = client.call(client.query, Query.Request(prompt="What is 2 + 3?", max_tokens=24))
-    expected = engine.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2 + 3?"}],
-                               max_tokens=24)
+    expected = engine.complete(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2 + 3?"}], max_tokens=24
+    )
     assert answer.success and answer.text == expected.text and answer.usage.completion_tokens > 0
 
     responses = ros.collect(String, "/llm/response")
@@ -244,8 +258,9 @@ def test_query_service_topic_bridge_and_parse_command(llm, engine):
     ros_rig.wait_for(lambda: publisher.get_subscription_count() > 0, 10, "the ~/prompt subscriber", node)
     publisher.publish(String(data="What is 2 + 3?"))
     ros_rig.wait_for(lambda: responses, 30, "a ~/response", node)
-    expected = engine.complete([{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2 + 3?"}],
-                               max_tokens=48)  # the node's max_tokens
+    expected = engine.complete(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "What is 2 + 3?"}], max_tokens=48
+    )  # the node's max_tokens
     assert responses[0].data == expected.text
 
     command = client.call(client.parse, ParseCommand.Request(request="drive forward 1.5 meters"))
@@ -281,8 +296,9 @@ def test_a_bad_parameter_value_is_refused_at_run_time(llm):
     _, ros, client = llm
     setter = ros.node.create_client(SetParameters, "/llm/set_parameters")
     bad = Parameter(name="max_tokens", value=ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=0))
-    wrong_type = Parameter(name="max_queue", value=ParameterValue(type=ParameterType.PARAMETER_STRING,
-                                                                   string_value="two"))
+    wrong_type = Parameter(
+        name="max_queue", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="two")
+    )
     results = client.call(setter, SetParameters.Request(parameters=[bad, wrong_type])).results
     assert not results[0].successful and "max_tokens" in results[0].reason
     assert not results[1].successful
@@ -296,8 +312,10 @@ def test_lifecycle_transitions_load_and_unload_the_model(tmp_path):
     from lifecycle_msgs.msg import Transition
 
     domain = ros_rig.next_domain()
-    with ros_rig.NodeProcess("llm_node", domain, tmp_path, name="llm", params={"autostart": False}) as node, \
-            ros_rig.RosClient(domain) as ros:
+    with (
+        ros_rig.NodeProcess("llm_node", domain, tmp_path, name="llm", params={"autostart": False}) as node,
+        ros_rig.RosClient(domain) as ros,
+    ):
         client = LlmClient(ros)
         arrays = ros.collect(DiagnosticArray, "/diagnostics")
         assert client.state() == "unconfigured"
@@ -322,8 +340,10 @@ def test_configure_failure_is_reported_and_the_node_stays_up(tmp_path):
 
     domain = ros_rig.next_domain()
     params = {"model": str(tmp_path / "no-such-model")}
-    with ros_rig.NodeProcess("llm_node", domain, tmp_path, name="llm", params=params) as node, \
-            ros_rig.RosClient(domain) as ros:
+    with (
+        ros_rig.NodeProcess("llm_node", domain, tmp_path, name="llm", params=params) as node,
+        ros_rig.RosClient(domain) as ros,
+    ):
         arrays = ros.collect(DiagnosticArray, "/diagnostics")
         ros_rig.wait_for(lambda: arrays, 15, "diagnostics", node)
         status = arrays[-1].status[0]
@@ -331,8 +351,10 @@ def test_configure_failure_is_reported_and_the_node_stays_up(tmp_path):
         assert LlmClient(ros).state() == "unconfigured" and node.alive()
 
 
-@pytest.mark.parametrize(("param", "value", "reason"), [
-    ("max_queue", 99, "max_queue"), ("variant", 3, "variant"), ("command_set", "no_colon", "command_set")])
+@pytest.mark.parametrize(
+    ("param", "value", "reason"),
+    [("max_queue", 99, "max_queue"), ("variant", 3, "variant"), ("command_set", "no_colon", "command_set")],
+)
 def test_a_bad_start_parameter_exits_with_code_2_and_names_it(tmp_path, param, value, reason):
     node = ros_rig.NodeProcess("llm_node", ros_rig.next_domain(), tmp_path, name="llm", params={param: value})
     with node:

@@ -78,8 +78,12 @@ def node_diagnostics(received) -> dict[str, str] | None:
 
 # ---- the node, end to end ---------------------------------------------------------------------------
 
-GREENHOUSE = ["/greenhouse/temp:Temperature:greenhouse", "/greenhouse/rh:RelativeHumidity:greenhouse",
-              "/robot/battery:BatteryState:robot", "/probe/temp:Temperature:probe"]
+GREENHOUSE = [
+    "/greenhouse/temp:Temperature:greenhouse",
+    "/greenhouse/rh:RelativeHumidity:greenhouse",
+    "/robot/battery:BatteryState:robot",
+    "/probe/temp:Temperature:probe",
+]
 
 
 def test_status_states_the_published_values_and_never_nan(tmp_path, msgs):
@@ -88,19 +92,34 @@ def test_status_states_the_published_values_and_never_nan(tmp_path, msgs):
     from std_msgs.msg import String
 
     domain = next_domain()
-    battery = msg.BatteryState(percentage=math.nan, voltage=12.6, current=math.nan, temperature=math.nan,
-                               present=True)
-    with NodeProcess(NODE, domain, tmp_path, params={"topics": GREENHOUSE, "use_model": False, "every_s": 1.0}) as node, \
-            RosClient(domain) as client:
+    battery = msg.BatteryState(percentage=math.nan, voltage=12.6, current=math.nan, temperature=math.nan, present=True)
+    with (
+        NodeProcess(NODE, domain, tmp_path, params={"topics": GREENHOUSE, "use_model": False, "every_s": 1.0}) as node,
+        RosClient(domain) as client,
+    ):
         statuses = client.collect(String, f"/{NODE}/status")
         diagnostics = client.collect(DiagnosticArray, "/diagnostics")
-        with feeding(client, [("/greenhouse/temp", temperature(31.2)),
-                              ("/greenhouse/rh", msg.RelativeHumidity(relative_humidity=0.645)),
-                              ("/robot/battery", battery), ("/probe/temp", temperature(math.nan))]):
-            status = wait_for(lambda: next((t for t in texts(statuses) if "12.6" in t and "31.2" in t), None),
-                              15, "a status with the temperature and the battery voltage", node)
-            diag = wait_for(lambda: (d := node_diagnostics(diagnostics)) and int(d.get("skipped_not_finite", 0)) >= 4
-                            and d, 10, "diagnostics counting the NaN values", node)
+        with feeding(
+            client,
+            [
+                ("/greenhouse/temp", temperature(31.2)),
+                ("/greenhouse/rh", msg.RelativeHumidity(relative_humidity=0.645)),
+                ("/robot/battery", battery),
+                ("/probe/temp", temperature(math.nan)),
+            ],
+        ):
+            status = wait_for(
+                lambda: next((t for t in texts(statuses) if "12.6" in t and "31.2" in t), None),
+                15,
+                "a status with the temperature and the battery voltage",
+                node,
+            )
+            diag = wait_for(
+                lambda: (d := node_diagnostics(diagnostics)) and int(d.get("skipped_not_finite", 0)) >= 4 and d,
+                10,
+                "diagnostics counting the NaN values",
+                node,
+            )
         assert "31.2 °C" in status and "64.5 %" in status and "12.6 V" in status  # humidity 0..1 shown as %
         for text in texts(statuses):  # NaN readings are never narrated, not even as channels
             assert "nan" not in text.lower() and "inf" not in text.lower(), text
@@ -113,11 +132,16 @@ def test_alert_arrives_quickly_when_a_rule_threshold_is_crossed(tmp_path):
     from std_msgs.msg import String
 
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[rule]]\nchannel = "greenhouse/temperature"\nabove = 30.0\nhysteresis = 0.5\n'
-                     'severity = "alert"\n')
+    rules.write_text(
+        '[[rule]]\nchannel = "greenhouse/temperature"\nabove = 30.0\nhysteresis = 0.5\nseverity = "alert"\n'
+    )
     domain = next_domain()
-    params = {"topics": ["/greenhouse/temp:Temperature:greenhouse"], "rules_file": str(rules), "use_model": False,
-              "every_s": 1.0}
+    params = {
+        "topics": ["/greenhouse/temp:Temperature:greenhouse"],
+        "rules_file": str(rules),
+        "use_model": False,
+        "every_s": 1.0,
+    }
     with NodeProcess(NODE, domain, tmp_path, params=params) as node, RosClient(domain) as client:
         statuses = client.collect(String, f"/{NODE}/status")
         alerts = client.collect(String, f"/{NODE}/alerts")
@@ -132,12 +156,15 @@ def test_alert_arrives_quickly_when_a_rule_threshold_is_crossed(tmp_path):
     assert latency < 1.5, f"alert took {latency:.2f} s"
 
 
-@pytest.mark.parametrize("topics, named", [
-    (["/greenhouse/temp:Temperature", "/a:Temprature"], ["'/a:Temprature'", "unsupported message type"]),
-    (["/bad topic:Temperature"], ["'/bad topic:Temperature'", "bad topic name"]),
-    (["/a:Temperature:x", "/b:Temperature:x"], ["'/b:Temperature:x'", "already has a Temperature topic"]),
-    (["/greenhouse/temp"], ["'/greenhouse/temp'", "topic:Type[:name]"]),
-])
+@pytest.mark.parametrize(
+    "topics, named",
+    [
+        (["/greenhouse/temp:Temperature", "/a:Temprature"], ["'/a:Temprature'", "unsupported message type"]),
+        (["/bad topic:Temperature"], ["'/bad topic:Temperature'", "bad topic name"]),
+        (["/a:Temperature:x", "/b:Temperature:x"], ["'/b:Temperature:x'", "already has a Temperature topic"]),
+        (["/greenhouse/temp"], ["'/greenhouse/temp'", "topic:Type[:name]"]),
+    ],
+)
 def test_a_bad_topics_entry_exits_2_naming_it(tmp_path, topics, named):
     node = NodeProcess(NODE, next_domain(), tmp_path, params={"topics": topics, "use_model": False}).start()
     node.proc.wait(15)
@@ -154,8 +181,10 @@ def test_the_example_config_is_accepted(tmp_path):
     topic = next(t for t in config["topics"] if ":Temperature" in t).split(":")[0]
     domain = next_domain()
     # the file's own values, but template narration and a short period to keep the test fast
-    with NodeProcess(NODE, domain, tmp_path, params_file=CONFIG, params={"use_model": False, "every_s": 1.0}) as node, \
-            RosClient(domain) as client:
+    with (
+        NodeProcess(NODE, domain, tmp_path, params_file=CONFIG, params={"use_model": False, "every_s": 1.0}) as node,
+        RosClient(domain) as client,
+    ):
         statuses = client.collect(String, f"/{NODE}/status")
         with feeding(client, [(topic, temperature(18.4))]):
             wait_for(lambda: any("18.4 °C" in t for t in texts(statuses)), 15, "a status", node)
@@ -169,8 +198,7 @@ def test_sigint_stops_the_node_even_when_started_with_sigint_ignored(tmp_path):
 
     domain = next_domain()
     params = {"topics": GREENHOUSE, "use_model": False, "every_s": 1.0}
-    with NodeProcess(NODE, domain, tmp_path, params=params, sigint_ignored=True) as node, \
-            RosClient(domain) as client:
+    with NodeProcess(NODE, domain, tmp_path, params=params, sigint_ignored=True) as node, RosClient(domain) as client:
         statuses = client.collect(String, f"/{NODE}/status")
         with feeding(client, [("/greenhouse/temp", temperature(21.5))]):
             wait_for(lambda: any("21.5 °C" in t for t in texts(statuses)), 15, "a status", node)
@@ -182,13 +210,18 @@ def test_the_default_model_narrates_the_published_temperature(tmp_path):
     from std_msgs.msg import String
 
     domain = next_domain()
-    params = {"topics": ["/greenhouse/temp:Temperature:greenhouse"], "use_model": True, "every_s": 1.0,
-              "context": "A greenhouse."}
+    params = {
+        "topics": ["/greenhouse/temp:Temperature:greenhouse"],
+        "use_model": True,
+        "every_s": 1.0,
+        "context": "A greenhouse.",
+    }
     with NodeProcess(NODE, domain, tmp_path, params=params) as node, RosClient(domain) as client:
         statuses = client.collect(String, f"/{NODE}/status")
         with feeding(client, [("/greenhouse/temp", temperature(31.2))]):
-            status = wait_for(lambda: next((t for t in texts(statuses) if "31.2" in t), None), 30,
-                              "a narrated status with 31.2", node)
+            status = wait_for(
+                lambda: next((t for t in texts(statuses) if "31.2" in t), None), 30, "a narrated status with 31.2", node
+            )
             t0 = time.monotonic()
             assert node.stop() == 0  # SIGINT while narrating: the generation is cancelled
             assert time.monotonic() - t0 < 5
@@ -199,6 +232,7 @@ def test_the_default_model_narrates_the_published_temperature(tmp_path):
 
 
 # ---- conversions, in process -------------------------------------------------------------------
+
 
 def test_temperature_humidity_pressure_illuminance(msgs):
     msg, st = msgs
@@ -215,10 +249,22 @@ def test_temperature_humidity_pressure_illuminance(msgs):
 def test_battery_state(msgs):
     msg, st = msgs
     b = msg.BatteryState
-    full = st.convert(b(percentage=0.87, voltage=12.4, current=-1.5, temperature=math.nan, present=True,
-                        power_supply_status=b.POWER_SUPPLY_STATUS_DISCHARGING))
-    assert full.values == {"battery": pytest.approx(87.0), "voltage": pytest.approx(12.4),
-                           "current": pytest.approx(-1.5), "charging": 0.0}
+    full = st.convert(
+        b(
+            percentage=0.87,
+            voltage=12.4,
+            current=-1.5,
+            temperature=math.nan,
+            present=True,
+            power_supply_status=b.POWER_SUPPLY_STATUS_DISCHARGING,
+        )
+    )
+    assert full.values == {
+        "battery": pytest.approx(87.0),
+        "voltage": pytest.approx(12.4),
+        "current": pytest.approx(-1.5),
+        "charging": 0.0,
+    }
     assert full.unit == {"battery": "%", "voltage": "V", "current": "A"}
     assert full.skipped == {"battery_temp": "not_finite"}
     charging = st.convert(b(percentage=math.nan, voltage=12.0, power_supply_status=b.POWER_SUPPLY_STATUS_CHARGING))
@@ -233,8 +279,13 @@ def test_range_follows_rep_117(msgs):
     msg, st = msgs
     r = msg.Range
     assert st.convert(r(range=1.25, min_range=0.02, max_range=4.0)).values == {"range": 1.25}
-    for value, reason in [(5.0, "out_of_range"), (0.01, "out_of_range"), (math.inf, "not_finite"),
-                          (-math.inf, "not_finite"), (math.nan, "not_finite")]:
+    for value, reason in [
+        (5.0, "out_of_range"),
+        (0.01, "out_of_range"),
+        (math.inf, "not_finite"),
+        (-math.inf, "not_finite"),
+        (math.nan, "not_finite"),
+    ]:
         out = st.convert(r(range=value, min_range=0.02, max_range=4.0))
         assert out.values == {} and out.skipped == {"range": reason}, value
 
@@ -247,9 +298,13 @@ def test_imu_angles_speed_and_acceleration(msgs):
     imu.angular_velocity.z = math.radians(90)
     imu.linear_acceleration.x, imu.linear_acceleration.z = 3.0, 4.0
     out = st.convert(imu)
-    assert out.values == {"roll": pytest.approx(30.0), "pitch": pytest.approx(0.0, abs=1e-9),
-                          "tilt": pytest.approx(30.0), "angular_speed": pytest.approx(90.0),
-                          "acceleration": pytest.approx(5.0)}
+    assert out.values == {
+        "roll": pytest.approx(30.0),
+        "pitch": pytest.approx(0.0, abs=1e-9),
+        "tilt": pytest.approx(30.0),
+        "angular_speed": pytest.approx(90.0),
+        "acceleration": pytest.approx(5.0),
+    }
     assert out.unit["tilt"] == "°" and out.unit["acceleration"] == "m/s²"
     pitched = msg.Imu()
     pitched.orientation.y, pitched.orientation.w = math.sin(math.radians(-10) / 2), math.cos(math.radians(-10) / 2)
@@ -259,8 +314,12 @@ def test_imu_angles_speed_and_acceleration(msgs):
     no_orientation.linear_acceleration.x = math.nan
     out = st.convert(no_orientation)
     assert set(out.values) == {"angular_speed"}
-    assert out.skipped == {"roll": "unavailable", "pitch": "unavailable", "tilt": "unavailable",
-                           "acceleration": "not_finite"}
+    assert out.skipped == {
+        "roll": "unavailable",
+        "pitch": "unavailable",
+        "tilt": "unavailable",
+        "acceleration": "not_finite",
+    }
     zero = msg.Imu()
     zero.orientation.w = 0.0
     assert st.convert(zero).skipped["tilt"] == "invalid"  # an all-zero quaternion
@@ -283,12 +342,18 @@ def test_nav_sat_fix(msgs):
 
 def test_topics_entries(msgs):
     _, st = msgs
-    subs = st.parse_topics(["/greenhouse/temp:Temperature:greenhouse", "imu/data:sensor_msgs/msg/Imu",
-                            "~/range:Range"])
+    subs = st.parse_topics(["/greenhouse/temp:Temperature:greenhouse", "imu/data:sensor_msgs/msg/Imu", "~/range:Range"])
     assert [(s.topic, s.type_name, s.name) for s in subs] == [
-        ("/greenhouse/temp", "Temperature", "greenhouse"), ("imu/data", "Imu", "data"), ("~/range", "Range", "range")]
-    for entries, reason in [([], "empty"), (["/a:Imu:bad name"], "source name 'bad name'"),
-                            (["/a:Imu", "/a:Range"], "listed twice"), (["/a:Imu:x:y"], "is not 'topic:Type")]:
+        ("/greenhouse/temp", "Temperature", "greenhouse"),
+        ("imu/data", "Imu", "data"),
+        ("~/range", "Range", "range"),
+    ]
+    for entries, reason in [
+        ([], "empty"),
+        (["/a:Imu:bad name"], "source name 'bad name'"),
+        (["/a:Imu", "/a:Range"], "listed twice"),
+        (["/a:Imu:x:y"], "is not 'topic:Type"),
+    ]:
         with pytest.raises(ValueError, match=reason):
             st.parse_topics(entries)
     assert st.topics_problem(["/a:Temperature"]) is None and "Temprature" in st.topics_problem(["/a:Temprature"])

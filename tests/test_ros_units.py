@@ -134,8 +134,20 @@ def test_cancel_all_releases_waiting_goals_and_signals_running_ones():
 
 
 def goal(**fields):
-    base = {"prompt": "", "messages": [], "system_prompt": "", "max_tokens": 0, "temperature": 0.0, "top_p": 1.0,
-            "top_k": 0, "repetition_penalty": 1.0, "seed": -1, "stop": [], "json_schema": "", "deadline_s": 0.0}
+    base = {
+        "prompt": "",
+        "messages": [],
+        "system_prompt": "",
+        "max_tokens": 0,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "top_k": 0,
+        "repetition_penalty": 1.0,
+        "seed": -1,
+        "stop": [],
+        "json_schema": "",
+        "deadline_s": 0.0,
+    }
     return SimpleNamespace(**{**base, **fields})
 
 
@@ -149,17 +161,23 @@ def test_goal_conversion_applies_node_defaults_and_names_bad_fields():
     messages, kwargs = generate_kwargs(goal(messages=chat, max_tokens=8, seed=3, temperature=0.7), defaults)
     assert messages[0]["content"] == "Own." and len(messages) == 2  # their own system prompt wins
     assert kwargs["max_tokens"] == 8 and kwargs["sampling"].seed == 3
-    for fields, reason in [({}, "empty"), ({"prompt": "a", "top_p": 0.0}, "top_p"),
-                           ({"prompt": "a", "deadline_s": -1.0}, "deadline_s"),
-                           ({"prompt": "a", "json_schema": "[1,"}, "json_schema")]:
+    for fields, reason in [
+        ({}, "empty"),
+        ({"prompt": "a", "top_p": 0.0}, "top_p"),
+        ({"prompt": "a", "deadline_s": -1.0}, "deadline_s"),
+        ({"prompt": "a", "json_schema": "[1,"}, "json_schema"),
+    ]:
         with pytest.raises(ValueError, match=reason):
             generate_kwargs(goal(**fields), defaults)
 
 
 def test_command_set_spec_errors_are_clear():
     assert load_command_set("edgellm_sdk.robot_demo:DEMO_COMMANDS").commands
-    for spec, reason in [("nocolon", "must look like"), ("no.such.module:X", "cannot be imported"),
-                         ("edgellm_sdk.robot_demo:NOPE", "cannot be imported")]:
+    for spec, reason in [
+        ("nocolon", "must look like"),
+        ("no.such.module:X", "cannot be imported"),
+        ("edgellm_sdk.robot_demo:NOPE", "cannot be imported"),
+    ]:
         with pytest.raises(ValueError, match=reason):
             load_command_set(spec)
     with pytest.raises(TypeError, match="not an edgellm_sdk CommandSet"):
@@ -169,15 +187,23 @@ def test_command_set_spec_errors_are_clear():
 def test_engine_host_streams_refuses_when_full_and_cancels_on_close(tiny_engine):
     host = EngineHost(tiny_engine, max_queue=0)
     pieces: list[tuple[str, int]] = []
-    out = host.generate("hello", {"max_tokens": 6}, cancel=threading.Event(), on_token=lambda d, n: pieces.append((d, n)))
+    out = host.generate(
+        "hello", {"max_tokens": 6}, cancel=threading.Event(), on_token=lambda d, n: pieces.append((d, n))
+    )
     assert out.finish_reason in ("stop", "length") and out.text == "".join(d for d, _ in pieces)
     assert out.usage.completion_tokens == host.stats.tokens and host.stats.requests == 1
 
     started, results = threading.Event(), []
 
     def long_run():
-        results.append(host.generate("hello", {"max_tokens": 100, "stop": ["zzzz-never"]}, cancel=threading.Event(),
-                                     on_token=lambda d, n: started.set()))
+        results.append(
+            host.generate(
+                "hello",
+                {"max_tokens": 100, "stop": ["zzzz-never"]},
+                cancel=threading.Event(),
+                on_token=lambda d, n: started.set(),
+            )
+        )
 
     worker = threading.Thread(target=long_run)
     worker.start()

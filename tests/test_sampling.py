@@ -6,14 +6,17 @@ from edgellm_sdk.sampling import Sampling, sample
 LOGITS = np.array([1.0, 3.0, 2.0, -1.0, 2.9], np.float32)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"temperature": -0.1}, "temperature must be in"),
-    ({"top_k": -1}, "top_k must be"),
-    ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
-    ({"top_p": 1.5}, "top_p must be"),
-    ({"repetition_penalty": 0}, "repetition_penalty must be"),
-    ({"seed": "x"}, "seed must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"temperature": -0.1}, "temperature must be in"),
+        ({"top_k": -1}, "top_k must be"),
+        ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
+        ({"top_p": 1.5}, "top_p must be"),
+        ({"repetition_penalty": 0}, "repetition_penalty must be"),
+        ({"seed": "x"}, "seed must be"),
+    ],
+)
 def test_bad_values_raise_value_error_with_range(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Sampling(**kwargs)

@@ -66,14 +66,26 @@ def test_bounded_entries_and_bad_settings(embedder):
 def test_engine_serves_a_paraphrase_from_the_semantic_cache(default_store, embedder):
     system = {"role": "system", "content": "You are a greenhouse assistant. Answer in one short sentence."}
     with Engine.load("smollm2-135m", store=default_store, threads=2, semantic_cache=SemanticCache(embedder)) as e:
-        first = e.chat([system, {"role": "user", "content": "what is the temperature in the greenhouse?"}],
-                       max_tokens=24, context="temp=21.0")
-        again = e.chat([system, {"role": "user", "content": "how hot is it in the greenhouse right now?"}],
-                       max_tokens=24, context="temp=21.0")
+        first = e.chat(
+            [system, {"role": "user", "content": "what is the temperature in the greenhouse?"}],
+            max_tokens=24,
+            context="temp=21.0",
+        )
+        again = e.chat(
+            [system, {"role": "user", "content": "how hot is it in the greenhouse right now?"}],
+            max_tokens=24,
+            context="temp=21.0",
+        )
         assert not first.cached and again.cached and again.text == first.text
-        changed = e.chat([system, {"role": "user", "content": "how hot is it in the greenhouse right now?"}],
-                         max_tokens=24, context="temp=25.5")
+        changed = e.chat(
+            [system, {"role": "user", "content": "how hot is it in the greenhouse right now?"}],
+            max_tokens=24,
+            context="temp=25.5",
+        )
         assert not changed.cached
-        other = e.chat([system, {"role": "user", "content": "what is the temperature in the garage?"}],
-                       max_tokens=24, context="temp=21.0")
+        other = e.chat(
+            [system, {"role": "user", "content": "what is the temperature in the garage?"}],
+            max_tokens=24,
+            context="temp=21.0",
+        )
         assert not other.cached

@@ -39,8 +39,9 @@ def test_threshold_with_hysteresis_fires_once_and_clears():
 
 
 def test_target_deviation_is_computed_not_left_to_the_model():
-    book = FactBook(RuleSet.from_dict({"channels": {"gh/temp_c": {"target": 24.0, "label": "greenhouse 2"}}}),
-                    clock=None)
+    book = FactBook(
+        RuleSet.from_dict({"channels": {"gh/temp_c": {"target": 24.0, "label": "greenhouse 2"}}}), clock=None
+    )
     feed(book, [27.9, 28.0])
     assert "greenhouse 2 is 28 °C" in book.facts().text() and "4 °C above the 24 °C target" in book.facts().text()
 
@@ -79,10 +80,13 @@ def test_rules_files(tmp_path):
     rules = RuleSet.load(toml)
     assert rules.window_s == 30 and rules.for_channel("a/x")[0].above == 3 and not rules.for_channel("b/x")
     bad = tmp_path / "bad.toml"
-    for text, message in [('[[rule]]\nchannel = "a"\n', "needs 'above' or 'below'"),
-                          ('[[rule]]\nchannel = "a"\nabove = 1\nseverity = "panic"\n', "severity must be one of"),
-                          ("[nonsense]\n", "unknown rules section"), ("[[rule]\n", "not valid TOML"),
-                          ('[monitor]\nwindw_s = 3\n', "bad rules file")]:
+    for text, message in [
+        ('[[rule]]\nchannel = "a"\n', "needs 'above' or 'below'"),
+        ('[[rule]]\nchannel = "a"\nabove = 1\nseverity = "panic"\n', "severity must be one of"),
+        ("[nonsense]\n", "unknown rules section"),
+        ("[[rule]\n", "not valid TOML"),
+        ("[monitor]\nwindw_s = 3\n", "bad rules file"),
+    ]:
         bad.write_text(text)
         with pytest.raises(SensorError, match=message):
             RuleSet.load(bad)
@@ -90,7 +94,8 @@ def test_rules_files(tmp_path):
         RuleSet.load(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("value, text", [(24.0, "24"), (23.456, "23.5"), (0.031, "0.03"), (1013.25, "1013"),
-                                         (-0.001, "0"), (-4.25, "-4.2")])
+@pytest.mark.parametrize(
+    "value, text", [(24.0, "24"), (23.456, "23.5"), (0.031, "0.03"), (1013.25, "1013"), (-0.001, "0"), (-4.25, "-4.2")]
+)
 def test_number_format(value, text):
     assert fmt(value) == text

@@ -22,27 +22,34 @@ RULES = ROOT / "examples" / "data" / "greenhouse_rules.toml"
 LOG_URL = f"file://{LOG}?rate=0&name=greenhouse2"
 
 
-@pytest.mark.parametrize("text, data, bad", [
-    ("It is 24.3 °C.", "temp is 24.3 °C", []),
-    ("About 24 °C.", "temp is 24.3 °C", []),  # rounded to fewer decimals: allowed
-    ("It is 24.4 °C.", "temp is 24.3 °C", [24.4]),
-    ("Four degrees above target.", "4 °C above the target", []),
-    ("Five degrees above target.", "4 °C above the target", [5]),
-    ("温度二十五度", "temp is 25 °C", []),
-    ("温度二十六度", "temp is 25 °C", [26]),
-    ("falling 0.3 %/min", "falling 0.31 %/min", []),
-    ("31.2 degrees", "temp is 31.2 °C", []),  # same kind of unit
-    ("a 1.2% rise", "current is 1.2 A", [1.2]),  # the number exists, but not as a percentage
-    ("2 degrees above", "greenhouse 2 temperature is 30 °C", [2]),
-])
+@pytest.mark.parametrize(
+    "text, data, bad",
+    [
+        ("It is 24.3 °C.", "temp is 24.3 °C", []),
+        ("About 24 °C.", "temp is 24.3 °C", []),  # rounded to fewer decimals: allowed
+        ("It is 24.4 °C.", "temp is 24.3 °C", [24.4]),
+        ("Four degrees above target.", "4 °C above the target", []),
+        ("Five degrees above target.", "4 °C above the target", [5]),
+        ("温度二十五度", "temp is 25 °C", []),
+        ("温度二十六度", "temp is 25 °C", [26]),
+        ("falling 0.3 %/min", "falling 0.31 %/min", []),
+        ("31.2 degrees", "temp is 31.2 °C", []),  # same kind of unit
+        ("a 1.2% rise", "current is 1.2 A", [1.2]),  # the number exists, but not as a percentage
+        ("2 degrees above", "greenhouse 2 temperature is 30 °C", [2]),
+    ],
+)
 def test_unsupported_numbers(text, data, bad):
     assert unsupported_numbers(text, data) == bad
 
 
-readings = st.lists(st.tuples(st.sampled_from(["temp_c", "humidity", "current_a"]),
-                              st.floats(-50, 1500, allow_nan=False)), min_size=1, max_size=40)
+readings = st.lists(
+    st.tuples(st.sampled_from(["temp_c", "humidity", "current_a"]), st.floats(-50, 1500, allow_nan=False)),
+    min_size=1,
+    max_size=40,
+)
 model_text = st.text(st.sampled_from(list("0123456789.,-% °CabcThe is   度二十五")), max_size=60) | st.sampled_from(
-    ["It is 21.5 °C.", "Twenty degrees.", "All fine.", "", "温度二十五度。", "rising 3 °C/min for 10 minutes"])
+    ["It is 21.5 °C.", "Twenty degrees.", "All fine.", "", "温度二十五度。", "rising 3 °C/min for 10 minutes"]
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -62,10 +69,12 @@ def test_a_narration_never_states_a_number_absent_from_the_facts(values, text, f
 
 def model_answers(stated: str) -> dict[str, str]:
     """Model output of each kind the checks judge, stating the fact ``stated`` where it states one."""
-    return {"loops": f"It is {stated} and it is {stated} and it is {stated} and it is {stated}",
-            "states no fact": "Everything in the greenhouse looks fine today.",
-            "empty": "",
-            "states a fact once": f"The reading is {stated} now."}
+    return {
+        "loops": f"It is {stated} and it is {stated} and it is {stated} and it is {stated}",
+        "states no fact": "Everything in the greenhouse looks fine today.",
+        "empty": "",
+        "states a fact once": f"The reading is {stated} now.",
+    }
 
 
 @settings(max_examples=100, deadline=None)
@@ -121,8 +130,11 @@ def test_default_model_narrates_with_checked_numbers(engine, greenhouse):
 def test_assistant_answers_from_facts_and_can_read_history(engine, greenhouse):
     assistant = SensorAssistant(engine, greenhouse)
     facts = greenhouse.facts()
-    questions = ["what is the humidity in greenhouse 2?", "is greenhouse 2 too hot?",
-                 "Is the vent motor working normally?"]
+    questions = [
+        "what is the humidity in greenhouse 2?",
+        "is greenhouse 2 too hot?",
+        "Is the vent motor working normally?",
+    ]
     answers = [assistant.ask(q) for q in questions]
     for answer in answers:
         assert_checked(answer, facts, facts.text())
@@ -136,8 +148,14 @@ def test_assistant_answers_from_facts_and_can_read_history(engine, greenhouse):
 def test_pipeline_replays_a_log_and_alerts(engine):
     statuses, alerts = [], []
     with open_source(LOG_URL) as source:
-        stats = SensorPipeline(source, Narrator(None), FactBook(RuleSet.load(RULES), clock=None), every_s=3600,
-                               on_status=statuses.append, on_alert=alerts.append).run(duration_s=30)
+        stats = SensorPipeline(
+            source,
+            Narrator(None),
+            FactBook(RuleSet.load(RULES), clock=None),
+            every_s=3600,
+            on_status=statuses.append,
+            on_alert=alerts.append,
+        ).run(duration_s=30)
     assert stats.readings == 180 and stats.alerts == 1 and stats.statuses == 1
     assert "above the 28 °C limit" in alerts[0].text and "31.2 °C" in statuses[-1].text
     cancel = threading.Event()
@@ -147,14 +165,31 @@ def test_pipeline_replays_a_log_and_alerts(engine):
 
 
 def test_sensors_cli_end_to_end(default_store):
-    cmd = [sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", LOG_URL, "--rules", str(RULES),
-           "--every", "1h", "--json", "--ask", "is greenhouse 2 too hot?"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgellm_sdk.cli",
+        "sensors",
+        "--source",
+        LOG_URL,
+        "--rules",
+        str(RULES),
+        "--every",
+        "1h",
+        "--json",
+        "--ask",
+        "is greenhouse 2 too hot?",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     kinds = [line.split('"kind": "')[1].split('"')[0] for line in r.stdout.splitlines()]
     assert kinds == ["alert", "status", "answer"] and "180 readings" in r.stderr
-    bad = subprocess.run([sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", "gopher://x", "--no-model"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgellm_sdk.cli", "sensors", "--source", "gopher://x", "--no-model"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "gopher" in bad.stderr
 
 
@@ -170,8 +205,14 @@ def test_mqtt_readings_raise_a_live_alert_through_the_pipeline(tmp_path):
     try:
         with open_source(f"mqtt://127.0.0.1:{broker.port}/farm/#?name_from=parent") as source:
             book = FactBook(RuleSet.from_dict({"rule": [{"channel": "farm/temp_c", "above": 30}]}))
-            pipeline = SensorPipeline(source, Narrator(None), book, every_s=3600, on_status=lambda n: None,
-                                      on_alert=lambda n: (alerts.append(n), cancel.set()))
+            pipeline = SensorPipeline(
+                source,
+                Narrator(None),
+                book,
+                every_s=3600,
+                on_status=lambda n: None,
+                on_alert=lambda n: (alerts.append(n), cancel.set()),
+            )
             runner = threading.Thread(target=pipeline.run, kwargs={"duration_s": 20, "cancel": cancel})
             runner.start()
             for value in (25, 28, 31.5):

@@ -21,7 +21,11 @@ def test_put_queues_readings_with_units_and_timestamps():
     assert source.put("robot", {"battery": 80.0})
     first, second = source.get(0.1), source.get(0.1)
     assert (first.source, first.values, first.unit, first.timestamp) == (
-        "greenhouse", {"temp_c": 24.5, "rh": 61.0}, {"temp_c": "°C"}, 5.0)
+        "greenhouse",
+        {"temp_c": 24.5, "rh": 61.0},
+        {"temp_c": "°C"},
+        5.0,
+    )
     assert second.source == "robot" and second.timestamp >= before
     assert source.get(0.05) is None and not source.exhausted
     assert source.stats.lines == 2 and source.stats.readings == 2
@@ -39,12 +43,15 @@ def test_non_finite_values_are_dropped_and_counted():
     assert (stats.lines, stats.readings, stats.skipped, stats.malformed) == (3, 1, 1, {"not_finite": 1})
 
 
-@pytest.mark.parametrize("args, match", [
-    (("", {"t": 1.0}), "non-empty name"),
-    (("s", [("t", 1.0)]), "mapping"),
-    (("s", {"t": "warm"}), "s/t = 'warm' is not a number"),
-    (("s", {"on": True}), "not a number"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (("", {"t": 1.0}), "non-empty name"),
+        (("s", [("t", 1.0)]), "mapping"),
+        (("s", {"t": "warm"}), "s/t = 'warm' is not a number"),
+        (("s", {"on": True}), "not a number"),
+    ],
+)
 def test_bad_input_is_a_clear_error(args, match):
     with pytest.raises(SensorError, match=match):
         PushSource().put(*args)
@@ -114,8 +121,9 @@ def test_pipeline_over_a_push_source_alerts_at_once_and_stops_on_close():
     source = PushSource("ros")
     facts = FactBook(RuleSet([Rule("greenhouse/temp_c", above=30.0)], silent_after_s=None))
     alerts, statuses = [], []
-    pipeline = SensorPipeline(source, Narrator(None), facts, every_s=60, on_status=statuses.append,
-                              on_alert=alerts.append, poll_s=0.05)
+    pipeline = SensorPipeline(
+        source, Narrator(None), facts, every_s=60, on_status=statuses.append, on_alert=alerts.append, poll_s=0.05
+    )
     runner = threading.Thread(target=pipeline.run, daemon=True)
     runner.start()
     source.put("greenhouse", {"temp_c": 25.0}, unit={"temp_c": "°C"})

@@ -29,7 +29,8 @@ from edgellm_sdk.sensors.sources.queue import BoundedQueue
 
 needs_mosquitto = pytest.mark.skipif(
     mosquitto_binary() is None,
-    reason="the mosquitto broker is not installed (apt-get install mosquitto; `make test` does it when root)")
+    reason="the mosquitto broker is not installed (apt-get install mosquitto; `make test` does it when root)",
+)
 
 GGA = nmea("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")
 RMC = nmea("GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W")
@@ -48,6 +49,7 @@ def take(source, count: int, timeout: float = 3.0) -> list[Reading]:
 
 # ---- line formats ---------------------------------------------------------------------------
 
+
 def test_csv_header_columns_and_malformed_reasons():
     parser = CsvParser()
     with pytest.raises(Malformed, match="no_header"):
@@ -56,9 +58,14 @@ def test_csv_header_columns_and_malformed_reasons():
     assert parser.parse("21.5, 40").values == {"temp_c": 21.5, "humidity": 40.0}
     assert parser.parse("temp_c,humidity") is None  # the device reset and printed its header again
     assert parser.parse("21.5,").values == {"temp_c": 21.5}  # an empty field leaves the channel out
-    for line, reason in [("21.5", "wrong_column_count"), ("21.5,40,1", "wrong_column_count"),
-                         ("nan,40", "not_finite"), ("21.5,inf", "not_finite"), ("ovf,ovf", "non_numeric"),
-                         ("DHT,failed", "non_numeric")]:
+    for line, reason in [
+        ("21.5", "wrong_column_count"),
+        ("21.5,40,1", "wrong_column_count"),
+        ("nan,40", "not_finite"),
+        ("21.5,inf", "not_finite"),
+        ("ovf,ovf", "non_numeric"),
+        ("DHT,failed", "non_numeric"),
+    ]:
         with pytest.raises(Malformed) as bad:
             parser.parse(line)
         assert bad.value.reason == reason, line
@@ -79,8 +86,12 @@ def test_nmea_gga_rmc_checksum_and_other_sentences():
     no_fix = parser.parse(nmea("GPGGA,123519,,,,,0,00,,,M,,M,,"))
     assert no_fix.values == {"fix": 0.0, "satellites": 0.0}
     assert parser.parse(GSV) is None
-    for line, reason in [(GGA[:-2] + "00", "nmea_checksum"), (GGA.split("*")[0], "nmea_checksum"),
-                         ("GPGGA,1,2", "nmea_format"), (nmea("GPGGA,1,48x7,N,01131,E,1,08,0.9,5,M,,M,,"), "nmea_format")]:
+    for line, reason in [
+        (GGA[:-2] + "00", "nmea_checksum"),
+        (GGA.split("*")[0], "nmea_checksum"),
+        ("GPGGA,1,2", "nmea_format"),
+        (nmea("GPGGA,1,48x7,N,01131,E,1,08,0.9,5,M,,M,,"), "nmea_format"),
+    ]:
         with pytest.raises(Malformed) as bad:
             parser.parse(line)
         assert bad.value.reason == reason, line
@@ -124,6 +135,7 @@ def test_bounded_queue_block_waits_for_room_and_close_wakes_everyone():
 
 # ---- serial over a pseudo-terminal ----------------------------------------------------------
 
+
 @pytest.fixture
 def arduino(tmp_path):
     device = FakeArduino(tmp_path / "ttyUSB0")
@@ -146,12 +158,18 @@ def test_serial_csv_with_header_and_partial_writes(arduino):
         assert (stats.lines, stats.readings, stats.skipped, stats.malformed) == (3, 2, 1, {})
 
 
-@pytest.mark.parametrize("fmt, good, bad", [
-    ("csv&columns=t,h", ["21.5,40"], {"1,2,3": "wrong_column_count", "nan,1": "not_finite", "x,1": "non_numeric"}),
-    ("json", ['{"t": 21.5, "h": 40, "id": "dht22"}'],
-     {'{"t": "hot"}': "non_numeric", "[1, 2]": "not_object", '{"t": NaN}': "not_finite", '{"t": 1': "bad_json"}),
-    ("kv", ["t=21.5 h=40"], {"t=21.5 h": "bad_kv", "t=abc": "non_numeric", "t=inf": "not_finite"}),
-])
+@pytest.mark.parametrize(
+    "fmt, good, bad",
+    [
+        ("csv&columns=t,h", ["21.5,40"], {"1,2,3": "wrong_column_count", "nan,1": "not_finite", "x,1": "non_numeric"}),
+        (
+            "json",
+            ['{"t": 21.5, "h": 40, "id": "dht22"}'],
+            {'{"t": "hot"}': "non_numeric", "[1, 2]": "not_object", '{"t": NaN}': "not_finite", '{"t": 1': "bad_json"},
+        ),
+        ("kv", ["t=21.5 h=40"], {"t=21.5 h": "bad_kv", "t=abc": "non_numeric", "t=inf": "not_finite"}),
+    ],
+)
 def test_serial_formats_count_malformed_lines_and_keep_reading(arduino, fmt, good, bad):
     with open_source(f"serial://{arduino.path}?format={fmt}") as source:
         arduino.write(b"\x00\xff\xfe garbage\r\n")  # line noise before the sketch starts
@@ -228,6 +246,7 @@ def test_close_is_idempotent_and_ends_iteration():
 
 # ---- MQTT with a real broker ----------------------------------------------------------------
 
+
 @pytest.fixture
 def broker(tmp_path):
     server = Mosquitto(tmp_path).start()
@@ -280,8 +299,9 @@ def test_mqtt_resumes_after_the_broker_restarts(broker):
 @needs_mosquitto
 def test_mqtt_username_password_from_the_url(tmp_path):
     passwords = tmp_path / "passwords"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "robot", "s3cret"], check=True,
-                   capture_output=True, timeout=10)
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(passwords), "robot", "s3cret"], check=True, capture_output=True, timeout=10
+    )
     server = Mosquitto(tmp_path, anonymous=False, listener_config=f"password_file {passwords}").start()
     publisher = Publisher(server.port, username="robot", password="s3cret")
     try:
@@ -300,8 +320,9 @@ def test_mqtt_over_tls(tmp_path):
     files = make_tls_files(tmp_path)
     if files is None:
         pytest.skip("openssl is not installed: cannot make a test certificate")
-    server = Mosquitto(tmp_path, listener_config=f"cafile {files['ca']}\ncertfile {files['cert']}\n"
-                                                 f"keyfile {files['key']}").start()
+    server = Mosquitto(
+        tmp_path, listener_config=f"cafile {files['ca']}\ncertfile {files['cert']}\nkeyfile {files['key']}"
+    ).start()
     publisher = Publisher(server.port, ca=str(files["ca"]))
     try:
         with open_source(f"mqtts://127.0.0.1:{server.port}/secure/#?ca={files['ca']}") as source:
@@ -356,8 +377,10 @@ def test_file_replay_accelerated(csv_log):
 
 def test_file_replay_json_lines_with_iso_timestamps(tmp_path):
     path = tmp_path / "robot.jsonl"
-    path.write_text('{"timestamp": "2024-05-01T12:00:00Z", "battery_v": 12.4}\n{"battery_v": 12.3}\n'
-                    '{"timestamp": 1714564801, "battery_v": 12.2}\n')
+    path.write_text(
+        '{"timestamp": "2024-05-01T12:00:00Z", "battery_v": 12.4}\n{"battery_v": 12.3}\n'
+        '{"timestamp": 1714564801, "battery_v": 12.2}\n'
+    )
     with open_source(f"file://{path}?rate=0") as source:
         readings = list(source)
     assert [(r.timestamp, r.values["battery_v"]) for r in readings] == [(1714564800.0, 12.4), (1714564801.0, 12.2)]
@@ -366,23 +389,27 @@ def test_file_replay_json_lines_with_iso_timestamps(tmp_path):
 
 # ---- errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, options, message", [
-    ("http://example.com/x", {}, "unknown sensor URL scheme 'http'.*serial:///dev/ttyUSB0"),
-    ("/dev/ttyUSB0", {}, "not a sensor URL"),
-    ("serial:///dev/ttyUSB0", {}, "needs the option format=.*csv\\|json\\|kv\\|nmea"),
-    ("serial:///dev/ttyUSB0?format=xml", {}, "format='xml'.*one of csv\\|json\\|kv\\|nmea"),
-    ("serial:///dev/ttyUSB0?format=csv&baud=fast", {}, "baud='fast'.*an integer, e.g. baud=115200"),
-    ("serial:///dev/ttyUSB0?format=csv&bud=9600", {}, "unknown option bud.*baud"),
-    ("serial://dev/ttyUSB0?format=csv", {}, "three slashes, e.g. serial:///dev/ttyUSB0"),
-    ("serial:///dev/ttyUSB0?format=json&columns=a,b", {}, "columns= applies to format=csv"),
-    ("loop://?format=csv", {"queue": 0}, "queue=0.*>= ?1|queue=0.*\\[1,"),
-    ("loop://?format=csv", {"drop": "random"}, "drop='random'.*oldest\\|newest\\|block"),
-    ("mqtt://localhost:1883", {}, "needs a host and a topic"),
-    ("mqtt://localhost:1883/t/#?qos=3", {}, "qos='3'.*\\[0, 2\\]"),
-    ("mqtt://localhost:1883/t/#?name_from=first", {}, "name_from='first'.*topic\\|last\\|parent"),
-    ("mqtt://localhost:1883/t/#?ca=/nonexistent/ca.pem", {}, "not a file"),
-    ("file://nonexistent/log.csv", {}, "no log file.*three slashes"),
-])
+
+@pytest.mark.parametrize(
+    "url, options, message",
+    [
+        ("http://example.com/x", {}, "unknown sensor URL scheme 'http'.*serial:///dev/ttyUSB0"),
+        ("/dev/ttyUSB0", {}, "not a sensor URL"),
+        ("serial:///dev/ttyUSB0", {}, "needs the option format=.*csv\\|json\\|kv\\|nmea"),
+        ("serial:///dev/ttyUSB0?format=xml", {}, "format='xml'.*one of csv\\|json\\|kv\\|nmea"),
+        ("serial:///dev/ttyUSB0?format=csv&baud=fast", {}, "baud='fast'.*an integer, e.g. baud=115200"),
+        ("serial:///dev/ttyUSB0?format=csv&bud=9600", {}, "unknown option bud.*baud"),
+        ("serial://dev/ttyUSB0?format=csv", {}, "three slashes, e.g. serial:///dev/ttyUSB0"),
+        ("serial:///dev/ttyUSB0?format=json&columns=a,b", {}, "columns= applies to format=csv"),
+        ("loop://?format=csv", {"queue": 0}, "queue=0.*>= ?1|queue=0.*\\[1,"),
+        ("loop://?format=csv", {"drop": "random"}, "drop='random'.*oldest\\|newest\\|block"),
+        ("mqtt://localhost:1883", {}, "needs a host and a topic"),
+        ("mqtt://localhost:1883/t/#?qos=3", {}, "qos='3'.*\\[0, 2\\]"),
+        ("mqtt://localhost:1883/t/#?name_from=first", {}, "name_from='first'.*topic\\|last\\|parent"),
+        ("mqtt://localhost:1883/t/#?ca=/nonexistent/ca.pem", {}, "not a file"),
+        ("file://nonexistent/log.csv", {}, "no log file.*three slashes"),
+    ],
+)
 def test_bad_urls_raise_sensor_error_saying_the_fix(url, options, message):
     with pytest.raises(SensorError, match=message) as error:
         open_source(url, **options)
@@ -402,8 +429,10 @@ def test_file_rate_and_format_errors(csv_log, tmp_path):
         assert math.isclose(next(iter(source)).values["a"], 2.0)
 
 
-@pytest.mark.parametrize("module, url, extra", [("serial", "loop://?format=kv", "serial"),
-                                                ("paho.mqtt.client", "mqtt://localhost/t", "mqtt")])
+@pytest.mark.parametrize(
+    "module, url, extra",
+    [("serial", "loop://?format=kv", "serial"), ("paho.mqtt.client", "mqtt://localhost/t", "mqtt")],
+)
 def test_missing_optional_dependency_names_the_extra(monkeypatch, module, url, extra):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingDependency, match=f"pip install 'edgellm-sdk\\[{extra}\\]'"):
@@ -411,7 +440,9 @@ def test_missing_optional_dependency_names_the_extra(monkeypatch, module, url, e
 
 
 def test_importing_sensors_stays_light():
-    code = ("import sys, edgellm_sdk, edgellm_sdk.sensors as s; s.open_source, s.Source, s.SourceStats; "
-            "print([m for m in ('serial', 'paho', 'numpy', 'onnxruntime') if m in sys.modules])")
+    code = (
+        "import sys, edgellm_sdk, edgellm_sdk.sensors as s; s.open_source, s.Source, s.SourceStats; "
+        "print([m for m in ('serial', 'paho', 'numpy', 'onnxruntime') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -24,16 +24,23 @@ PROMPTS = ["hello world", "the world hello there", "hello hello world world the 
 
 @pytest.fixture(scope="module")
 def q8(tiny_store):
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1,
-                     speculative=EAGER) as engine:
+    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, speculative=EAGER) as engine:
         yield engine
 
 
 @pytest.fixture(scope="module")
 def with_draft(tiny_store):
     """fp32 target, its q8 variant as the draft model (same tokenizer, slightly different weights)."""
-    with Engine.load("tiny", store=tiny_store, variant="fp32", max_context=256, threads=1, draft="tiny",
-                     draft_variant="q8", speculative=Speculative(adaptive=False, lookup=False, max_draft=4)) as e:
+    with Engine.load(
+        "tiny",
+        store=tiny_store,
+        variant="fp32",
+        max_context=256,
+        threads=1,
+        draft="tiny",
+        draft_variant="q8",
+        speculative=Speculative(adaptive=False, lookup=False, max_draft=4),
+    ) as e:
         yield e
 
 
@@ -81,7 +88,7 @@ def test_max_tokens_is_exact_when_a_round_could_overshoot(q8):
 
 def test_stop_string_inside_an_accepted_draft(q8):
     plain = q8.complete(PROMPTS[1], max_tokens=30, speculative="off")
-    stop = plain.text[len(plain.text) // 2:len(plain.text) // 2 + 3]
+    stop = plain.text[len(plain.text) // 2 : len(plain.text) // 2 + 3]
     want = q8.complete(PROMPTS[1], max_tokens=30, stop=[stop], speculative="off")
     got = q8.complete(PROMPTS[1], max_tokens=30, stop=[stop])
     assert got.finish_reason == want.finish_reason == "stop"
@@ -99,8 +106,10 @@ def test_cancel_mid_round_and_the_next_request_is_unaffected(q8):
             cancel.set()  # while later tokens of the same verified round are still to come
     assert pieces[-1].finish_reason == "cancelled" and len(pieces) <= 6
     assert kv_consistent(q8)
-    assert q8.complete(PROMPTS[0], max_tokens=20).token_ids == q8.complete(PROMPTS[0], max_tokens=20,
-                                                                              speculative="off").token_ids
+    assert (
+        q8.complete(PROMPTS[0], max_tokens=20).token_ids
+        == q8.complete(PROMPTS[0], max_tokens=20, speculative="off").token_ids
+    )
 
 
 def test_deadline_ends_with_finish_reason(q8):
@@ -130,20 +139,30 @@ def test_streamed_text_is_the_decoded_answer(q8):
 def test_prefix_cache_with_speculation_equals_cold_plain_decoding(tiny_store):
     system = [{"role": "system", "content": "hello world " * 20}]
     kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1}
-    with Engine.load("tiny", speculative=EAGER, **kw) as cached, \
-            Engine.load("tiny", prefix_cache=False, speculative="off", **kw) as plain:
+    with (
+        Engine.load("tiny", speculative=EAGER, **kw) as cached,
+        Engine.load("tiny", prefix_cache=False, speculative="off", **kw) as plain,
+    ):
         cached.warm(system)
         for q in ("hello there", "the world"):
             plain.reset()
             messages = system + [{"role": "user", "content": q}]
-            assert cached.complete(messages, max_tokens=12).token_ids == plain.complete(messages,
-                                                                                         max_tokens=12).token_ids
+            assert (
+                cached.complete(messages, max_tokens=12).token_ids == plain.complete(messages, max_tokens=12).token_ids
+            )
         assert cached.prefix_cache.stats.hits >= 2 and cached.speculation.total_drafted > 0
 
 
 def test_response_cache_serves_the_speculative_answer(tiny_store):
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=256, threads=1, speculative=EAGER,
-                     response_cache=ResponseCache()) as e:
+    with Engine.load(
+        "tiny",
+        store=tiny_store,
+        variant="q8",
+        max_context=256,
+        threads=1,
+        speculative=EAGER,
+        response_cache=ResponseCache(),
+    ) as e:
         first = e.complete(PROMPTS[0], max_tokens=16)
         again = e.complete(PROMPTS[0], max_tokens=16)
         assert not first.cached and again.cached and again.token_ids == first.token_ids
@@ -195,16 +214,22 @@ def test_greedy_verify_accepts_exactly_the_argmax():
 
 
 def test_bad_settings_raise_value_error_with_the_range(tiny_store):
-    for bad, words in [({"max_draft": 0}, "[1, 32]"), ({"ngram_min": 5, "ngram_max": 3}, "[1, 3]"),
-                       ({"cooldown": -1}, "[0, 256]"), ({"lookup": "yes"}, "True or False")]:
+    for bad, words in [
+        ({"max_draft": 0}, "[1, 32]"),
+        ({"ngram_min": 5, "ngram_max": 3}, "[1, 3]"),
+        ({"cooldown": -1}, "[0, 256]"),
+        ({"lookup": "yes"}, "True or False"),
+    ]:
         with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]")):
             Speculative(**bad)
     with pytest.raises(ValueError, match="auto"):
         resolve_speculative("fast")
     with pytest.raises(ValueError, match="unknown speculative setting"):
         resolve_speculative({"draft_len": 3})
-    with Engine.load("tiny", store=tiny_store, variant="q8", max_context=64, threads=1) as e, \
-            pytest.raises(ValueError, match="max_draft"):
+    with (
+        Engine.load("tiny", store=tiny_store, variant="q8", max_context=64, threads=1) as e,
+        pytest.raises(ValueError, match="max_draft"),
+    ):
         e.complete("hello", max_tokens=3, speculative={"max_draft": 99})
 
 
@@ -224,8 +249,15 @@ def test_draft_with_another_tokenizer_is_refused_naming_both(tiny_store, tmp_pat
 def test_a_failing_draft_falls_back_with_a_warning(tiny_store, with_draft):
     # a draft whose KV cache is too small for the request fails part-way through it
     small = DraftModel.load(tiny_store.path("tiny"), threads=1, max_context=12, variant="q8")
-    with Engine.load("tiny", store=tiny_store, variant="fp32", max_context=256, threads=1, draft=small,
-                     speculative=Speculative(adaptive=False, lookup=False, max_draft=4)) as e:
+    with Engine.load(
+        "tiny",
+        store=tiny_store,
+        variant="fp32",
+        max_context=256,
+        threads=1,
+        draft=small,
+        speculative=Speculative(adaptive=False, lookup=False, max_draft=4),
+    ) as e:
         got = e.complete(PROMPTS[0], max_tokens=30)
         want = e.complete(PROMPTS[0], max_tokens=30, speculative="off")
     assert got.finish_reason == "length" and got.token_ids == want.token_ids
@@ -233,9 +265,15 @@ def test_a_failing_draft_falls_back_with_a_warning(tiny_store, with_draft):
 
 
 def test_constraint_fast_forward_matches_plain_constrained_decoding(q8):
-    schema = {"type": "object", "properties": {"greeting": {"enum": ["hello world", "hello there"]},
-                                               "count": {"type": "integer", "minimum": 0, "maximum": 9}},
-              "required": ["greeting", "count"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "greeting": {"enum": ["hello world", "hello there"]},
+            "count": {"type": "integer", "minimum": 0, "maximum": 9},
+        },
+        "required": ["greeting", "count"],
+        "additionalProperties": False,
+    }
     plain = q8.complete(PROMPTS[0], max_tokens=40, schema=schema, speculative="off")
     fast = q8.complete(PROMPTS[0], max_tokens=40, schema=schema)
     assert fast.text == plain.text and json.loads(fast.text)["greeting"] in ("hello world", "hello there")

@@ -11,10 +11,16 @@ from edgellm_sdk.prefill import feed
 from edgellm_sdk.robot_demo import DEMO_COMMANDS
 from edgellm_sdk.speculative.config import OFF
 
-REPORT = ("Greenhouse 2 at 14:00: temperature 31.5 °C (target 24 °C), humidity 48 %, soil moisture 22 %, "
-          "CO2 870 ppm. Write a status report that repeats each reading with its value and unit.")
-ROWS = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "benchmarks" / "data" /
-                                      "commands_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+REPORT = (
+    "Greenhouse 2 at 14:00: temperature 31.5 °C (target 24 °C), humidity 48 %, soil moisture 22 %, "
+    "CO2 870 ppm. Write a status report that repeats each reading with its value and unit."
+)
+ROWS = [
+    json.loads(line)
+    for line in (Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "commands_dev.jsonl")
+    .read_text(encoding="utf-8")
+    .splitlines()
+]
 
 
 def near_tie_at_divergence(engine, messages, plain, fast) -> bool:
@@ -32,8 +38,16 @@ def near_tie_at_divergence(engine, messages, plain, fast) -> bool:
     return 0 <= gap < 1.0
 
 
-@pytest.mark.parametrize("prompt", [REPORT, ("Battery 64 %, left motor 2.1 A, right motor 1.8 A, heading 87 degrees. "
-                                            "Report the robot status, restating every value.")])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        REPORT,
+        (
+            "Battery 64 %, left motor 2.1 A, right motor 1.8 A, heading 87 degrees. "
+            "Report the robot status, restating every value."
+        ),
+    ],
+)
 def test_copying_answers_are_drafted_and_stay_the_plain_ones(engine, prompt):
     messages = [{"role": "user", "content": prompt}]
     plain = engine.chat(messages, max_tokens=96, speculative="off")
@@ -51,12 +65,17 @@ def test_chinese_stream_is_whole_characters(engine):
     invalid byte sequence, and then in the decoded answer too; an unfinished last character is
     withheld)."""
     for speculative in ("auto", "off"):
-        tokens = list(engine.generate([{"role": "user", "content": "请重复：机器人向前移动两米，然后停下。"}],
-                                      max_tokens=48, speculative=speculative))
+        tokens = list(
+            engine.generate(
+                [{"role": "user", "content": "请重复：机器人向前移动两米，然后停下。"}],
+                max_tokens=48,
+                speculative=speculative,
+            )
+        )
         text = "".join(t.text for t in tokens)
         decoded = engine.tokenizer.decode([t.id for t in tokens if t.id >= 0])
         # cut off by max_tokens inside a character: the stream withholds its bytes, decode() shows U+FFFD
-        assert decoded.startswith(text) and set(decoded[len(text):]) <= {"\ufffd"} and len(text) > 10
+        assert decoded.startswith(text) and set(decoded[len(text) :]) <= {"\ufffd"} and len(text) > 10
 
 
 def test_command_parser_gives_the_same_commands(engine, embedder):

@@ -37,8 +37,12 @@ def task_file(tiny, tmp_path_factory) -> Path:
     """A task whose targets are the tiny model's own greedy answers (so the expected accuracy is known)."""
     from edgellm_sdk import Engine
 
-    prompts = [{"prompt": "hello"}, {"prompt": "turn left"}, {"prompt": "the world", "system": "Be terse."},
-               {"messages": [{"role": "user", "content": "say hello"}]}]
+    prompts = [
+        {"prompt": "hello"},
+        {"prompt": "turn left"},
+        {"prompt": "the world", "system": "Be terse."},
+        {"messages": [{"role": "user", "content": "say hello"}]},
+    ]
     with Engine.load(tiny, variant="fp32", threads=1) as engine:
         for p in prompts:
             messages = p.get("messages") or [{"role": "user", "content": p["prompt"]}]
@@ -46,8 +50,9 @@ def task_file(tiny, tmp_path_factory) -> Path:
                 messages = [{"role": "system", "content": p["system"]}, *messages]
             p["target"] = engine.complete(messages, max_tokens=6).text
     path = tmp_path_factory.mktemp("eval") / "task.jsonl"
-    path.write_text("# tiny task: targets are the model's own answers\n" + "".join(json.dumps(p) + "\n"
-                                                                                     for p in prompts))
+    path.write_text(
+        "# tiny task: targets are the model's own answers\n" + "".join(json.dumps(p) + "\n" for p in prompts)
+    )
     return path
 
 
@@ -69,7 +74,7 @@ def test_perplexity_is_exp_mean_nll_of_the_model_logits(tiny, tiny_store, text_f
     # independently: batched logits of each window, numpy log-softmax, mean NLL
     nll = []
     for start in range(0, len(ids) - 1, 47):
-        chunk = ids[start:start + 48]
+        chunk = ids[start : start + 48]
         backend = OrtBackend(tiny_store.path("tiny") / "onnx/model.onnx", max_context=64, threads=1)
         logits = backend.forward(chunk, all_logits=True).astype(np.float64)
         logp = logits - logits.max(-1, keepdims=True)
@@ -179,9 +184,19 @@ def test_tradeoff_writes_json_markdown_png_and_recommends(tiny, tiny_store, text
     board = board.replace("budget_mb = 1024", "budget_mb = 64")
     (tmp_path / "matchbox.toml").write_text(board)
     out = tmp_path / "out"
-    report = tradeoff([tiny], ppl_text=text_file, task=task_file, reference=":fp32", runs=1, max_tokens=8,
-                      out_dir=out, max_ppl_tokens=64, threads=1, store=tiny_store,
-                      profiles=["rpi4", str(tmp_path / "matchbox.toml")])
+    report = tradeoff(
+        [tiny],
+        ppl_text=text_file,
+        task=task_file,
+        reference=":fp32",
+        runs=1,
+        max_tokens=8,
+        out_dir=out,
+        max_ppl_tokens=64,
+        threads=1,
+        store=tiny_store,
+        profiles=["rpi4", str(tmp_path / "matchbox.toml")],
+    )
     saved = json.loads((out / "tradeoff.json").read_text())
     assert saved["pareto"] == report["pareto"] and saved["metric"] == "task_accuracy"
     rows = saved["rows"]
@@ -200,14 +215,23 @@ def test_tradeoff_writes_json_markdown_png_and_recommends(tiny, tiny_store, text
     assert matchbox["variant"] is None and "nothing fits the 64 MB budget" in matchbox["why"]
 
     md = (out / "tradeoff.md").read_text()
-    assert "| variant | file MB | task acc | answer ppl | ppl |" in md and "**yes**" in md and "| matchbox | 64 | — |" in md
+    assert (
+        "| variant | file MB | task acc | answer ppl | ppl |" in md
+        and "**yes**" in md
+        and "| matchbox | 64 | — |" in md
+    )
     assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "tradeoff.png" in md
 
 
 def test_plot_without_matplotlib_says_how_to_get_it(monkeypatch, tmp_path):
-    report = {"rows": [], "metric": "ppl", "settings": {"reference": None, "task": None, "ppl_text": "t.txt",
-                                                        "runs": 1, "max_tokens": 8},
-              "host": "x86_64", "created": "now", "recommendations": {}}
+    report = {
+        "rows": [],
+        "metric": "ppl",
+        "settings": {"reference": None, "task": None, "ppl_text": "t.txt", "runs": 1, "max_tokens": 8},
+        "host": "x86_64",
+        "created": "now",
+        "recommendations": {},
+    }
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     report["plot"] = plot(report, tmp_path / "tradeoff.png")
     assert report["plot"] is None and not (tmp_path / "tradeoff.png").exists()
@@ -219,15 +243,49 @@ def test_cli_eval_and_tradeoff(tiny, text_file, task_file, tmp_path, capsys):
 
     parser = argparse.ArgumentParser(prog="edgellm")
     add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["eval", tiny, "--variant", "q8", "--ppl", str(text_file), "--task", str(task_file),
-                              "--reference", ":fp32", "--max-answer-tokens", "6", "--threads", "1", "--json"])
+    args = parser.parse_args(
+        [
+            "eval",
+            tiny,
+            "--variant",
+            "q8",
+            "--ppl",
+            str(text_file),
+            "--task",
+            str(task_file),
+            "--reference",
+            ":fp32",
+            "--max-answer-tokens",
+            "6",
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["variant"] == "q8" and out["reference"] == "tiny:fp32" and out["task_n"] == 4 and out["ppl"] > 0
 
-    args = parser.parse_args(["tradeoff", f"{tiny}:q4", "--ppl", str(text_file), "--out", str(tmp_path / "t"),
-                              "--runs", "1", "--max-tokens", "4", "--max-ppl-tokens", "16", "--threads", "1",
-                              "--profile", "rpi5"])
+    args = parser.parse_args(
+        [
+            "tradeoff",
+            f"{tiny}:q4",
+            "--ppl",
+            str(text_file),
+            "--out",
+            str(tmp_path / "t"),
+            "--runs",
+            "1",
+            "--max-tokens",
+            "4",
+            "--max-ppl-tokens",
+            "16",
+            "--threads",
+            "1",
+            "--profile",
+            "rpi5",
+        ]
+    )
     assert args.func(args) == 0
     assert "| `tiny:q4` |" in capsys.readouterr().out
     assert list(json.loads((tmp_path / "t" / "tradeoff.json").read_text())["recommendations"]) == ["rpi5"]
@@ -235,8 +293,15 @@ def test_cli_eval_and_tradeoff(tiny, text_file, task_file, tmp_path, capsys):
 
 @pytest.mark.model
 def test_default_model_q4_perplexity_within_a_few_percent_of_fp32(default_store):
-    report = evaluate("smollm2-135m", "q4", ppl_text=REPO / "benchmarks/data/heldout_en.txt",
-                      reference_variant="fp32", max_ppl_tokens=96, threads=2, store=default_store)
+    report = evaluate(
+        "smollm2-135m",
+        "q4",
+        ppl_text=REPO / "benchmarks/data/heldout_en.txt",
+        reference_variant="fp32",
+        max_ppl_tokens=96,
+        threads=2,
+        store=default_store,
+    )
     assert report.ppl_tokens == 96 and report.reference == "smollm2-135m:fp32"
     assert 5 < report.reference_ppl < 100  # a real model on English text, not a broken graph
     assert abs(report.ppl / report.reference_ppl - 1) < 0.03

@@ -18,8 +18,10 @@ from edgellm_sdk.toolchain.prune import prune, prune_weights
 from edgellm_sdk.toolchain.quantize import quantize
 from edgellm_sdk.toolchain.quantspec import dequantize_weight, quantize_weight
 
-TEXT = ("The robot moves forward two meters, turns left and reports the battery level. "
-        "Temperature is 21 degrees; humidity is 40 percent. ") * 12
+TEXT = (
+    "The robot moves forward two meters, turns left and reports the battery level. "
+    "Temperature is 21 degrees; humidity is 40 percent. "
+) * 12
 
 
 @pytest.fixture()
@@ -41,9 +43,10 @@ def logits(model_dir, variant, ids):
 IDS = [5, 70, 71, 80, 33, 101, 9, 44, 250, 17]
 
 
-@pytest.mark.parametrize("bits,block,symmetric,offsets", [(4, 32, False, False), (4, 64, True, False),
-                                                          (4, 32, False, True), (8, 16, False, False),
-                                                          (8, 128, True, False)])
+@pytest.mark.parametrize(
+    "bits,block,symmetric,offsets",
+    [(4, 32, False, False), (4, 64, True, False), (4, 32, False, True), (8, 16, False, False), (8, 128, True, False)],
+)
 def test_quantize_weight_error_is_bounded_by_half_a_step(bits, block, symmetric, offsets):
     rng = np.random.default_rng(bits + block)
     w = rng.normal(size=(48, 96)).astype(np.float32)  # 96 is not a multiple of 64/128: padded
@@ -90,9 +93,15 @@ def test_fp32_weights_read_back_rebuild_the_same_graph(model_copy, tmp_path):
 
 
 # tolerance: max |logit error| / max |logit| (the preset q8 variant's is ~0.8 % on this model)
-@pytest.mark.parametrize("to,kwargs,tolerance", [("int8", {}, 0.015), ("int4", {}, 0.08),
-                                                  ("int4", {"block": 64, "symmetric": True}, 0.1),
-                                                  ("int8", {"exclude": ("lm_head", "layers.0.*")}, 0.015)])
+@pytest.mark.parametrize(
+    "to,kwargs,tolerance",
+    [
+        ("int8", {}, 0.015),
+        ("int4", {}, 0.08),
+        ("int4", {"block": 64, "symmetric": True}, 0.1),
+        ("int8", {"exclude": ("lm_head", "layers.0.*")}, 0.015),
+    ],
+)
 def test_quantized_variant_loads_and_stays_close_to_fp32(model_copy, to, kwargs, tolerance):
     manifest, variant, info = quantize(model_copy, to, **kwargs)
     assert variant in manifest.variants and manifest.default_variant == "q4"  # not made default
@@ -119,8 +128,9 @@ def test_quantize_refuses_an_existing_name_and_bad_options(model_copy):
 def test_calibration_statistics_match_a_numpy_forward(model_copy):
     stats = activation_stats(model_copy, TEXT, max_tokens=200, window=64)
     assert stats.tokens == 200
-    assert set(stats.mean_sq) == {f"layers.{i}.{n}" for i in range(2)
-                                  for n in ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")}
+    assert set(stats.mean_sq) == {
+        f"layers.{i}.{n}" for i in range(2) for n in ("qkv_proj", "o_proj", "gate_up_proj", "down_proj")
+    }
     assert stats.mean_sq["layers.0.down_proj"].shape == (96,)
     assert all((v >= 0).all() and np.isfinite(v).all() for v in stats.mean_sq.values())
     # The input of layer 0's qkv is RMSNorm(embedding) * gamma: check E[x^2] independently.
@@ -129,8 +139,8 @@ def test_calibration_statistics_match_a_numpy_forward(model_copy):
     w = load_weights(model_copy)
     ids = Tokenizer.from_dir(model_copy.root).encode(TEXT)[:200]
     x = w.embed.dense()[ids]
-    h = x / np.sqrt((x ** 2).mean(-1, keepdims=True) + w.config.rms_eps) * w.layers[0].attn_norm
-    np.testing.assert_allclose(stats.mean_sq["layers.0.qkv_proj"], (h ** 2).mean(0), rtol=1e-3)
+    h = x / np.sqrt((x**2).mean(-1, keepdims=True) + w.config.rms_eps) * w.layers[0].attn_norm
+    np.testing.assert_allclose(stats.mean_sq["layers.0.qkv_proj"], (h**2).mean(0), rtol=1e-3)
     assert len(stats.layer_influence) == 2 and all(0 <= v <= 2 for v in stats.layer_influence)
 
 
@@ -165,8 +175,9 @@ def test_pruning_silent_neurons_does_not_change_the_output(model_copy, tmp_path)
     pruned, report = prune_weights(w, activation_stats(dead, TEXT, max_tokens=128), ratio=1 / 3)
     assert report.ffn_after == [64, 64]
     save_model(pruned, tmp_path / "pruned", tokenizer_from=model_copy.root, name="pruned", variants=("fp32",))
-    np.testing.assert_allclose(logits(tmp_path / "dead", "fp32", IDS), logits(tmp_path / "pruned", "fp32", IDS),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        logits(tmp_path / "dead", "fp32", IDS), logits(tmp_path / "pruned", "fp32", IDS), atol=1e-4
+    )
 
 
 def test_prune_drops_the_least_influential_layer_and_loads(model_copy, tmp_path):
@@ -187,18 +198,43 @@ def test_cli_quantize_and_prune(model_copy, tmp_path):
     calib = tmp_path / "calib.txt"
     calib.write_text(TEXT)
     cli = [sys.executable, "-m", "edgellm_sdk"]
-    run = subprocess.run(cli + ["quantize", str(model_copy.root), "--to", "int4", "--block", "16",
-                                "--calibration", str(calib), "--json", "-q"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        cli
+        + [
+            "quantize",
+            str(model_copy.root),
+            "--to",
+            "int4",
+            "--block",
+            "16",
+            "--calibration",
+            str(calib),
+            "--json",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     info = json.loads(run.stdout)
     assert info["variant"] == "int4-b16-aw" and info["activation_aware"] is True
-    run = subprocess.run(cli + ["prune", str(model_copy.root), "--calibration", str(calib), "--ratio", "0.3",
-                                "--out", str(tmp_path / "p")], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        cli
+        + ["prune", str(model_copy.root), "--calibration", str(calib), "--ratio", "0.3", "--out", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "parameters" in run.stdout and (tmp_path / "p" / "manifest.json").is_file()
-    run = subprocess.run(cli + ["prune", str(model_copy.root), "--calibration", str(tmp_path / "nope.txt"),
-                                "--out", str(tmp_path / "q")], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        cli
+        + ["prune", str(model_copy.root), "--calibration", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "q")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "calibration text" in run.stderr and "does not exist" in run.stderr
 
 

@@ -41,10 +41,25 @@ from edgellm_sdk.toolchain.torch_llama import (
 )
 from edgellm_sdk.toolchain.train import IGNORE, TrainConfig, estimate_memory, make_sample, train
 
-COMMANDS = [("turn left", {"cmd": "left"}), ("turn right", {"cmd": "right"}), ("stop now", {"cmd": "stop"}),
-            ("go forward", {"cmd": "go"}), ("go back", {"cmd": "back"}), ("hello", {"cmd": "hi"})]
-SMOLLM2 = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_layers=30, num_heads=9,
-                      num_kv_heads=3, rope_theta=100000.0, rms_eps=1e-5, max_position=8192)
+COMMANDS = [
+    ("turn left", {"cmd": "left"}),
+    ("turn right", {"cmd": "right"}),
+    ("stop now", {"cmd": "stop"}),
+    ("go forward", {"cmd": "go"}),
+    ("go back", {"cmd": "back"}),
+    ("hello", {"cmd": "hi"}),
+]
+SMOLLM2 = LlamaConfig(
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_layers=30,
+    num_heads=9,
+    num_kv_heads=3,
+    rope_theta=100000.0,
+    rms_eps=1e-5,
+    max_position=8192,
+)
 
 
 def ort_logits(manifest, ids: np.ndarray, variant: str = "fp32", graph=None) -> np.ndarray:
@@ -54,8 +69,12 @@ def ort_logits(manifest, ids: np.ndarray, variant: str = "fp32", graph=None) -> 
     cfg = json.loads((manifest.root / "config.json").read_text())
     path = graph or manifest.variant_path(variant)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1])[None],
-             "num_logits_to_keep": np.array(0, np.int64)}
+    feeds = {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "position_ids": np.arange(ids.shape[1])[None],
+        "num_logits_to_keep": np.array(0, np.int64),
+    }
     empty = np.zeros((1, cfg["num_key_value_heads"], 0, cfg["head_dim"]), np.float32)
     for i in range(cfg["num_hidden_layers"]):
         feeds[f"past_key_values.{i}.key"] = feeds[f"past_key_values.{i}.value"] = empty
@@ -362,14 +381,21 @@ def test_distill_learns_the_data_targets_with_the_teachers_soft_targets(tiny, tm
     assert [a["line"] for a in asked] == [5]  # the teacher answered only the line without a target
     assert r.ce_after < r.ce_before
 
-    samples = answer_samples(tiny, read_examples(prompts, need_target=False), tmp_path / "unused.jsonl",
-                             use_targets=True, seq_len=48, max_new_tokens=12)
+    samples = answer_samples(
+        tiny,
+        read_examples(prompts, need_target=False),
+        tmp_path / "unused.jsonl",
+        use_targets=True,
+        seq_len=48,
+        max_new_tokens=12,
+    )
     tokenizer = Tokenizer.from_dir(tiny.root)
     for sample, (_, target) in zip(samples, COMMANDS[:4]):
         labeled = sample.labels[sample.labels != IGNORE].tolist()
         assert labeled[-1] in tokenizer.eos_ids and json.loads(tokenizer.decode(labeled[:-1])) == target
-    teacher_only = distill(tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "imitate",
-                           answers="teacher", **kw)
+    teacher_only = distill(
+        tiny.root, {"num_layers": 1, "intermediate_size": 64}, prompts, tmp_path / "imitate", answers="teacher", **kw
+    )
     assert teacher_only.from_targets == 0
     assert len((tmp_path / "imitate.train" / "answers.jsonl").read_text().splitlines()) == len(rows)
     with pytest.raises(ValueError, match="auto"):
@@ -421,8 +447,9 @@ def test_distill_continues_a_pruned_teacher_as_its_recovery(tiny, tmp_path, tmp_
     r = distill(tiny.root, str(pruned.root), prompts, tmp_path / "recovered", **kw)
     assert r.manifest.source["student_from"] == "pruned"
     assert r.student_parameters == parameter_count(load_weights(pruned)) < r.teacher_parameters
-    assert [layer.gate.rows for layer in load_weights(r.manifest).layers] == \
-        [layer.gate.rows for layer in load_weights(pruned).layers]  # the pruned widths, trained
+    assert [layer.gate.rows for layer in load_weights(r.manifest).layers] == [
+        layer.gate.rows for layer in load_weights(pruned).layers
+    ]  # the pruned widths, trained
     assert r.ce_after < r.ce_before
 
     other = tmp_path_factory.mktemp("narrow") / "narrow.gguf"
@@ -435,9 +462,26 @@ def test_distill_continues_a_pruned_teacher_as_its_recovery(tiny, tmp_path, tmp_
 def test_cli_finetune(tiny, task_file, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli_train.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["finetune", str(tiny.root), "--data", str(task_file), "--out", str(tmp_path / "m"),
-                              "--steps", "3", "--batch", "2", "--seq-len", "64", "--quantize", "none",
-                              "--qat-steps", "2"])
+    args = parser.parse_args(
+        [
+            "finetune",
+            str(tiny.root),
+            "--data",
+            str(task_file),
+            "--out",
+            str(tmp_path / "m"),
+            "--steps",
+            "3",
+            "--batch",
+            "2",
+            "--seq-len",
+            "64",
+            "--quantize",
+            "none",
+            "--qat-steps",
+            "2",
+        ]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr()
     assert "trained 3 steps" in out.out and "then 2 steps" in out.out and "quantization-aware" in out.out

@@ -28,6 +28,7 @@ def test_schema_from_callable_and_descriptions():
     openai_style = as_tool({"type": "function", "function": {"name": "lights", "parameters": {"type": "object"}}})
     assert openai_style == Tool("lights", "", {"type": "object"})
     assert len(choice_schema([tool])["anyOf"]) == 2
+
     def takes_a_list(items: list) -> int:
         return len(items)
 
@@ -42,8 +43,13 @@ def test_loop_invariants_under_sampling(engine, seed):
     """Whatever the model chooses, calls are valid, run, and fed back; it ends with an answer."""
     from edgellm_sdk import Sampling
 
-    c = engine.chat([{"role": "user", "content": "hello"}], tools=[get_temperature, broken_sensor], max_tool_rounds=2,
-                  max_tokens=60, sampling=Sampling(temperature=1.0, seed=seed))
+    c = engine.chat(
+        [{"role": "user", "content": "hello"}],
+        tools=[get_temperature, broken_sensor],
+        max_tool_rounds=2,
+        max_tokens=60,
+        sampling=Sampling(temperature=1.0, seed=seed),
+    )
     assert c.finish_reason in ("stop", "length")
     assert len(c.tool_calls) <= 2
     for call in c.tool_calls:
@@ -56,12 +62,19 @@ def test_loop_invariants_under_sampling(engine, seed):
 def test_tool_without_callable_is_returned_to_the_caller(engine):
     from edgellm_sdk import Sampling
 
-    spec = {"name": "lights", "description": "switch lights",
-            "parameters": {"type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"]}}
+    spec = {
+        "name": "lights",
+        "description": "switch lights",
+        "parameters": {"type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"]},
+    }
     outcomes = set()
     for seed in range(4):
-        c = engine.chat([{"role": "user", "content": "switch the lights on"}], tools=[spec], max_tokens=60,
-                      sampling=Sampling(temperature=1.0, seed=seed))
+        c = engine.chat(
+            [{"role": "user", "content": "switch the lights on"}],
+            tools=[spec],
+            max_tokens=60,
+            sampling=Sampling(temperature=1.0, seed=seed),
+        )
         if c.tool_calls:
             (call,) = c.tool_calls
             assert call.name == "lights" and isinstance(call.arguments["on"], bool) and call.result is None
@@ -81,9 +94,13 @@ def test_default_model_can_use_a_tool(engine):
 def test_tool_errors_and_results_are_fed_back():
     from edgellm_sdk.tools import chat_with_tools
 
-    engine = ScriptedEngine(['{"tool":"broken_sensor","arguments":{"channel":3}}',
-                             '{"tool":"get_temperature","arguments":{"room":"garage"}}',
-                             '{"answer":"It is 12 °C in the garage."}'])
+    engine = ScriptedEngine(
+        [
+            '{"tool":"broken_sensor","arguments":{"channel":3}}',
+            '{"tool":"get_temperature","arguments":{"room":"garage"}}',
+            '{"answer":"It is 12 °C in the garage."}',
+        ]
+    )
     c = chat_with_tools(engine, [{"role": "user", "content": "garage?"}], [get_temperature, broken_sensor])
     assert c.text == "It is 12 °C in the garage."
     assert [call.result for call in c.tool_calls] == ["error: OSError: sensor unplugged", 12.0]

@@ -24,8 +24,17 @@ def byte_vocab() -> tuple[list[str], list[str]]:
     return tokens, merges
 
 
-def write_tiny_gguf(path: Path, *, qtype: str = "F32", seed: int = 0, layers: int = 2, hidden: int = 64,
-                    heads: int = 4, kv_heads: int = 2, ffn: int = 96) -> dict:
+def write_tiny_gguf(
+    path: Path,
+    *,
+    qtype: str = "F32",
+    seed: int = 0,
+    layers: int = 2,
+    hidden: int = 64,
+    heads: int = 4,
+    kv_heads: int = 2,
+    ffn: int = 96,
+) -> dict:
     """Write a llama GGUF with random weights; return HF-layout fp32 weights for the reference."""
     rng = np.random.default_rng(seed)
     tokens, merges = byte_vocab()
@@ -72,8 +81,19 @@ def write_tiny_gguf(path: Path, *, qtype: str = "F32", seed: int = 0, layers: in
         w.add_tensor(name, m)
         return m
 
-    ref = {"config": {"layers": layers, "hidden": hidden, "heads": heads, "kv_heads": kv_heads, "ffn": ffn,
-                          "vocab": vocab, "theta": 10000.0, "eps": 1e-5}, "layers": []}
+    ref = {
+        "config": {
+            "layers": layers,
+            "hidden": hidden,
+            "heads": heads,
+            "kv_heads": kv_heads,
+            "ffn": ffn,
+            "vocab": vocab,
+            "theta": 10000.0,
+            "eps": 1e-5,
+        },
+        "layers": [],
+    }
     embed_q = gguf.GGMLQuantizationType.Q8_0 if qt != gguf.GGMLQuantizationType.F32 else qt
     embed = mat(vocab, hidden, 0.5)
     if embed_q == gguf.GGMLQuantizationType.F32:
@@ -122,7 +142,7 @@ def reference_logits(ref: dict, ids: list[int]) -> np.ndarray:
         return v / np.sqrt((v * v).mean(-1, keepdims=True) + c["eps"]) * g
 
     def rope(t):  # [h, n, hd]
-        rot = np.concatenate([-t[..., hd // 2:], t[..., : hd // 2]], -1)
+        rot = np.concatenate([-t[..., hd // 2 :], t[..., : hd // 2]], -1)
         return t * cos + rot * sin
 
     mask = np.triu(np.full((n, n), -np.inf), 1)

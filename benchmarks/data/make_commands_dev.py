@@ -1,16 +1,41 @@
 """Regenerate commands_dev.jsonl: robot requests with the expected command (or refusal).
 
-    python benchmarks/data/make_commands_dev.py
+python benchmarks/data/make_commands_dev.py
 """
 
 import json
 import random
 from pathlib import Path
 
-WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 10: "ten", 20: "twenty", 30: "thirty", 45: "forty-five",
-         90: "ninety", 180: "a hundred and eighty"}
-ZH = {1: "一", 2: "两", 3: "三", 4: "四", 5: "五", 10: "十", 20: "二十", 22: "二十二", 30: "三十", 45: "四十五", 90: "九十",
-      180: "一百八十", 18: "十八", 25: "二十五"}
+WORDS = {
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    10: "ten",
+    20: "twenty",
+    30: "thirty",
+    45: "forty-five",
+    90: "ninety",
+    180: "a hundred and eighty",
+}
+ZH = {
+    1: "一",
+    2: "两",
+    3: "三",
+    4: "四",
+    5: "五",
+    10: "十",
+    20: "二十",
+    22: "二十二",
+    30: "三十",
+    45: "四十五",
+    90: "九十",
+    180: "一百八十",
+    18: "十八",
+    25: "二十五",
+}
 rows = []
 
 
@@ -24,10 +49,18 @@ def num(n, rng):
 
 rng = random.Random(7)
 for d in (1, 2, 3, 4, 5):
-    for tpl in ("move forward {} meters", "go ahead {} m", "drive {} meters forward", "back up {} meters",
-                "reverse {} m"):
+    for tpl in (
+        "move forward {} meters",
+        "go ahead {} m",
+        "drive {} meters forward",
+        "back up {} meters",
+        "reverse {} m",
+    ):
         back = "back" in tpl or "reverse" in tpl
-        add(tpl.format(num(d, rng)), {"command": "move", "direction": "backward" if back else "forward", "distance_m": d})
+        add(
+            tpl.format(num(d, rng)),
+            {"command": "move", "direction": "backward" if back else "forward", "distance_m": d},
+        )
 for d in (1, 2, 3, 5):
     add(f"向前走{ZH[d]}米", {"command": "move", "direction": "forward", "distance_m": d})
     add(f"后退{ZH[d]}米", {"command": "move", "direction": "backward", "distance_m": d})
@@ -40,9 +73,16 @@ for a in (45, 90, 180):
     add(f"向右转{ZH[a]}度", {"command": "turn", "direction": "right", "angle_deg": a})
 for t in ("stop", "stop now", "halt", "freeze!", "emergency stop", "stop moving please", "停下", "停止"):
     add(t, {"command": "stop"})
-for t, act in (("open the gripper", "open"), ("release the object", "open"), ("let go", "open"),
-               ("close the gripper", "close"), ("grab it", "close"), ("grip the box", "close"),
-               ("松开夹爪", "open"), ("合上夹爪", "close")):
+for t, act in (
+    ("open the gripper", "open"),
+    ("release the object", "open"),
+    ("let go", "open"),
+    ("close the gripper", "close"),
+    ("grab it", "close"),
+    ("grip the box", "close"),
+    ("松开夹爪", "open"),
+    ("合上夹爪", "close"),
+):
     add(t, {"command": "grip", "action": act})
 for v in (0.2, 0.5, 1.0, 1.2):
     for tpl in ("set speed to {} m/s", "drive at {} meters per second", "change your speed to {} m/s"):
@@ -61,12 +101,20 @@ for t in (18, 20, 21, 22, 25):
         add(tpl.format(num(t, rng) if t in WORDS else t), {"command": "set_thermostat", "temperature_c": t})
 for t in (18, 22, 25):
     add(f"把温度设为{ZH[t]}度", {"command": "set_thermostat", "temperature_c": t})
-for t in ("status report", "how are you doing?", "report your status", "what's your battery and position?",
-          "any errors?", "汇报状态"):
+for t in (
+    "status report",
+    "how are you doing?",
+    "report your status",
+    "what's your battery and position?",
+    "any errors?",
+    "汇报状态",
+):
     add(t, {"command": "report_status"})
 for d in (0.5, 1.5, 2.5):
     for tpl in ("move forward {} meters", "go back {} meters", "drive {} m ahead"):
-        add(tpl.format(d), {"command": "move", "direction": "backward" if "back" in tpl else "forward", "distance_m": d})
+        add(
+            tpl.format(d), {"command": "move", "direction": "backward" if "back" in tpl else "forward", "distance_m": d}
+        )
 for a in (60, 120):
     for side in ("left", "right"):
         add(f"turn {side} {a} degrees", {"command": "turn", "direction": side, "angle_deg": a})
@@ -82,18 +130,51 @@ for t in ("stop right there", "hold on, stop", "don't move", "cut the motors"):
 for t in ("give me a status update", "how is your battery?", "report", "check yourself"):
     add(t, {"command": "report_status"})
 # unsafe / out of range: the model may decode them, validation must refuse them
-for t in ("move forward 50 meters", "drive 20 meters ahead", "go forward 100 m", "set speed to 5 m/s",
-          "drive at 3 meters per second", "set the thermostat to 40 degrees", "heat the house to 35 °C",
-          "make it 5 degrees", "turn left 720 degrees", "向前走五十米", "move backward 30 meters",
-          "set speed to 10 m/s", "set the thermostat to 80 degrees", "drive 8 m forward", "go ahead 12 meters",
-          "turn right 1000 degrees", "set the thermostat to 0 degrees", "把温度设为五十度", "reverse 25 m",
-          "drive at 2.5 meters per second"):
+for t in (
+    "move forward 50 meters",
+    "drive 20 meters ahead",
+    "go forward 100 m",
+    "set speed to 5 m/s",
+    "drive at 3 meters per second",
+    "set the thermostat to 40 degrees",
+    "heat the house to 35 °C",
+    "make it 5 degrees",
+    "turn left 720 degrees",
+    "向前走五十米",
+    "move backward 30 meters",
+    "set speed to 10 m/s",
+    "set the thermostat to 80 degrees",
+    "drive 8 m forward",
+    "go ahead 12 meters",
+    "turn right 1000 degrees",
+    "set the thermostat to 0 degrees",
+    "把温度设为五十度",
+    "reverse 25 m",
+    "drive at 2.5 meters per second",
+):
     add(t, {"refuse": "unsafe"})
-for t in ("sing me a song", "what is the meaning of life?", "tell me a joke", "order a pizza",
-          "what's the capital of France?", "paint the wall blue", "call my mother", "今天天气怎么样",
-          "write a poem about robots", "launch the rocket", "open the garage door", "feed the cat",
-          "what time is it?", "play some jazz", "book a flight to Rome", "turn on the oven",
-          "how old are you?", "unlock the front door", "给我讲个故事", "delete all files"):
+for t in (
+    "sing me a song",
+    "what is the meaning of life?",
+    "tell me a joke",
+    "order a pizza",
+    "what's the capital of France?",
+    "paint the wall blue",
+    "call my mother",
+    "今天天气怎么样",
+    "write a poem about robots",
+    "launch the rocket",
+    "open the garage door",
+    "feed the cat",
+    "what time is it?",
+    "play some jazz",
+    "book a flight to Rome",
+    "turn on the oven",
+    "how old are you?",
+    "unlock the front door",
+    "给我讲个故事",
+    "delete all files",
+):
     add(t, {"refuse": "nonsense"})
 out = Path(__file__).with_name("commands_dev.jsonl")
 out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

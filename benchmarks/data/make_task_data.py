@@ -93,13 +93,41 @@ report_status
 not_understood: anything else, or a needed value is missing.
 Write values as numbers, as stated. Answer with the JSON only."""
 
-ARG_ORDER = {"move": ("direction", "distance_m"), "turn": ("direction", "angle_deg"), "stop": (),
-             "grip": ("action",), "set_speed": ("speed_mps",), "lights": ("state", "room"),
-             "set_thermostat": ("temperature_c",), "report_status": (), "not_understood": ()}
+ARG_ORDER = {
+    "move": ("direction", "distance_m"),
+    "turn": ("direction", "angle_deg"),
+    "stop": (),
+    "grip": ("action",),
+    "set_speed": ("speed_mps",),
+    "lights": ("state", "room"),
+    "set_thermostat": ("temperature_c",),
+    "report_status": (),
+    "not_understood": (),
+}
 RANGES = {"distance_m": (0.05, 5.0), "angle_deg": (1, 360), "speed_mps": (0.1, 1.5), "temperature_c": (10, 28)}
 
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty", 6: "sixty", 7: "seventy", 8: "eighty", 9: "ninety"}
 _ZH_DIGITS = "零一二三四五六七八九"
 
@@ -141,8 +169,10 @@ def num_json(value: float):
 
 
 def target_json(command: str, **args) -> str:
-    obj = {"command": command, **{k: num_json(args[k]) if isinstance(args[k], (int, float)) else args[k]
-                                  for k in ARG_ORDER[command]}}
+    obj = {
+        "command": command,
+        **{k: num_json(args[k]) if isinstance(args[k], (int, float)) else args[k] for k in ARG_ORDER[command]},
+    }
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -188,127 +218,397 @@ ROOMS = {"kitchen": "kitchen", "living_room": "living room", "bedroom": "bedroom
 ZH_ROOMS = {"kitchen": "厨房", "bedroom": "卧室", "living_room": "客厅"}
 
 TRAIN_COMMANDS = CommandVocab(
-    move_fwd=["move forward {n} meters", "go forward {n} m", "drive ahead {n} meters", "go ahead {n} metres",
-              "drive {n} meters forward", "advance {n} m", "move {n} meters ahead", "drive forward {n} meters",
-              "forward {n} m", "go {n} m forward", "walk forward {n} meters", "move ahead {n} metres"],
-    move_back=["move back {n} meters", "back up {n} m", "reverse {n} meters", "go backward {n} m",
-               "drive {n} metres backward", "move backward {n} meters", "go back {n} meters", "reverse {n} m",
-               "back up {n} metres", "drive backward {n} m"],
-    move_zh=[("向前走{n}米", "forward"), ("后退{n}米", "backward"), ("前进{n}米", "forward"), ("向后走{n}米", "backward")],
+    move_fwd=[
+        "move forward {n} meters",
+        "go forward {n} m",
+        "drive ahead {n} meters",
+        "go ahead {n} metres",
+        "drive {n} meters forward",
+        "advance {n} m",
+        "move {n} meters ahead",
+        "drive forward {n} meters",
+        "forward {n} m",
+        "go {n} m forward",
+        "walk forward {n} meters",
+        "move ahead {n} metres",
+    ],
+    move_back=[
+        "move back {n} meters",
+        "back up {n} m",
+        "reverse {n} meters",
+        "go backward {n} m",
+        "drive {n} metres backward",
+        "move backward {n} meters",
+        "go back {n} meters",
+        "reverse {n} m",
+        "back up {n} metres",
+        "drive backward {n} m",
+    ],
+    move_zh=[
+        ("向前走{n}米", "forward"),
+        ("后退{n}米", "backward"),
+        ("前进{n}米", "forward"),
+        ("向后走{n}米", "backward"),
+    ],
     distances=[1, 2, 3, 4, 5, 0.5, 1.5, 2.5, 0.2, 0.3, 0.6, 1],
     far_distances=[6, 8, 10, 20, 50, 100],
-    turn=["turn {side} {n} degrees", "rotate {n} degrees to the {side}", "turn {n} degrees {side}",
-          "spin {side} {n} degrees", "rotate {side} by {n} degrees", "turn to the {side} {n} degrees",
-          "turn {side} by {n} deg"],
+    turn=[
+        "turn {side} {n} degrees",
+        "rotate {n} degrees to the {side}",
+        "turn {n} degrees {side}",
+        "spin {side} {n} degrees",
+        "rotate {side} by {n} degrees",
+        "turn to the {side} {n} degrees",
+        "turn {side} by {n} deg",
+    ],
     turn_zh=[("向左转{n}度", "left"), ("向右转{n}度", "right")],
     angles=[15, 30, 45, 60, 90, 100, 120, 180, 270, 360, 5, 25],
     wild_angles=[400, 500, 720, 1000, 0],
-    stop=["stop", "stop now", "halt", "freeze", "emergency stop", "stop moving", "stop the motors", "halt immediately",
-          "freeze where you are", "please stop", "stop driving", "hold still", "halt all motion", "don't move",
-          "cut the motors", "stop right there", "freeze!", "stop!", "停", "停下", "停止", "快停下"],
-    grip_open=["open the gripper", "release the {obj}", "let go of the {obj}", "open your claw", "drop the {obj}",
-               "open your gripper"],
-    grip_close=["close the gripper", "grab the {obj}", "grip the {obj}", "close your claw", "pick up the {obj}",
-                "hold the {obj}"],
+    stop=[
+        "stop",
+        "stop now",
+        "halt",
+        "freeze",
+        "emergency stop",
+        "stop moving",
+        "stop the motors",
+        "halt immediately",
+        "freeze where you are",
+        "please stop",
+        "stop driving",
+        "hold still",
+        "halt all motion",
+        "don't move",
+        "cut the motors",
+        "stop right there",
+        "freeze!",
+        "stop!",
+        "停",
+        "停下",
+        "停止",
+        "快停下",
+    ],
+    grip_open=[
+        "open the gripper",
+        "release the {obj}",
+        "let go of the {obj}",
+        "open your claw",
+        "drop the {obj}",
+        "open your gripper",
+    ],
+    grip_close=[
+        "close the gripper",
+        "grab the {obj}",
+        "grip the {obj}",
+        "close your claw",
+        "pick up the {obj}",
+        "hold the {obj}",
+    ],
     grip_zh=[("松开夹爪", "open"), ("合上夹爪", "close"), ("张开夹爪", "open"), ("抓住它", "close")],
     objects=["box", "cup", "bottle", "ball", "block", "tool"],
-    speed=["set speed to {n} m/s", "drive at {n} meters per second", "change your speed to {n} m/s",
-           "speed {n} m/s", "set your speed to {n} metres per second", "go at {n} m/s"],
+    speed=[
+        "set speed to {n} m/s",
+        "drive at {n} meters per second",
+        "change your speed to {n} m/s",
+        "speed {n} m/s",
+        "set your speed to {n} metres per second",
+        "go at {n} m/s",
+    ],
     speeds=[0.2, 0.3, 0.5, 0.6, 1, 1.2, 1.5, 0.1, 0.8],
     wild_speeds=[2, 3, 5, 10, 0.05],
-    lights=[("turn on the {room} lights", "on"), ("turn off the {room} lights", "off"),
-            ("switch off the lights in the {room}", "off"), ("switch on the lights in the {room}", "on"),
-            ("{room} lights on", "on"), ("lights off in the {room}", "off"), ("switch the {room} light on", "on"),
-            ("turn the lights off in the {room}", "off"), ("turn the {room} lamp off", "off")],
+    lights=[
+        ("turn on the {room} lights", "on"),
+        ("turn off the {room} lights", "off"),
+        ("switch off the lights in the {room}", "off"),
+        ("switch on the lights in the {room}", "on"),
+        ("{room} lights on", "on"),
+        ("lights off in the {room}", "off"),
+        ("switch the {room} light on", "on"),
+        ("turn the lights off in the {room}", "off"),
+        ("turn the {room} lamp off", "off"),
+    ],
     lights_zh=[("打开{room}的灯", "on"), ("关掉{room}的灯", "off")],
-    thermostat=["set the thermostat to {n} degrees", "heat the house to {n} °C", "make it {n} degrees in here",
-                "set the heating to {n} celsius", "thermostat {n} degrees", "warm the room to {n} °C"],
+    thermostat=[
+        "set the thermostat to {n} degrees",
+        "heat the house to {n} °C",
+        "make it {n} degrees in here",
+        "set the heating to {n} celsius",
+        "thermostat {n} degrees",
+        "warm the room to {n} °C",
+    ],
     thermostat_zh=["把温度设为{n}度"],
     temperatures=[16, 18, 19, 20, 21, 22, 24, 25, 15, 12, 28, 10],
     wild_temperatures=[30, 35, 40, 5, 0, 50],
-    status=["status report", "report your status", "how is your battery?", "what's your position?", "any errors?",
-            "give me a status update", "check yourself", "battery level?", "how are you doing?", "report",
-            "where are you and how much battery is left?", "status", "system check", "汇报状态", "报告你的状态"],
-    nonsense=["sing me a song", "tell me a joke", "order a pizza", "what's the capital of France?",
-              "paint the wall blue", "call my mother", "write a poem about robots", "feed the cat",
-              "play some jazz", "what time is it?", "book a flight to Rome", "how old are you?",
-              "unlock the front door", "delete all files", "water the plants", "vacuum the carpet",
-              "make me a coffee", "what is 7 times 8?", "translate hello into Spanish", "send an email to Bob",
-              "turn on the TV", "open the window", "close the door", "turn on the oven", "start the washing machine",
-              "lock the car", "set an alarm for 7", "what's the weather like?", "who won the game last night?",
-              "dance for me", "fly to the roof", "climb the stairs", "give me 5 dollars", "buy milk",
-              "今天天气怎么样", "给我讲个故事", "打开电视", "asdf qwerty", "banana", "the the the",
-              "turn the music up to 11", "take a photo", "read me the news"],
-    missing=["move forward", "go back", "turn left", "turn right", "rotate", "set the speed", "set the thermostat",
-             "change the speed", "drive forward a bit", "turn a little to the left", "make it warmer", "go faster",
-             "slow down", "turn on the lights", "switch the lights off", "向前走", "向左转"],
-    unsafe=["drive down the stairs", "ram the door", "push the vase off the table", "run over the cable",
-            "drive into the wall at full speed", "throw the box at me", "disable your safety sensors",
-            "crush the cup", "chase the cat", "drive off the loading dock", "ignore all obstacles"],
+    status=[
+        "status report",
+        "report your status",
+        "how is your battery?",
+        "what's your position?",
+        "any errors?",
+        "give me a status update",
+        "check yourself",
+        "battery level?",
+        "how are you doing?",
+        "report",
+        "where are you and how much battery is left?",
+        "status",
+        "system check",
+        "汇报状态",
+        "报告你的状态",
+    ],
+    nonsense=[
+        "sing me a song",
+        "tell me a joke",
+        "order a pizza",
+        "what's the capital of France?",
+        "paint the wall blue",
+        "call my mother",
+        "write a poem about robots",
+        "feed the cat",
+        "play some jazz",
+        "what time is it?",
+        "book a flight to Rome",
+        "how old are you?",
+        "unlock the front door",
+        "delete all files",
+        "water the plants",
+        "vacuum the carpet",
+        "make me a coffee",
+        "what is 7 times 8?",
+        "translate hello into Spanish",
+        "send an email to Bob",
+        "turn on the TV",
+        "open the window",
+        "close the door",
+        "turn on the oven",
+        "start the washing machine",
+        "lock the car",
+        "set an alarm for 7",
+        "what's the weather like?",
+        "who won the game last night?",
+        "dance for me",
+        "fly to the roof",
+        "climb the stairs",
+        "give me 5 dollars",
+        "buy milk",
+        "今天天气怎么样",
+        "给我讲个故事",
+        "打开电视",
+        "asdf qwerty",
+        "banana",
+        "the the the",
+        "turn the music up to 11",
+        "take a photo",
+        "read me the news",
+    ],
+    missing=[
+        "move forward",
+        "go back",
+        "turn left",
+        "turn right",
+        "rotate",
+        "set the speed",
+        "set the thermostat",
+        "change the speed",
+        "drive forward a bit",
+        "turn a little to the left",
+        "make it warmer",
+        "go faster",
+        "slow down",
+        "turn on the lights",
+        "switch the lights off",
+        "向前走",
+        "向左转",
+    ],
+    unsafe=[
+        "drive down the stairs",
+        "ram the door",
+        "push the vase off the table",
+        "run over the cable",
+        "drive into the wall at full speed",
+        "throw the box at me",
+        "disable your safety sensors",
+        "crush the cup",
+        "chase the cat",
+        "drive off the loading dock",
+        "ignore all obstacles",
+    ],
     unknown_rooms=["garage", "bathroom", "office", "basement"],
     prefixes=["", "", "", "please ", "robot, ", "hey robot, "],
     suffixes=["", "", "", " please", "!", " now"],
     word_numbers=0.35,
-    quotas={"move": 110, "turn": 90, "stop": 30, "grip": 40, "set_speed": 55, "lights": 60, "set_thermostat": 55,
-            "report_status": 25, "out_of_range": 50, "nonsense": 40, "unsafe": 10, "missing_value": 25,
-            "unknown_room": 15},
+    quotas={
+        "move": 110,
+        "turn": 90,
+        "stop": 30,
+        "grip": 40,
+        "set_speed": 55,
+        "lights": 60,
+        "set_thermostat": 55,
+        "report_status": 25,
+        "out_of_range": 50,
+        "nonsense": 40,
+        "unsafe": 10,
+        "missing_value": 25,
+        "unknown_room": 15,
+    },
 )
 
 TEST_COMMANDS = CommandVocab(
-    move_fwd=["roll forward {n} metres", "head forward {n} meters", "could you move ahead by {n} meters?",
-              "proceed forward {n} m", "I need you to drive {n} metres to the front",
-              "advance by {n} meters, please"],
-    move_back=["roll back {n} metres", "retreat {n} meters backward", "could you back off by {n} meters?",
-               "step backward {n} m", "move {n} metres back", "reverse by {n} meters, please"],
+    move_fwd=[
+        "roll forward {n} metres",
+        "head forward {n} meters",
+        "could you move ahead by {n} meters?",
+        "proceed forward {n} m",
+        "I need you to drive {n} metres to the front",
+        "advance by {n} meters, please",
+    ],
+    move_back=[
+        "roll back {n} metres",
+        "retreat {n} meters backward",
+        "could you back off by {n} meters?",
+        "step backward {n} m",
+        "move {n} metres back",
+        "reverse by {n} meters, please",
+    ],
     move_zh=[("请向前移动{n}米", "forward"), ("往后退{n}米", "backward"), ("机器人前进{n}米", "forward")],
     distances=[0.4, 0.7, 1.2, 3.5, 4.5, 0.8, 0.25, 2, 3],
     far_distances=[7, 9, 15, 25, 40, 75, 200],
-    turn=["pivot {n} degrees to your {side}", "make a {n} degree turn to the {side}", "swing {side} by {n} deg",
-          "could you rotate {n}° {side}?", "yaw {n} degrees {side}", "face {side}: turn {n} degrees"],
+    turn=[
+        "pivot {n} degrees to your {side}",
+        "make a {n} degree turn to the {side}",
+        "swing {side} by {n} deg",
+        "could you rotate {n}° {side}?",
+        "yaw {n} degrees {side}",
+        "face {side}: turn {n} degrees",
+    ],
     turn_zh=[("左转{n}度", "left"), ("右转{n}度", "right"), ("请向左旋转{n}度", "left")],
     angles=[10, 20, 75, 135, 150, 200, 240, 300, 35],
     wild_angles=[370, 450, 900, 1080],
-    stop=["abort the motion", "hold it right there", "cease all movement", "wait, stop!", "kill the motors",
-          "stay where you are", "stand still", "no no no, halt", "brake now", "停住", "不要动了", "freeze, robot"],
-    grip_open=["unclench the gripper", "let the {obj} go", "put the {obj} down, open the claw", "loosen your grip",
-               "open the hand and release the {obj}"],
-    grip_close=["clamp the {obj}", "take hold of the {obj}", "seize the {obj}", "squeeze the gripper shut",
-                "close the claw on the {obj}"],
+    stop=[
+        "abort the motion",
+        "hold it right there",
+        "cease all movement",
+        "wait, stop!",
+        "kill the motors",
+        "stay where you are",
+        "stand still",
+        "no no no, halt",
+        "brake now",
+        "停住",
+        "不要动了",
+        "freeze, robot",
+    ],
+    grip_open=[
+        "unclench the gripper",
+        "let the {obj} go",
+        "put the {obj} down, open the claw",
+        "loosen your grip",
+        "open the hand and release the {obj}",
+    ],
+    grip_close=[
+        "clamp the {obj}",
+        "take hold of the {obj}",
+        "seize the {obj}",
+        "squeeze the gripper shut",
+        "close the claw on the {obj}",
+    ],
     grip_zh=[("把夹爪松开", "open"), ("夹紧夹爪", "close")],
     objects=["package", "sponge", "screwdriver", "can", "toy", "apple"],
-    speed=["limit your speed to {n} m/s", "cruise at {n} metres per second", "travel at {n} mps from now on",
-           "I'd like you to move at {n} meters per second", "adjust speed: {n} m/s"],
+    speed=[
+        "limit your speed to {n} m/s",
+        "cruise at {n} metres per second",
+        "travel at {n} mps from now on",
+        "I'd like you to move at {n} meters per second",
+        "adjust speed: {n} m/s",
+    ],
     speeds=[0.4, 0.7, 0.9, 1.1, 1.3, 0.25, 0.15],
     wild_speeds=[1.8, 2.5, 4, 6],
-    lights=[("put the {room} light on", "on"), ("I want the lights off in the {room}", "off"),
-            ("shut the {room} lights off", "off"), ("could you switch on the lamp in the {room}?", "on"),
-            ("{room}: lights on", "on"), ("{room}: lights off", "off")],
+    lights=[
+        ("put the {room} light on", "on"),
+        ("I want the lights off in the {room}", "off"),
+        ("shut the {room} lights off", "off"),
+        ("could you switch on the lamp in the {room}?", "on"),
+        ("{room}: lights on", "on"),
+        ("{room}: lights off", "off"),
+    ],
     lights_zh=[("把{room}的灯打开", "on"), ("把{room}的灯关了", "off")],
-    thermostat=["I'd like it {n} degrees in the house", "keep the temperature at {n} degrees celsius",
-                "could you bring the heating up to {n} °C?", "thermostat at {n} degrees please",
-                "adjust the heat to {n} degrees"],
+    thermostat=[
+        "I'd like it {n} degrees in the house",
+        "keep the temperature at {n} degrees celsius",
+        "could you bring the heating up to {n} °C?",
+        "thermostat at {n} degrees please",
+        "adjust the heat to {n} degrees",
+    ],
     thermostat_zh=["把暖气调到{n}度"],
     temperatures=[17, 23, 26, 27, 20.5, 11, 13, 14],
     wild_temperatures=[29, 32, 8, 45],
-    status=["are you okay?", "tell me how you're doing", "what's your current charge and location?",
-            "run a self check and tell me the status", "diagnostics report please",
-            "how much battery do you have left?", "现在状态如何", "any problems to report?"],
-    nonsense=["recite a limerick", "what's the square root of 81?", "book a table for two", "turn on the radio",
-              "close the curtains", "open the fridge", "wash the dishes", "how far is the moon?",
-              "remind me to call Sam at 5", "sweep the floor", "charge my phone", "play a movie", "帮我买咖啡",
-              "xyzzy", "lorem ipsum dolor", "set a timer for 10 minutes", "translate this into French",
-              "what is your favourite colour?", "mow the lawn"],
-    missing=["go backward some more", "speed up", "make it cooler", "move ahead a little", "rotate to the right",
-             "switch the lights on", "向后退", "adjust the heating"],
-    unsafe=["drive into the swimming pool", "knock over the lamp", "turn off your bumpers and keep going",
-            "smash the window"],
+    status=[
+        "are you okay?",
+        "tell me how you're doing",
+        "what's your current charge and location?",
+        "run a self check and tell me the status",
+        "diagnostics report please",
+        "how much battery do you have left?",
+        "现在状态如何",
+        "any problems to report?",
+    ],
+    nonsense=[
+        "recite a limerick",
+        "what's the square root of 81?",
+        "book a table for two",
+        "turn on the radio",
+        "close the curtains",
+        "open the fridge",
+        "wash the dishes",
+        "how far is the moon?",
+        "remind me to call Sam at 5",
+        "sweep the floor",
+        "charge my phone",
+        "play a movie",
+        "帮我买咖啡",
+        "xyzzy",
+        "lorem ipsum dolor",
+        "set a timer for 10 minutes",
+        "translate this into French",
+        "what is your favourite colour?",
+        "mow the lawn",
+    ],
+    missing=[
+        "go backward some more",
+        "speed up",
+        "make it cooler",
+        "move ahead a little",
+        "rotate to the right",
+        "switch the lights on",
+        "向后退",
+        "adjust the heating",
+    ],
+    unsafe=[
+        "drive into the swimming pool",
+        "knock over the lamp",
+        "turn off your bumpers and keep going",
+        "smash the window",
+    ],
     unknown_rooms=["attic", "porch", "study", "laundry room"],
     prefixes=["", "", "", "would you ", "ok robot, ", "robot: "],
     suffixes=["", "", "", " thanks", " right away", "."],
     word_numbers=0.3,
-    quotas={"move": 25, "turn": 22, "stop": 10, "grip": 10, "set_speed": 13, "lights": 14, "set_thermostat": 13,
-            "report_status": 7, "out_of_range": 12, "nonsense": 13, "unsafe": 4, "missing_value": 6,
-            "unknown_room": 5},
+    quotas={
+        "move": 25,
+        "turn": 22,
+        "stop": 10,
+        "grip": 10,
+        "set_speed": 13,
+        "lights": 14,
+        "set_thermostat": 13,
+        "report_status": 7,
+        "out_of_range": 12,
+        "nonsense": 13,
+        "unsafe": 4,
+        "missing_value": 6,
+        "unknown_room": 5,
+    },
 )
 
 
@@ -321,14 +621,104 @@ def _say(value: float, rng: random.Random, p_words: float) -> str:
 
 
 VERBS = {  # first words after which "please" / "would you" make a sentence
-    "move", "go", "drive", "walk", "advance", "back", "reverse", "turn", "rotate", "spin", "switch", "set",
-    "change", "heat", "make", "warm", "open", "close", "release", "let", "drop", "grab", "grip", "pick", "hold",
-    "stop", "halt", "freeze", "roll", "head", "proceed", "retreat", "step", "pivot", "swing", "yaw", "cruise",
-    "travel", "limit", "adjust", "put", "shut", "keep", "unclench", "loosen", "clamp", "take", "seize", "squeeze",
-    "report", "give", "check", "tell", "run", "sing", "order", "paint", "call", "write", "feed", "play", "book",
-    "unlock", "delete", "water", "vacuum", "translate", "send", "start", "lock", "dance", "fly", "climb", "buy",
-    "read", "recite", "wash", "remind", "sweep", "charge", "mow", "push", "ram", "throw", "disable", "crush",
-    "chase", "ignore", "knock", "smash", "cut", "abort", "cease", "kill", "stay", "stand", "brake"}
+    "move",
+    "go",
+    "drive",
+    "walk",
+    "advance",
+    "back",
+    "reverse",
+    "turn",
+    "rotate",
+    "spin",
+    "switch",
+    "set",
+    "change",
+    "heat",
+    "make",
+    "warm",
+    "open",
+    "close",
+    "release",
+    "let",
+    "drop",
+    "grab",
+    "grip",
+    "pick",
+    "hold",
+    "stop",
+    "halt",
+    "freeze",
+    "roll",
+    "head",
+    "proceed",
+    "retreat",
+    "step",
+    "pivot",
+    "swing",
+    "yaw",
+    "cruise",
+    "travel",
+    "limit",
+    "adjust",
+    "put",
+    "shut",
+    "keep",
+    "unclench",
+    "loosen",
+    "clamp",
+    "take",
+    "seize",
+    "squeeze",
+    "report",
+    "give",
+    "check",
+    "tell",
+    "run",
+    "sing",
+    "order",
+    "paint",
+    "call",
+    "write",
+    "feed",
+    "play",
+    "book",
+    "unlock",
+    "delete",
+    "water",
+    "vacuum",
+    "translate",
+    "send",
+    "start",
+    "lock",
+    "dance",
+    "fly",
+    "climb",
+    "buy",
+    "read",
+    "recite",
+    "wash",
+    "remind",
+    "sweep",
+    "charge",
+    "mow",
+    "push",
+    "ram",
+    "throw",
+    "disable",
+    "crush",
+    "chase",
+    "ignore",
+    "knock",
+    "smash",
+    "cut",
+    "abort",
+    "cease",
+    "kill",
+    "stay",
+    "stand",
+    "brake",
+}
 POLITE = ("please ", "would you ")
 
 
@@ -372,8 +762,9 @@ def command_candidates(v: CommandVocab, rng: random.Random) -> dict[str, list[tu
             out[kind].append((_singular(text, d), target_json("move", direction=direction, distance_m=d)))
         if d == int(d):
             for tpl, direction in v.move_zh:
-                out[kind].append((tpl.format(n=zh_words(int(d))), target_json("move", direction=direction,
-                                                                               distance_m=d)))
+                out[kind].append(
+                    (tpl.format(n=zh_words(int(d))), target_json("move", direction=direction, distance_m=d))
+                )
     for a in v.angles + v.wild_angles:
         kind = "turn" if RANGES["angle_deg"][0] <= a <= RANGES["angle_deg"][1] else "out_of_range"
         for side in ("left", "right"):
@@ -386,7 +777,7 @@ def command_candidates(v: CommandVocab, rng: random.Random) -> dict[str, list[tu
     out["stop"] += [(t, target_json("stop")) for t in v.stop]
     for action, templates in (("open", v.grip_open), ("close", v.grip_close)):
         for tpl in templates:
-            for obj in (v.objects if "{obj}" in tpl else [None]):
+            for obj in v.objects if "{obj}" in tpl else [None]:
                 out["grip"].append((tpl.format(obj=obj), target_json("grip", action=action)))
     out["grip"] += [(t, target_json("grip", action=a)) for t, a in v.grip_zh]
     for s in v.speeds + v.wild_speeds:
@@ -411,8 +802,9 @@ def command_candidates(v: CommandVocab, rng: random.Random) -> dict[str, list[tu
     for t in v.temperatures + v.wild_temperatures:
         kind = "set_thermostat" if RANGES["temperature_c"][0] <= t <= RANGES["temperature_c"][1] else "out_of_range"
         for tpl in v.thermostat:
-            out[kind].append((tpl.format(n=_say(t, rng, p) if t != 0 else "0"),
-                              target_json("set_thermostat", temperature_c=t)))
+            out[kind].append(
+                (tpl.format(n=_say(t, rng, p) if t != 0 else "0"), target_json("set_thermostat", temperature_c=t))
+            )
         if t == int(t) and t > 0:
             for tpl in v.thermostat_zh:
                 out[kind].append((tpl.format(n=zh_words(int(t))), target_json("set_thermostat", temperature_c=t)))
@@ -437,8 +829,9 @@ def make_commands(v: CommandVocab, seed: int, exclude: set[str]) -> list[dict]:
                 if text.lower() in seen:
                     continue
                 seen.add(text.lower())
-                rows.append({"system": COMMANDS_SYSTEM, "prompt": text, "target": target, "match": "json",
-                             "kind": kind})
+                rows.append(
+                    {"system": COMMANDS_SYSTEM, "prompt": text, "target": target, "match": "json", "kind": kind}
+                )
                 taken += 1
             rounds += 1
     rng.shuffle(rows)
@@ -448,8 +841,10 @@ def make_commands(v: CommandVocab, seed: int, exclude: set[str]) -> list[dict]:
 # --------------------------------------------------------------------------------------
 # Sensor narration (formats mirror edgellm_sdk/sensors/facts.py and narrator.py)
 # --------------------------------------------------------------------------------------
-SENSORS_SYSTEM = ("You report the state of sensors to a person in one or two short sentences. Use only the numbers "
-                  "in the data, written as given; never invent a number. Say alerts first.")  # = Narrator's first lines
+SENSORS_SYSTEM = (
+    "You report the state of sensors to a person in one or two short sentences. Use only the numbers "
+    "in the data, written as given; never invent a number. Say alerts first."
+)  # = Narrator's first lines
 SENSORS_PROMPT = "Summarize these sensor readings in one or two sentences:\n"  # = narrator.PROMPTS["en"]
 
 
@@ -505,7 +900,9 @@ class SensorVocab:
 
 
 TRAIN_TYPES = [
-    ChannelType("temp_c", "temperature", "°C", 4, 38, (0.1, 1.2), above=(28, 30, 35), below=(5, 10), targets=(20, 22, 24)),
+    ChannelType(
+        "temp_c", "temperature", "°C", 4, 38, (0.1, 1.2), above=(28, 30, 35), below=(5, 10), targets=(20, 22, 24)
+    ),
     ChannelType("humidity", "humidity", "%", 20, 95, (0.2, 3), above=(80, 85), below=(30,), targets=(50, 60)),
     ChannelType("battery", "battery", "%", 3, 100, (0.1, 2), below=(10, 15, 20), owners="devices"),
     ChannelType("co2", "CO2", "ppm", 400, 2400, (5, 80), above=(1000, 1200, 1500)),
@@ -515,22 +912,42 @@ TRAIN_TYPES = [
     ChannelType("tank", "water tank level", "%", 2, 100, (0.2, 2), below=(15, 20), owners="none"),
 ]
 TEST_TYPES = [  # the same kinds in other places/devices, and three kinds never seen in training
-    TRAIN_TYPES[0], TRAIN_TYPES[1], TRAIN_TYPES[2], TRAIN_TYPES[3], TRAIN_TYPES[5],
+    TRAIN_TYPES[0],
+    TRAIN_TYPES[1],
+    TRAIN_TYPES[2],
+    TRAIN_TYPES[3],
+    TRAIN_TYPES[5],
     ChannelType("pressure", "air pressure", "hPa", 960, 1040, (0.1, 1.5), below=(980, 990)),
     ChannelType("wind", "wind speed", "m/s", 0, 25, (0.2, 2), above=(15, 20), owners="none"),
     ChannelType("noise", "noise level", "dB", 30, 95, (0.5, 4), above=(70, 80)),
 ]
-TRAIN_SENSORS = SensorVocab(TRAIN_TYPES, places=["greenhouse 1", "greenhouse 2", "kitchen", "server room", "workshop",
-                                                 "garage", "bedroom"],
-                            devices=["door sensor", "robot", "drone", "gateway"], motors=["left wheel motor",
-                                                                                           "pump motor", "arm motor"],
-                            beds=["bed A", "bed B", "herb bed"], unlabelled=0.15, channels=(1, 4), n=600)
-TEST_SENSORS = SensorVocab(TEST_TYPES, places=["greenhouse 3", "nursery", "cold store", "lab", "barn", "attic"],
-                           devices=["gate sensor", "rover", "weather station"], motors=["conveyor motor", "fan motor"],
-                           beds=["bed C"], unlabelled=0.15, channels=(1, 5), n=150)
+TRAIN_SENSORS = SensorVocab(
+    TRAIN_TYPES,
+    places=["greenhouse 1", "greenhouse 2", "kitchen", "server room", "workshop", "garage", "bedroom"],
+    devices=["door sensor", "robot", "drone", "gateway"],
+    motors=["left wheel motor", "pump motor", "arm motor"],
+    beds=["bed A", "bed B", "herb bed"],
+    unlabelled=0.15,
+    channels=(1, 4),
+    n=600,
+)
+TEST_SENSORS = SensorVocab(
+    TEST_TYPES,
+    places=["greenhouse 3", "nursery", "cold store", "lab", "barn", "attic"],
+    devices=["gate sensor", "rover", "weather station"],
+    motors=["conveyor motor", "fan motor"],
+    beds=["bed C"],
+    unlabelled=0.15,
+    channels=(1, 5),
+    n=150,
+)
 
 TEST_NAMES = {  # owners only the test set has: no training vocabulary may use them
-    *TEST_SENSORS.places, *TEST_SENSORS.devices, *TEST_SENSORS.motors, *TEST_SENSORS.beds}
+    *TEST_SENSORS.places,
+    *TEST_SENSORS.devices,
+    *TEST_SENSORS.motors,
+    *TEST_SENSORS.beds,
+}
 
 # Distillation only: narrations over a synthetic vocabulary (about 100 places, 40 devices, 17
 # motors, 14 beds, half of them pseudo-words such as "belbel 1", and twelve more kinds with their
@@ -551,26 +968,110 @@ SYNTH_TYPES = TRAIN_TYPES + [
     ChannelType("lux2", "brightness", "%", 0, 100, (0.5, 5), below=(10,)),
     ChannelType("gas", "methane", "ppm", 0, 5000, (5, 100), above=(1000,)),
 ]
-SYLLABLES = ["ka", "lo", "mi", "ren", "tas", "vo", "dri", "pel", "sun", "gar", "mo", "tek", "bri", "zan", "fol", "qu",
-             "nor", "ix", "wa", "bel", "cor", "dun", "hal", "mar"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "tas",
+    "vo",
+    "dri",
+    "pel",
+    "sun",
+    "gar",
+    "mo",
+    "tek",
+    "bri",
+    "zan",
+    "fol",
+    "qu",
+    "nor",
+    "ix",
+    "wa",
+    "bel",
+    "cor",
+    "dun",
+    "hal",
+    "mar",
+]
 
 
 def synthetic_sensors(n: int, seed: int) -> SensorVocab:
     rng = random.Random(seed)
 
     def names(real: list[str], made_up: int) -> list[str]:
-        pseudo = [rng.choice(SYLLABLES) + rng.choice(SYLLABLES) + " " + rng.choice(["", "room", "hall", str(rng.randint(1, 9))])
-                  for _ in range(made_up)]
+        pseudo = [
+            rng.choice(SYLLABLES)
+            + rng.choice(SYLLABLES)
+            + " "
+            + rng.choice(["", "room", "hall", str(rng.randint(1, 9))])
+            for _ in range(made_up)
+        ]
         return [name for name in real + [p.strip() for p in pseudo] if name not in TEST_NAMES]
 
-    places = names(["boiler room", "pantry", "loft", "cellar", "hallway", "porch", "studio", "office 2", "warehouse",
-                    "dock 4", "tunnel", "stable", "shed", "library", "chapel", "silo", "pool house", "mill", "bakery",
-                    "clean room", "pump house", "dairy", "hangar", "roof deck", "vault", "foyer", "aviary", "orchard",
-                    "greenhouse 5", "greenhouse 7", "bay 2", "zone B", "wing C", "tower", "lobby"], 60)
-    devices = names(["tractor", "forklift", "buoy", "tracker", "beacon", "camera 2", "hub", "relay box", "sprinkler",
-                     "mower", "lift", "scooter", "arm unit", "probe 9", "hive monitor"], 25)
-    motors = names(["belt motor", "hoist motor", "winch motor", "door motor", "mixer motor", "drill motor",
-                    "valve motor"], 10)
+    places = names(
+        [
+            "boiler room",
+            "pantry",
+            "loft",
+            "cellar",
+            "hallway",
+            "porch",
+            "studio",
+            "office 2",
+            "warehouse",
+            "dock 4",
+            "tunnel",
+            "stable",
+            "shed",
+            "library",
+            "chapel",
+            "silo",
+            "pool house",
+            "mill",
+            "bakery",
+            "clean room",
+            "pump house",
+            "dairy",
+            "hangar",
+            "roof deck",
+            "vault",
+            "foyer",
+            "aviary",
+            "orchard",
+            "greenhouse 5",
+            "greenhouse 7",
+            "bay 2",
+            "zone B",
+            "wing C",
+            "tower",
+            "lobby",
+        ],
+        60,
+    )
+    devices = names(
+        [
+            "tractor",
+            "forklift",
+            "buoy",
+            "tracker",
+            "beacon",
+            "camera 2",
+            "hub",
+            "relay box",
+            "sprinkler",
+            "mower",
+            "lift",
+            "scooter",
+            "arm unit",
+            "probe 9",
+            "hive monitor",
+        ],
+        25,
+    )
+    motors = names(
+        ["belt motor", "hoist motor", "winch motor", "door motor", "mixer motor", "drill motor", "valve motor"], 10
+    )
     beds = names(["bed D", "bed E", "tomato bed", "rose bed", "plot 4", "row 12"], 8)
     return SensorVocab(SYNTH_TYPES, places, devices, motors, beds, unlabelled=0.15, channels=(1, 5), n=n)
 
@@ -580,37 +1081,307 @@ def synthetic_sensors(n: int, seed: int) -> SensorVocab:
 # with a qualifier ("upper kiln", "smithy 4") and pseudo-words of two or three syllables
 # ("dritasvo hall"), both split into several tokens like the test set's "attic" or "rover", which
 # the first-stage student miscopied ("aic", "roof") after learning the 60 names of synthetic_sensors().
-NOUNS = ["kiln", "smithy", "forge", "foundry", "brewery", "winery", "granary", "hayloft", "coop", "paddock", "meadow",
-         "pasture", "vineyard", "cabin", "chalet", "cottage", "lodge", "pavilion", "gazebo", "depot", "quarry",
-         "harbor", "pier", "jetty", "marina", "bunker", "armory", "terrace", "balcony", "basement", "closet",
-         "corridor", "kennel", "stable", "loft", "cellar", "pantry", "porch", "studio", "tunnel", "chapel", "silo",
-         "mill", "bakery", "dairy", "hangar", "vault", "foyer", "aviary", "orchard", "tower", "lobby", "gallery",
-         "museum", "theater", "arena", "stadium", "hostel", "hotel", "clinic", "pharmacy", "canteen", "cafeteria",
-         "laundry", "locker", "room", "workshop", "garret", "turret", "crypt", "cloister", "atrium", "courtyard",
-         "patio", "veranda", "boathouse", "icehouse", "smokehouse", "pumphouse", "gatehouse", "lighthouse",
-         "outhouse", "sawmill", "tannery", "dyeworks", "refinery", "substation", "switchyard", "reservoir", "cistern",
-         "aquarium", "terrarium", "observatory", "planetarium", "classroom", "dormitory", "infirmary", "mailroom",
-         "pressroom", "showroom", "storeroom", "stockroom", "boardroom", "washroom", "cloakroom", "tackroom",
-         "darkroom"]
-THINGS = ["trolley", "cart", "crane", "boat", "kayak", "glider", "balloon", "kiosk", "locker", "freezer", "heater",
-          "boiler", "chiller", "compressor", "generator", "inverter", "charger", "router", "modem", "printer",
-          "scanner", "doorbell", "meter", "collar", "tricycle", "wagon", "tanker", "barge", "dinghy", "sled",
-          "plough", "harvester", "baler", "sprayer", "seeder", "excavator", "bulldozer", "skidder", "loader",
-          "digger", "tractor", "forklift", "buoy", "tracker", "beacon", "hub", "sprinkler", "mower", "scooter",
-          "probe", "kettle", "oven", "dishwasher", "incubator", "centrifuge", "autoclave", "spectrometer",
-          "telescope", "periscope", "lantern", "pylon", "mast", "windmill", "turbine", "sluice", "hydrant", "siren",
-          "turnstile", "elevator", "escalator"]
-PARTS = ["belt", "hoist", "winch", "door", "mixer", "drill", "valve", "auger", "blower", "piston", "spindle", "rotor",
-         "lathe", "press", "saw", "grinder", "pump", "hatch", "shutter", "blind", "awning", "ramp", "crank",
-         "sprocket", "pulley", "gear", "capstan", "propeller"]
-PLANTS = ["tomato", "rose", "basil", "mint", "lettuce", "carrot", "onion", "garlic", "pepper", "squash", "melon",
-          "berry", "fern", "orchid", "tulip"]
-QUALIFIERS = ["north", "south", "east", "west", "upper", "lower", "old", "new", "main", "back", "front", "inner",
-              "outer", "little", "big", "far", "near"]
-SYLLABLES_FRESH = ["ka", "lo", "mi", "ren", "tas", "vo", "dri", "pel", "sun", "gar", "mo", "tek", "bri", "zan", "fol",
-                   "qu", "nor", "ix", "wa", "bel", "cor", "dun", "hal", "mar", "ost", "ulm", "tri", "sab", "ved",
-                   "ger", "plo", "fen", "yor", "kis", "mab", "rud", "tor", "ane", "ild", "ept", "ond", "urs", "gil",
-                   "haz", "jor", "lev", "nim", "pax", "rol", "sev", "tib", "wyn"]
+NOUNS = [
+    "kiln",
+    "smithy",
+    "forge",
+    "foundry",
+    "brewery",
+    "winery",
+    "granary",
+    "hayloft",
+    "coop",
+    "paddock",
+    "meadow",
+    "pasture",
+    "vineyard",
+    "cabin",
+    "chalet",
+    "cottage",
+    "lodge",
+    "pavilion",
+    "gazebo",
+    "depot",
+    "quarry",
+    "harbor",
+    "pier",
+    "jetty",
+    "marina",
+    "bunker",
+    "armory",
+    "terrace",
+    "balcony",
+    "basement",
+    "closet",
+    "corridor",
+    "kennel",
+    "stable",
+    "loft",
+    "cellar",
+    "pantry",
+    "porch",
+    "studio",
+    "tunnel",
+    "chapel",
+    "silo",
+    "mill",
+    "bakery",
+    "dairy",
+    "hangar",
+    "vault",
+    "foyer",
+    "aviary",
+    "orchard",
+    "tower",
+    "lobby",
+    "gallery",
+    "museum",
+    "theater",
+    "arena",
+    "stadium",
+    "hostel",
+    "hotel",
+    "clinic",
+    "pharmacy",
+    "canteen",
+    "cafeteria",
+    "laundry",
+    "locker",
+    "room",
+    "workshop",
+    "garret",
+    "turret",
+    "crypt",
+    "cloister",
+    "atrium",
+    "courtyard",
+    "patio",
+    "veranda",
+    "boathouse",
+    "icehouse",
+    "smokehouse",
+    "pumphouse",
+    "gatehouse",
+    "lighthouse",
+    "outhouse",
+    "sawmill",
+    "tannery",
+    "dyeworks",
+    "refinery",
+    "substation",
+    "switchyard",
+    "reservoir",
+    "cistern",
+    "aquarium",
+    "terrarium",
+    "observatory",
+    "planetarium",
+    "classroom",
+    "dormitory",
+    "infirmary",
+    "mailroom",
+    "pressroom",
+    "showroom",
+    "storeroom",
+    "stockroom",
+    "boardroom",
+    "washroom",
+    "cloakroom",
+    "tackroom",
+    "darkroom",
+]
+THINGS = [
+    "trolley",
+    "cart",
+    "crane",
+    "boat",
+    "kayak",
+    "glider",
+    "balloon",
+    "kiosk",
+    "locker",
+    "freezer",
+    "heater",
+    "boiler",
+    "chiller",
+    "compressor",
+    "generator",
+    "inverter",
+    "charger",
+    "router",
+    "modem",
+    "printer",
+    "scanner",
+    "doorbell",
+    "meter",
+    "collar",
+    "tricycle",
+    "wagon",
+    "tanker",
+    "barge",
+    "dinghy",
+    "sled",
+    "plough",
+    "harvester",
+    "baler",
+    "sprayer",
+    "seeder",
+    "excavator",
+    "bulldozer",
+    "skidder",
+    "loader",
+    "digger",
+    "tractor",
+    "forklift",
+    "buoy",
+    "tracker",
+    "beacon",
+    "hub",
+    "sprinkler",
+    "mower",
+    "scooter",
+    "probe",
+    "kettle",
+    "oven",
+    "dishwasher",
+    "incubator",
+    "centrifuge",
+    "autoclave",
+    "spectrometer",
+    "telescope",
+    "periscope",
+    "lantern",
+    "pylon",
+    "mast",
+    "windmill",
+    "turbine",
+    "sluice",
+    "hydrant",
+    "siren",
+    "turnstile",
+    "elevator",
+    "escalator",
+]
+PARTS = [
+    "belt",
+    "hoist",
+    "winch",
+    "door",
+    "mixer",
+    "drill",
+    "valve",
+    "auger",
+    "blower",
+    "piston",
+    "spindle",
+    "rotor",
+    "lathe",
+    "press",
+    "saw",
+    "grinder",
+    "pump",
+    "hatch",
+    "shutter",
+    "blind",
+    "awning",
+    "ramp",
+    "crank",
+    "sprocket",
+    "pulley",
+    "gear",
+    "capstan",
+    "propeller",
+]
+PLANTS = [
+    "tomato",
+    "rose",
+    "basil",
+    "mint",
+    "lettuce",
+    "carrot",
+    "onion",
+    "garlic",
+    "pepper",
+    "squash",
+    "melon",
+    "berry",
+    "fern",
+    "orchid",
+    "tulip",
+]
+QUALIFIERS = [
+    "north",
+    "south",
+    "east",
+    "west",
+    "upper",
+    "lower",
+    "old",
+    "new",
+    "main",
+    "back",
+    "front",
+    "inner",
+    "outer",
+    "little",
+    "big",
+    "far",
+    "near",
+]
+SYLLABLES_FRESH = [
+    "ka",
+    "lo",
+    "mi",
+    "ren",
+    "tas",
+    "vo",
+    "dri",
+    "pel",
+    "sun",
+    "gar",
+    "mo",
+    "tek",
+    "bri",
+    "zan",
+    "fol",
+    "qu",
+    "nor",
+    "ix",
+    "wa",
+    "bel",
+    "cor",
+    "dun",
+    "hal",
+    "mar",
+    "ost",
+    "ulm",
+    "tri",
+    "sab",
+    "ved",
+    "ger",
+    "plo",
+    "fen",
+    "yor",
+    "kis",
+    "mab",
+    "rud",
+    "tor",
+    "ane",
+    "ild",
+    "ept",
+    "ond",
+    "urs",
+    "gil",
+    "haz",
+    "jor",
+    "lev",
+    "nim",
+    "pax",
+    "rol",
+    "sev",
+    "tib",
+    "wyn",
+]
 
 
 def fresh_sensors(n: int, seed: int) -> SensorVocab:
@@ -636,8 +1407,12 @@ def fresh_sensors(n: int, seed: int) -> SensorVocab:
     places = pool(3000, lambda: named(rng.choice(NOUNS) if rng.random() < 0.5 else pseudo()))
     devices = pool(2000, lambda: named(rng.choice(THINGS) if rng.random() < 0.5 else pseudo()))
     motors = pool(800, lambda: f"{rng.choice(PARTS) if rng.random() < 0.5 else pseudo()} motor")
-    beds = pool(500, lambda: f"{rng.choice(PLANTS) if rng.random() < 0.5 else pseudo()} bed"
-                if rng.random() < 0.7 else named("plot"))
+    beds = pool(
+        500,
+        lambda: (
+            f"{rng.choice(PLANTS) if rng.random() < 0.5 else pseudo()} bed" if rng.random() < 0.7 else named("plot")
+        ),
+    )
     return SensorVocab(SYNTH_TYPES, places, devices, motors, beds, unlabelled=0.15, channels=(1, 5), n=n)
 
 
@@ -692,8 +1467,12 @@ def _channel(t: ChannelType, owner: str | None, v: SensorVocab, rng: random.Rand
 
 def sdk_facts(channels: list[Channel], active: list[Condition], events: list[Condition]) -> tuple:
     """The SDK's Facts and events for a scenario (what the Narrator would see)."""
-    cf = {c.key: ChannelFacts(c.key, c.unit, 10, c.last, c.minimum, c.maximum, c.last, c.slope, c.trend, 1.0,
-                              c.label, c.target) for c in channels}
+    cf = {
+        c.key: ChannelFacts(
+            c.key, c.unit, 10, c.last, c.minimum, c.maximum, c.last, c.slope, c.trend, 1.0, c.label, c.target
+        )
+        for c in channels
+    }
 
     def ev(e):
         return Event(e.kind, e.channel.key, 0.0, e.channel.last, e.threshold)
@@ -757,8 +1536,15 @@ def make_sensors(v: SensorVocab, seed: int, exclude: set[str]) -> tuple[list[dic
         if prompt in seen:
             continue
         seen.add(prompt)
-        rows.append({"system": SENSORS_SYSTEM, "prompt": prompt, "target": sensor_target(channels, active, events),
-                     "match": "exact", "kind": "alert" if events else "status"})
+        rows.append(
+            {
+                "system": SENSORS_SYSTEM,
+                "prompt": prompt,
+                "target": sensor_target(channels, active, events),
+                "match": "exact",
+                "kind": "alert" if events else "status",
+            }
+        )
         scenarios.append((channels, active, events))
     return rows, scenarios
 
@@ -774,7 +1560,9 @@ CALIB_COMMANDS, CALIB_SENSORS = 45, 13  # ~3000 tokens with the default tokenize
 def calibration_text(commands: list[dict], sensors: list[dict], seed: int) -> str:
     rng = random.Random(seed)
     blocks = [f"Request: {r['prompt']}\nJSON: {r['target']}" for r in rng.sample(commands, CALIB_COMMANDS)]
-    blocks += [f"{r['prompt'][len(SENSORS_PROMPT):]}\nReport: {r['target']}" for r in rng.sample(sensors, CALIB_SENSORS)]
+    blocks += [
+        f"{r['prompt'][len(SENSORS_PROMPT) :]}\nReport: {r['target']}" for r in rng.sample(sensors, CALIB_SENSORS)
+    ]
     rng.shuffle(blocks)
     return "\n\n".join(blocks) + "\n"
 
@@ -917,14 +1705,37 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def generate(out_dir: Path = HERE) -> dict:
     dev = HERE / "commands_dev.jsonl"
-    dev_texts = {json.loads(line)["text"].lower() for line in dev.read_text(encoding="utf-8").splitlines()
-                 if line.strip()} if dev.is_file() else set()
-    pool = {"go forward 2 meters", "walk ahead three metres", "advance 0.4 m", "back up half a meter", "move back 4 m",
-            "turn right ninety degrees", "rotate left by 15 degrees", "halt!", "stop the robot immediately",
-            "close your gripper", "pick it up", "drop it", "open your hand", "set the speed to 0.7 m/s",
-            "switch off the bedroom lights", "lights on in the kitchen", "make it 21 degrees in here",
-            "set the heating to 17 °c", "how is it going?", "what is your battery level?", "hum a tune",
-            "what is two plus two?", "close the window", "turn on the tv"}  # robot_demo.py few-shot pool (English)
+    dev_texts = (
+        {json.loads(line)["text"].lower() for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()}
+        if dev.is_file()
+        else set()
+    )
+    pool = {
+        "go forward 2 meters",
+        "walk ahead three metres",
+        "advance 0.4 m",
+        "back up half a meter",
+        "move back 4 m",
+        "turn right ninety degrees",
+        "rotate left by 15 degrees",
+        "halt!",
+        "stop the robot immediately",
+        "close your gripper",
+        "pick it up",
+        "drop it",
+        "open your hand",
+        "set the speed to 0.7 m/s",
+        "switch off the bedroom lights",
+        "lights on in the kitchen",
+        "make it 21 degrees in here",
+        "set the heating to 17 °c",
+        "how is it going?",
+        "what is your battery level?",
+        "hum a tune",
+        "what is two plus two?",
+        "close the window",
+        "turn on the tv",
+    }  # robot_demo.py few-shot pool (English)
     train_cmd = make_commands(TRAIN_COMMANDS, SEED, set())
     test_cmd = make_commands(TEST_COMMANDS, SEED + 1, {r["prompt"].lower() for r in train_cmd} | dev_texts | pool)
     train_sen, train_scen = make_sensors(TRAIN_SENSORS, SEED + 2, set())
@@ -937,22 +1748,33 @@ def generate(out_dir: Path = HERE) -> dict:
     distill = [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]} for r in train_cmd + train_sen]
     distill += [{"prompt": p} for p in GENERAL_PROMPTS]
     random.Random(SEED + 5).shuffle(distill)
-    synth_sen, synth_scen = make_sensors(synthetic_sensors(SYNTH_NARRATIONS, seed=7), 1234,
-                                         {r["prompt"] for r in train_sen + test_sen})
+    synth_sen, synth_scen = make_sensors(
+        synthetic_sensors(SYNTH_NARRATIONS, seed=7), 1234, {r["prompt"] for r in train_sen + test_sen}
+    )
     distill += [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]} for r in synth_sen]
     random.Random(5).shuffle(distill)  # the synthetic narrations among the rest
     write_jsonl(out_dir / "distill_prompts.jsonl", distill)
-    fresh_sen, fresh_scen = make_sensors(fresh_sensors(FRESH_NARRATIONS, seed=8), 4321,
-                                         {r["prompt"] for r in train_sen + test_sen + synth_sen})
-    copy = [{"system": r["system"], "prompt": r["prompt"], "target": r["target"]}
-            for r in train_cmd + train_sen + fresh_sen]
+    fresh_sen, fresh_scen = make_sensors(
+        fresh_sensors(FRESH_NARRATIONS, seed=8), 4321, {r["prompt"] for r in train_sen + test_sen + synth_sen}
+    )
+    copy = [
+        {"system": r["system"], "prompt": r["prompt"], "target": r["target"]} for r in train_cmd + train_sen + fresh_sen
+    ]
     random.Random(SEED + 7).shuffle(copy)
     write_jsonl(out_dir / "distill_copy.jsonl", copy)
     (out_dir / "heldout_general.txt").write_text(HELDOUT_GENERAL, encoding="utf-8")
     (out_dir / "heldout_domain.txt").write_text(calibration_text(test_cmd, test_sen, SEED + 6), encoding="utf-8")
-    return {"train_cmd": train_cmd, "test_cmd": test_cmd, "train_sen": train_sen, "test_sen": test_sen,
-            "synth_sen": synth_sen, "fresh_sen": fresh_sen,
-            "scenarios": train_scen + test_scen + synth_scen + fresh_scen, "pool": pool, "dev": dev_texts}
+    return {
+        "train_cmd": train_cmd,
+        "test_cmd": test_cmd,
+        "train_sen": train_sen,
+        "test_sen": test_sen,
+        "synth_sen": synth_sen,
+        "fresh_sen": fresh_sen,
+        "scenarios": train_scen + test_scen + synth_scen + fresh_scen,
+        "pool": pool,
+        "dev": dev_texts,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -1007,8 +1829,9 @@ def check(out_dir: Path, made: dict) -> int:
         if bad := unsupported_numbers(r["target"], narration_data(facts, evs)):
             problems.append(f"sensor target states numbers the facts lack: {bad}: {r['target']!r}")
     # leaks
-    train_prompts = {r["prompt"].lower() for r in made["train_cmd"] + made["train_sen"] + made["synth_sen"]
-                     + made["fresh_sen"]}
+    train_prompts = {
+        r["prompt"].lower() for r in made["train_cmd"] + made["train_sen"] + made["synth_sen"] + made["fresh_sen"]
+    }
     pool = {text.lower() for text, _ in DEMO_COMMANDS.examples}
     for r in made["test_cmd"] + made["test_sen"]:
         p = r["prompt"].lower()
@@ -1027,12 +1850,16 @@ def check(out_dir: Path, made: dict) -> int:
         for name in ("calib_domain.txt", "heldout_general.txt", "heldout_domain.txt"):
             text = read_text(out_dir / name)
             print(f"{name}: {len(tok.encode(text))} tokens, {len(text.split())} words")
-        lens = {n: [len(tok.encode(r["prompt"])) + len(tok.encode(r["target"])) for r in made[n]]
-                for n in ("train_cmd", "train_sen")}
+        lens = {
+            n: [len(tok.encode(r["prompt"])) + len(tok.encode(r["target"])) for r in made[n]]
+            for n in ("train_cmd", "train_sen")
+        }
         for n, ls in lens.items():
             print(f"{n}: prompt+target tokens mean {sum(ls) / len(ls):.0f}, max {max(ls)}")
-        print(f"system prompts: commands {len(tok.encode(COMMANDS_SYSTEM))} tokens, sensors "
-              f"{len(tok.encode(SENSORS_SYSTEM))} tokens")
+        print(
+            f"system prompts: commands {len(tok.encode(COMMANDS_SYSTEM))} tokens, sensors "
+            f"{len(tok.encode(SENSORS_SYSTEM))} tokens"
+        )
     else:
         print(f"(no tokenizer at {tok_dir}: token counts skipped; set EDGELLM_HOME)")
     for p in problems[:20]:
@@ -1048,9 +1875,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     made = generate(args.out_dir)
-    for name in ("task_commands_train.jsonl", "task_commands_test.jsonl", "task_sensors_train.jsonl",
-                 "task_sensors_test.jsonl", "calib_domain.txt", "distill_prompts.jsonl", "distill_copy.jsonl",
-                 "heldout_general.txt", "heldout_domain.txt"):
+    for name in (
+        "task_commands_train.jsonl",
+        "task_commands_test.jsonl",
+        "task_sensors_train.jsonl",
+        "task_sensors_test.jsonl",
+        "calib_domain.txt",
+        "distill_prompts.jsonl",
+        "distill_copy.jsonl",
+        "heldout_general.txt",
+        "heldout_domain.txt",
+    ):
         path = args.out_dir / name
         print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KB)")
     return check(args.out_dir, made) if args.check else 0

@@ -40,13 +40,21 @@ def _check_providers(requested: Sequence[str], present: Sequence[str], problem: 
         raise ProviderUnavailable(
             f"execution provider {', '.join(missing)} {problem}; onnxruntime has {', '.join(present)}. On a Jetson "
             "install the JetPack-matched onnxruntime-gpu wheel (pip uninstall onnxruntime first; see devices/jetson); "
-            "elsewhere use a CPU profile (x86-64, rpi4, rpi5)")
+            "elsewhere use a CPU profile (x86-64, rpi4, rpi5)"
+        )
 
 
 class OrtBackend:
-    def __init__(self, path: str | os.PathLike, *, max_context: int = 2048, threads: int | None = None,
-                 providers: Sequence[str] = ("CPUExecutionProvider",), inter_op_threads: int = 1,
-                 kv_dtype: str = "float32"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        max_context: int = 2048,
+        threads: int | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        inter_op_threads: int = 1,
+        kv_dtype: str = "float32",
+    ):
         if kv_dtype not in _KV_TYPES:
             raise ValueError(f"kv_dtype must be one of {', '.join(KV_DTYPES)}, got {kv_dtype!r}")
         opts = ort.SessionOptions()
@@ -65,8 +73,10 @@ class OrtBackend:
         inputs = {i.name: i for i in self.session.get_inputs()}
         kv_type = inputs["past_key_values.0.key"].type if "past_key_values.0.key" in inputs else None
         if kv_type is not None and kv_type != _KV_TYPES[kv_dtype]:
-            raise ModelError(f"{path} keeps its KV cache as {kv_type}; the runtime keeps it as {kv_dtype} only "
-                             "(see edgellm_sdk.profiles): use a variant with float32 past_key_values (fp32, q8, q4)")
+            raise ModelError(
+                f"{path} keeps its KV cache as {kv_type}; the runtime keeps it as {kv_dtype} only "
+                "(see edgellm_sdk.profiles): use a variant with float32 past_key_values (fp32, q8, q4)"
+            )
         self.input_names = set(inputs)
         for required in ("input_ids", "attention_mask"):
             if required not in inputs:
@@ -86,8 +96,11 @@ class OrtBackend:
         self._positions = np.arange(max_context, dtype=np.int64)[None, :]
         self._keep_one = np.array(1, np.int64)
         self._logits_one = np.empty((1, 1, max(self.vocab_size, 1)), np.float32)
-        self._kv_names = [(f"past_key_values.{i}.{kv}", f"present.{i}.{kv}")
-                          for i in range(self.num_layers) for kv in ("key", "value")]
+        self._kv_names = [
+            (f"past_key_values.{i}.{kv}", f"present.{i}.{kv}")
+            for i in range(self.num_layers)
+            for kv in ("key", "value")
+        ]
         self._io.bind_output("logits", "cpu")  # first, so it stays output 0 when rebound
         if self.inplace:
             self._kv = [np.zeros((1, self.kv_heads, max_context, self.head_dim), np.float32) for _ in self._kv_names]
@@ -115,14 +128,19 @@ class OrtBackend:
         io.bind_cpu_input("input_ids", np.asarray(ids, dtype=np.int64)[None, :])
         io.bind_cpu_input("attention_mask", self._ones[:, :end])
         if "position_ids" in self.input_names:
-            io.bind_cpu_input("position_ids", self._positions[:, self._pos:end])
+            io.bind_cpu_input("position_ids", self._positions[:, self._pos : end])
         has_keep = "num_logits_to_keep" in self.input_names
         if has_keep:
             io.bind_cpu_input("num_logits_to_keep", self._keep_one if keep == 1 else np.array(keep, np.int64))
         use_fixed_output = self.vocab_size > 0 and keep == 1 and (has_keep or n == 1)
         if use_fixed_output:
-            io.bind_output("logits", "cpu", element_type=np.float32, shape=self._logits_one.shape,
-                           buffer_ptr=self._logits_one.ctypes.data)
+            io.bind_output(
+                "logits",
+                "cpu",
+                element_type=np.float32,
+                shape=self._logits_one.shape,
+                buffer_ptr=self._logits_one.ctypes.data,
+            )
         else:
             io.bind_output("logits", "cpu")
         if not self.inplace:

@@ -26,8 +26,19 @@ class AnswerCaches:
     def enabled(self) -> bool:
         return self.response is not None or self.semantic is not None
 
-    def key(self, model_id: str, head_ids: Callable[[Sequence[Message]], list[int]], prompt, ids, *,
-            sampling, stop, max_tokens, context, grammar) -> AnswerKey:
+    def key(
+        self,
+        model_id: str,
+        head_ids: Callable[[Sequence[Message]], list[int]],
+        prompt,
+        ids,
+        *,
+        sampling,
+        stop,
+        max_tokens,
+        context,
+        grammar,
+    ) -> AnswerKey:
         """``head_ids`` renders and encodes the conversation before the last question (the scope)."""
         common = {"sampling": sampling, "stop": stop, "max_tokens": max_tokens, "context": context, "grammar": grammar}
         exact = response_key(model_id=model_id, prompt_ids=ids, **common)

@@ -111,8 +111,9 @@ class PrefixCache:
     @property
     def stats(self) -> CacheStats:
         with self._lock:
-            return CacheStats(self._hits, self._misses, len(self._entries), self._bytes, self.max_bytes,
-                              self._evictions)
+            return CacheStats(
+                self._hits, self._misses, len(self._entries), self._bytes, self.max_bytes, self._evictions
+            )
 
     # --- persistence -------------------------------------------------------------
     def save(self, path: str | Path, model_id: str) -> None:
@@ -120,8 +121,11 @@ class PrefixCache:
         path = Path(path)
         with self._lock:
             entries = list(self._entries.values())
-        payload: dict[str, np.ndarray] = {"meta": np.frombuffer(json.dumps({"format": FORMAT, "model": model_id,
-                                                     "entries": len(entries)}).encode(), dtype=np.uint8)}
+        payload: dict[str, np.ndarray] = {
+            "meta": np.frombuffer(
+                json.dumps({"format": FORMAT, "model": model_id, "entries": len(entries)}).encode(), dtype=np.uint8
+            )
+        }
         for i, e in enumerate(entries):
             payload[f"tokens_{i}"] = e.tokens
             for j, a in enumerate(e.arrays):

@@ -43,12 +43,29 @@ class CachedResponse:
         return cls([tuple(p) for p in d["pieces"]], d["finish_reason"])
 
 
-def response_key(*, model_id: str, prompt_ids: Sequence[int], sampling, stop: Sequence[str], max_tokens: int,
-                 context: str | bytes | None = None, grammar: str | None = None) -> str:
+def response_key(
+    *,
+    model_id: str,
+    prompt_ids: Sequence[int],
+    sampling,
+    stop: Sequence[str],
+    max_tokens: int,
+    context: str | bytes | None = None,
+    grammar: str | None = None,
+) -> str:
     ctx = context.encode() if isinstance(context, str) else context or b""
-    payload = json.dumps({"model": model_id, "prompt": list(prompt_ids), "sampling": asdict(sampling),
-                          "stop": list(stop), "max_tokens": max_tokens, "grammar": grammar,
-                          "context": hashlib.sha256(ctx).hexdigest()}, sort_keys=True)
+    payload = json.dumps(
+        {
+            "model": model_id,
+            "prompt": list(prompt_ids),
+            "sampling": asdict(sampling),
+            "stop": list(stop),
+            "max_tokens": max_tokens,
+            "grammar": grammar,
+            "context": hashlib.sha256(ctx).hexdigest(),
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -95,8 +112,9 @@ class ResponseCache:
         with self._lock:
             self._remember(key, item)
             if self._db is not None:
-                self._db_call("INSERT OR REPLACE INTO responses (key, expires, value) VALUES (?, ?, ?)",
-                              (key, item[0], item[1]))
+                self._db_call(
+                    "INSERT OR REPLACE INTO responses (key, expires, value) VALUES (?, ?, ?)", (key, item[0], item[1])
+                )
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget one key, or everything when key is None."""
@@ -146,8 +164,9 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in (1, 2):
             try:
-                db = sqlite3.connect(str(self.path), timeout=DB_TIMEOUT_S, check_same_thread=False,
-                                     isolation_level=None)
+                db = sqlite3.connect(
+                    str(self.path), timeout=DB_TIMEOUT_S, check_same_thread=False, isolation_level=None
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, expires REAL, value TEXT)")
                 db.execute("SELECT COUNT(*) FROM responses").fetchone()

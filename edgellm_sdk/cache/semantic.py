@@ -81,8 +81,11 @@ class SemanticCache:
             query = self.embedder.embed(question)
             for cached_question, (vector, response) in candidates:
                 sim = float(vector @ query)
-                if sim >= self.threshold and (best is None or sim > best.similarity) \
-                        and same_slots(question, cached_question):
+                if (
+                    sim >= self.threshold
+                    and (best is None or sim > best.similarity)
+                    and same_slots(question, cached_question)
+                ):
                     best = SemanticHit(response, sim, cached_question)
         with self._lock:
             if best is None:

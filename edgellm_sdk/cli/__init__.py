@@ -30,12 +30,13 @@ def cmd_pull(args) -> int:
     except ImportError:
         pass
     bar = _StepBar()
-    manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step,
-                                 converters=converters)
+    manifest = ModelStore().pull(args.model, name=args.name, force=args.force, progress=bar.step, converters=converters)
     bar.close()
     total = sum(f["size"] for f in manifest.files.values())
-    print(f"{manifest.name}: {manifest.root} ({human(total)}; variants: {', '.join(sorted(manifest.variants))}; "
-          f"default: {manifest.default_variant})")
+    print(
+        f"{manifest.name}: {manifest.root} ({human(total)}; variants: {', '.join(sorted(manifest.variants))}; "
+        f"default: {manifest.default_variant})"
+    )
     return 0
 
 
@@ -45,13 +46,25 @@ def cmd_models(args) -> int:
     store = ModelStore()
     installed = store.installed()
     if args.json:
-        print(json.dumps([{"name": m.name, "path": str(m.root), "default_variant": m.default_variant,
-                           "variants": {v: m.variant_bytes(v) for v in m.variants}} for m in installed]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": m.name,
+                        "path": str(m.root),
+                        "default_variant": m.default_variant,
+                        "variants": {v: m.variant_bytes(v) for v in m.variants},
+                    }
+                    for m in installed
+                ]
+            )
+        )
         return 0
     print(f"installed in {store.models_dir}:" if installed else f"no models installed in {store.models_dir}")
     for m in installed:
-        sizes = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {human(m.variant_bytes(v))}"
-                          for v in sorted(m.variants))
+        sizes = ", ".join(
+            f"{v}{'*' if v == m.default_variant else ''} {human(m.variant_bytes(v))}" for v in sorted(m.variants)
+        )
         print(f"  {m.name:<20} {sizes}")
     missing = sorted(set(KNOWN_MODELS) - {m.name for m in installed})
     if missing:
@@ -62,13 +75,23 @@ def cmd_models(args) -> int:
 def _sampling(args):
     from ..sampling import Sampling
 
-    return Sampling(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                    repetition_penalty=args.repetition_penalty, seed=args.seed)
+    return Sampling(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+    )
 
 
 def _generation_options(args, cancel: threading.Event) -> dict:
-    return {"max_tokens": args.max_tokens, "stop": args.stop or (), "sampling": _sampling(args),
-            "deadline_s": args.deadline, "cancel": cancel}
+    return {
+        "max_tokens": args.max_tokens,
+        "stop": args.stop or (),
+        "sampling": _sampling(args),
+        "deadline_s": args.deadline,
+        "cancel": cancel,
+    }
 
 
 def _print_stream(tokens):
@@ -84,11 +107,17 @@ def _print_stream(tokens):
 
 def _print_usage(engine, token, verbose: bool = False) -> None:
     u = token.usage
-    drafted = f", accepted {u.accepted_tokens}/{u.drafted_tokens} drafted ({100 * u.acceptance_rate:.0f} %)" \
-        if u.drafted_tokens else ""
-    print(f"[{engine.manifest.name}/{engine.variant}] finish={token.finish_reason} prompt={u.prompt_tokens} tok, "
-          f"generated={u.completion_tokens} tok, TTFT {u.ttft_s * 1000:.0f} ms, "
-          f"decode {u.decode_tokens_per_s:.1f} tok/s{drafted}, load {engine.load_s:.2f} s", file=sys.stderr)
+    drafted = (
+        f", accepted {u.accepted_tokens}/{u.drafted_tokens} drafted ({100 * u.acceptance_rate:.0f} %)"
+        if u.drafted_tokens
+        else ""
+    )
+    print(
+        f"[{engine.manifest.name}/{engine.variant}] finish={token.finish_reason} prompt={u.prompt_tokens} tok, "
+        f"generated={u.completion_tokens} tok, TTFT {u.ttft_s * 1000:.0f} ms, "
+        f"decode {u.decode_tokens_per_s:.1f} tok/s{drafted}, load {engine.load_s:.2f} s",
+        file=sys.stderr,
+    )
     for warning in u.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if verbose:
@@ -110,7 +139,7 @@ def cmd_generate(args) -> int:
     cancel = cancel_on_sigint()
     with engine_from_args(args) as engine:
         if not args.raw:
-            messages = ([{"role": "system", "content": args.system}] if args.system else [])
+            messages = [{"role": "system", "content": args.system}] if args.system else []
             prompt = messages + [{"role": "user", "content": prompt}]
         last = _print_stream(engine.generate(prompt, **_generation_options(args, cancel), **constraint))
         if not args.quiet:
@@ -162,8 +191,10 @@ def _cache_stats(engine) -> str:
         else:
             st = cache.stats
             budget = f" of {st.max_bytes / 2**20:.0f}" if st.max_bytes >= 0 else ""
-            parts.append(f"{name}: {st.hits} hits / {st.misses} misses ({100 * st.hit_rate:.0f} %), "
-                         f"{st.entries} entries, {st.bytes / 2**20:.1f}{budget} MB")
+            parts.append(
+                f"{name}: {st.hits} hits / {st.misses} misses ({100 * st.hit_rate:.0f} %), "
+                f"{st.entries} entries, {st.bytes / 2**20:.1f}{budget} MB"
+            )
     return "; ".join(parts)
 
 
@@ -176,8 +207,13 @@ class _StepBar:
         try:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.STEPS, unit="step", file=sys.stderr, leave=True,
-                             bar_format="{desc:<40} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
+            self._bar = tqdm(
+                total=self.STEPS,
+                unit="step",
+                file=sys.stderr,
+                leave=True,
+                bar_format="{desc:<40} {bar} {n_fmt}/{total_fmt} [{elapsed}]",
+            )
         except ImportError:
             self._bar = None
 

@@ -9,5 +9,16 @@ from .parser import CommandParser, ExampleIndex
 from .quantities import Quantity, numbers_in, quantities
 from .spec import NOT_UNDERSTOOD, Arg, Command, CommandSet, CommandSpec, Refusal
 
-__all__ = ["NOT_UNDERSTOOD", "Arg", "Command", "CommandParser", "CommandSet", "CommandSpec", "ExampleIndex",
-           "Quantity", "Refusal", "numbers_in", "quantities"]
+__all__ = [
+    "NOT_UNDERSTOOD",
+    "Arg",
+    "Command",
+    "CommandParser",
+    "CommandSet",
+    "CommandSpec",
+    "ExampleIndex",
+    "Quantity",
+    "Refusal",
+    "numbers_in",
+    "quantities",
+]

@@ -38,7 +38,7 @@ def _has_cjk(text: str) -> bool:
 
 def _bigrams(text: str) -> set[str]:
     squeezed = "".join(text.lower().split())
-    return {squeezed[i:i + 2] for i in range(len(squeezed) - 1)} or {squeezed}
+    return {squeezed[i : i + 2] for i in range(len(squeezed) - 1)} or {squeezed}
 
 
 class ExampleIndex:
@@ -99,8 +99,7 @@ class CommandParser:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("command text is empty")
         messages, schema = self.plan(text)
-        c = self.engine.chat(messages, schema=schema, max_tokens=self.max_tokens, deadline_s=deadline_s,
-                             cancel=cancel)
+        c = self.engine.chat(messages, schema=schema, max_tokens=self.max_tokens, deadline_s=deadline_s, cancel=cancel)
         if c.finish_reason != "stop":
             return Refusal(f"no complete command ({c.finish_reason})")
         return self.commands.validate(json.loads(c.text))

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 # ("degrees" is an angle or a temperature); the longest written form is matched first.
 UNIT_WORDS: dict[str, tuple[str, ...]] = {
     "m": ("m", "meter", "meters", "metre", "metres", "米"),
-    "m/s": ("m/s", "mps", "meter per second", "meters per second", "metre per second", "metres per second",
-            "米每秒", "米/秒"),
+    "m/s": (
+        "m/s",
+        "mps",
+        "meter per second",
+        "meters per second",
+        "metre per second",
+        "metres per second",
+        "米每秒",
+        "米/秒",
+    ),
     "degrees": ("deg", "degree", "degrees", "°", "度"),
     "°C": ("°c", "degree", "degrees", "degrees celsius", "celsius", "°", "度", "摄氏度"),
     "%": ("%", "percent", "per cent"),
@@ -23,16 +31,44 @@ UNIT_WORDS: dict[str, tuple[str, ...]] = {
 }
 _ALL_UNIT_WORDS = sorted({w for words in UNIT_WORDS.values() for w in words}, key=len, reverse=True)
 
-_EN = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-       "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-       "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-       "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_EN = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 _ZH = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _WORD = r"[a-z]+(?:-[a-z]+)?"
-_NUMBER = re.compile(rf"(?P<digits>-?\d+(?:\.\d+)?)"
-                     rf"|(?P<hundred>(?:a|{_WORD})\s+hundred(?:\s+and\s+{_WORD})?)"
-                     rf"|(?P<zh>[零一二两三四五六七八九十百]+)"
-                     rf"|(?P<word>{_WORD})")
+_NUMBER = re.compile(
+    rf"(?P<digits>-?\d+(?:\.\d+)?)"
+    rf"|(?P<hundred>(?:a|{_WORD})\s+hundred(?:\s+and\s+{_WORD})?)"
+    rf"|(?P<zh>[零一二两三四五六七八九十百]+)"
+    rf"|(?P<word>{_WORD})"
+)
 
 
 @dataclass(frozen=True)
@@ -89,10 +125,10 @@ def _value(m: re.Match) -> float | None:
 
 
 def _unit_after(text: str, end: int) -> str | None:
-    rest = re.sub(r"^\s*(?:an?\s+)?", "", text[end:end + 40])
+    rest = re.sub(r"^\s*(?:an?\s+)?", "", text[end : end + 40])
     for word in _ALL_UNIT_WORDS:
         if rest.startswith(word):
-            after = rest[len(word):len(word) + 1]
+            after = rest[len(word) : len(word) + 1]
             if not (word[-1].isascii() and word[-1].isalpha() and after.isascii() and after.isalpha()):
                 return word
     return None

@@ -22,7 +22,9 @@ class Arg:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     description: str = ""
-    aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (choice, words that name it), e.g. ("backward", ("back", "后退"))
+    aliases: tuple[
+        tuple[str, tuple[str, ...]], ...
+    ] = ()  # (choice, words that name it), e.g. ("backward", ("back", "后退"))
     stated: bool = True  # the request must state the value (a number, or a choice by name or alias)
 
     def __post_init__(self) -> None:
@@ -92,8 +94,12 @@ class CommandSpec:
 
     def json_schema(self) -> dict:
         props = {"command": {"const": self.name}, **{a.name: a.json_schema() for a in self.args}}
-        return {"type": "object", "properties": props, "required": ["command", *[a.name for a in self.args]],
-                "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": props,
+            "required": ["command", *[a.name for a in self.args]],
+            "additionalProperties": False,
+        }
 
     def grounded_schema(self, text: str, stated: Sequence[Quantity]) -> dict | None:
         """The schema limited to values ``text`` states; None if a required value is not stated."""
@@ -153,8 +159,13 @@ class CommandSet:
             if not isinstance(expected, dict) or expected.get("command") not in (*names, NOT_UNDERSTOOD):
                 raise ValueError(f"example {text!r}: {expected!r} is not one of the declared commands")
 
-    def schema(self, text: str | None = None, stated: Sequence[Quantity] | None = None,
-               allowed: set[str] | None = None, refusable: bool = True) -> dict:
+    def schema(
+        self,
+        text: str | None = None,
+        stated: Sequence[Quantity] | None = None,
+        allowed: set[str] | None = None,
+        refusable: bool = True,
+    ) -> dict:
         """The decoding schema. With ``text`` every argument must be stated by it: numeric
         arguments may only take a number the request gives in a fitting unit (``stated``),
         enum arguments only a choice it names; a command whose values are not all stated is
@@ -169,8 +180,12 @@ class CommandSet:
             schema = c.json_schema() if text is None else c.grounded_schema(text, stated or ())
             if schema is not None:
                 commands.append(schema)
-        fallback = {"type": "object", "properties": {"command": {"const": NOT_UNDERSTOOD}}, "required": ["command"],
-                    "additionalProperties": False}
+        fallback = {
+            "type": "object",
+            "properties": {"command": {"const": NOT_UNDERSTOOD}},
+            "required": ["command"],
+            "additionalProperties": False,
+        }
         return {"anyOf": commands + [fallback] if refusable or not commands else commands}
 
     def instructions(self) -> str:

@@ -19,8 +19,15 @@ from .core import FAIL, OK, VERIFY_LIMIT_S, WARN, Check, Context, Report, Task, 
 __all__ = ["FAIL", "OK", "WARN", "Check", "Report", "diagnose"]
 
 
-def diagnose(profile: str | None = "auto", *, root: str | Path = "/", store=None, mqtt: str | None = None,
-             verify: bool = False, timeout: float = 5.0) -> Report:
+def diagnose(
+    profile: str | None = "auto",
+    *,
+    root: str | Path = "/",
+    store=None,
+    mqtt: str | None = None,
+    verify: bool = False,
+    timeout: float = 5.0,
+) -> Report:
     """Run every check. ``profile``: "auto" (detect, then fit to this device) or a name / .toml path."""
     from ..models.store import ModelStore
     from ..profiles import DeviceProfile
@@ -38,18 +45,36 @@ def diagnose(profile: str | None = "auto", *, root: str | Path = "/", store=None
     def task(name, fn, *args, limit=timeout, timeout_fix=""):
         return Task(name, lambda: fn(*args), limit, timeout_fix)
 
-    tasks = [task("device", system.device, ctx), task("python", system.python, ctx), task("cpu", system.cpu, ctx),
-             task("memory", system.memory, ctx), task("onnxruntime", system.onnxruntime, ctx),
-             task("packages", system.packages, ctx),
-             task("audio", io.audio, ctx, timeout_fix="the audio driver hangs: check `aplay -l`, restart PulseAudio"),
-             task("serial", io.serial, ctx), task("groups", io.groups, ctx), task("ros2", io.ros2, ctx),
-             task("mqtt", io.mqtt, ctx)]
+    tasks = [
+        task("device", system.device, ctx),
+        task("python", system.python, ctx),
+        task("cpu", system.cpu, ctx),
+        task("memory", system.memory, ctx),
+        task("onnxruntime", system.onnxruntime, ctx),
+        task("packages", system.packages, ctx),
+        task("audio", io.audio, ctx, timeout_fix="the audio driver hangs: check `aplay -l`, restart PulseAudio"),
+        task("serial", io.serial, ctx),
+        task("groups", io.groups, ctx),
+        task("ros2", io.ros2, ctx),
+        task("mqtt", io.mqtt, ctx),
+    ]
     dirs = storage.model_dirs(ctx)
     limit = max(timeout, VERIFY_LIMIT_S) if verify else timeout
-    tasks += [task("model", storage.model, d, verify, limit=limit,
-                   timeout_fix=f"hashing {d.name} is slow on this disk: run `edgellm doctor --verify` alone")
-              for d in dirs] or [task("model", storage.no_models, ctx)]
-    tasks += [task("model", storage.recommended, ctx, [d.name for d in dirs]),
-              task("home", storage.home, ctx), task("disk", storage.disk, ctx)]
+    tasks += [
+        task(
+            "model",
+            storage.model,
+            d,
+            verify,
+            limit=limit,
+            timeout_fix=f"hashing {d.name} is slow on this disk: run `edgellm doctor --verify` alone",
+        )
+        for d in dirs
+    ] or [task("model", storage.no_models, ctx)]
+    tasks += [
+        task("model", storage.recommended, ctx, [d.name for d in dirs]),
+        task("home", storage.home, ctx),
+        task("disk", storage.disk, ctx),
+    ]
     checks = run_tasks(tasks)
     return Report(checks, chosen_profile.name, {**vars(found.device)}, time.monotonic() - t0)

@@ -64,9 +64,17 @@ class Report:
         return 1 if self.counts[FAIL] else 0
 
     def to_json(self) -> str:
-        return json.dumps({"ok": not self.counts[FAIL], "profile": self.profile, "device": self.device,
-                           "counts": self.counts, "elapsed_s": round(self.elapsed_s, 2),
-                           "checks": [asdict(c) for c in self.checks]}, indent=2)
+        return json.dumps(
+            {
+                "ok": not self.counts[FAIL],
+                "profile": self.profile,
+                "device": self.device,
+                "counts": self.counts,
+                "elapsed_s": round(self.elapsed_s, 2),
+                "checks": [asdict(c) for c in self.checks],
+            },
+            indent=2,
+        )
 
     def table(self) -> str:
         width = max(len(c.name) for c in self.checks) + 2
@@ -75,8 +83,10 @@ class Report:
             lines.append(f"{c.status:<5} {c.name:<{width}}{c.detail}")
             if c.fix and c.status != OK:
                 lines.append(f"{'':<5} {'':<{width}}fix: {c.fix}")
-        lines.append(f"{self.counts[OK]} OK, {self.counts[WARN]} WARN, {self.counts[FAIL]} FAIL in "
-                     f"{self.elapsed_s:.1f} s (profile {self.profile})")
+        lines.append(
+            f"{self.counts[OK]} OK, {self.counts[WARN]} WARN, {self.counts[FAIL]} FAIL in "
+            f"{self.elapsed_s:.1f} s (profile {self.profile})"
+        )
         return "\n".join(lines)
 
 
@@ -93,16 +103,26 @@ def run_tasks(tasks: list[Task]) -> list[Check]:
             results[i] = [Check(task.name, WARN, f"could not check: {type(e).__name__}: {e}")]
 
     start = time.monotonic()
-    threads = [threading.Thread(target=call, args=(i, t), daemon=True, name=f"doctor-{t.name}")
-               for i, t in enumerate(tasks)]
+    threads = [
+        threading.Thread(target=call, args=(i, t), daemon=True, name=f"doctor-{t.name}") for i, t in enumerate(tasks)
+    ]
     for thread in threads:
         thread.start()
     out: list[Check] = []
     for i, (task, thread) in enumerate(zip(tasks, threads)):
         thread.join(max(0.0, start + task.limit - time.monotonic()))
-        out.extend(results[i] if i in results else [Check(task.name, WARN, f"did not finish within "
-                                                          f"{task.limit:g} s", task.timeout_fix or
-                                                          "rerun with a larger --timeout")])
+        out.extend(
+            results[i]
+            if i in results
+            else [
+                Check(
+                    task.name,
+                    WARN,
+                    f"did not finish within {task.limit:g} s",
+                    task.timeout_fix or "rerun with a larger --timeout",
+                )
+            ]
+        )
     return out
 
 

@@ -24,8 +24,12 @@ def audio(ctx: Context) -> Check:
     except OSError as e:  # the wheel is there, the PortAudio C library is not
         return Check("audio", WARN, f"PortAudio library missing ({e})", "sudo apt install libportaudio2")
     except ImportError:
-        return Check("audio", WARN, "sounddevice not installed: no microphone or speaker",
-                     "pip install 'edgellm-sdk[speech]' (and sudo apt install libportaudio2)")
+        return Check(
+            "audio",
+            WARN,
+            "sounddevice not installed: no microphone or speaker",
+            "pip install 'edgellm-sdk[speech]' (and sudo apt install libportaudio2)",
+        )
     from ..speech.devices import list_devices
 
     devices = list_devices()
@@ -33,12 +37,19 @@ def audio(ctx: Context) -> Check:
     outputs = [d.name for d in devices if d.max_output_channels > 0]
     default_in, default_out = (int(i) if i is not None else -1 for i in sd.default.device)
     names = {d.index: d.name for d in devices}
-    detail = (f"{len(inputs)} input, {len(outputs)} output devices (default in: {names.get(default_in, 'none')}, "
-              f"out: {names.get(default_out, 'none')}); {sd.get_portaudio_version()[1].split(',')[0]}")
+    detail = (
+        f"{len(inputs)} input, {len(outputs)} output devices (default in: {names.get(default_in, 'none')}, "
+        f"out: {names.get(default_out, 'none')}); {sd.get_portaudio_version()[1].split(',')[0]}"
+    )
     if inputs and outputs:
         return Check("audio", OK, detail)
-    return Check("audio", WARN, detail, "plug in a USB microphone / speaker and check `arecord -l` / `aplay -l` "
-                                        "(the user needs the audio group); ignore on a device without sound")
+    return Check(
+        "audio",
+        WARN,
+        detail,
+        "plug in a USB microphone / speaker and check `arecord -l` / `aplay -l` "
+        "(the user needs the audio group); ignore on a device without sound",
+    )
 
 
 def serial(ctx: Context) -> Check:
@@ -46,8 +57,7 @@ def serial(ctx: Context) -> Check:
     because opening a tty raises DTR and resets an Arduino."""
     ports = sorted({p for pattern in SERIAL_GLOBS for p in ctx.root.glob(pattern)})
     if not ports:
-        return Check("serial", OK, "no USB serial ports (/dev/ttyUSB*, /dev/ttyACM*, /dev/serial/by-id, "
-                                   "/dev/edgellm)")
+        return Check("serial", OK, "no USB serial ports (/dev/ttyUSB*, /dev/ttyACM*, /dev/serial/by-id, /dev/edgellm)")
     shown, denied = [], []
     for port in ports:
         name = "/" + str(port.relative_to(ctx.root))
@@ -64,8 +74,10 @@ def serial(ctx: Context) -> Check:
     name, group = denied[0][0], denied[0][1] or "dialout"
     active, configured = _groups()
     if group in ("root", "0"):
-        fix = (f"{name} belongs to group root: give it GROUP=\"dialout\" with a udev rule (see devices/udev) "
-               "and sudo usermod -aG dialout $USER")
+        fix = (
+            f'{name} belongs to group root: give it GROUP="dialout" with a udev rule (see devices/udev) '
+            "and sudo usermod -aG dialout $USER"
+        )
     elif group in active:  # in the group, yet denied: the node is not group-writable
         fix = f"give the port group rw with a udev rule (see devices/udev) or sudo chmod g+rw {name}"
     elif group in configured:
@@ -94,8 +106,12 @@ def groups(ctx: Context) -> Check:
     if missing:
         return Check("groups", WARN, detail, f"sudo usermod -aG {','.join(missing)} $USER, then log out and back in")
     if stale:
-        return Check("groups", WARN, detail + f" ({', '.join(stale)} added after this login)",
-                     "log out and back in (or reboot) for the new group to apply")
+        return Check(
+            "groups",
+            WARN,
+            detail + f" ({', '.join(stale)} added after this login)",
+            "log out and back in (or reboot) for the new group to apply",
+        )
     return Check("groups", OK, detail)
 
 
@@ -123,28 +139,49 @@ def ros2(ctx: Context) -> Check:
     RMW_IMPLEMENTATION, and a half-sourced ROS install can crash the interpreter."""
     distro, rmw_env, domain = (os.environ.get(k) for k in ("ROS_DISTRO", "RMW_IMPLEMENTATION", "ROS_DOMAIN_ID"))
     if not distro and importlib.util.find_spec("rclpy") is None:
-        return Check("ros2", WARN, "ROS 2 not found (ROS_DISTRO unset, no rclpy): only the ROS 2 nodes need it",
-                     "pip install 'edgellm-sdk[ros2]' (Kilted wheels) or source /opt/ros/<distro>/setup.bash")
+        return Check(
+            "ros2",
+            WARN,
+            "ROS 2 not found (ROS_DISTRO unset, no rclpy): only the ROS 2 nodes need it",
+            "pip install 'edgellm-sdk[ros2]' (Kilted wheels) or source /opt/ros/<distro>/setup.bash",
+        )
     try:
-        run = subprocess.run([sys.executable, "-c", _ROS_PROBE], check=False, capture_output=True, text=True,
-                             timeout=max(1.0, ctx.timeout - 0.5))
+        run = subprocess.run(
+            [sys.executable, "-c", _ROS_PROBE],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=max(1.0, ctx.timeout - 0.5),
+        )
     except subprocess.TimeoutExpired:
         return Check("ros2", WARN, f"importing rclpy took more than {ctx.timeout - 0.5:g} s", "check the ROS install")
     seen = {k: v for line in run.stdout.splitlines() if line.startswith("{") for k, v in json.loads(line).items()}
     where = f"ROS_DISTRO={distro}" if distro else "ROS_DISTRO unset (PyPI wheels?)"
     if "rclpy" not in seen:
-        return Check("ros2", WARN, f"{where}; rclpy does not import: {seen.get('rclpy_error', run.stderr[-200:])}",
-                     "source /opt/ros/<distro>/setup.bash in this shell, or pip install 'edgellm-sdk[ros2]'")
+        return Check(
+            "ros2",
+            WARN,
+            f"{where}; rclpy does not import: {seen.get('rclpy_error', run.stderr[-200:])}",
+            "source /opt/ros/<distro>/setup.bash in this shell, or pip install 'edgellm-sdk[ros2]'",
+        )
     if "rmw" not in seen:
         reason = (run.stderr.strip().splitlines() or [f"exit code {run.returncode}"])[-1]
-        return Check("ros2", WARN, f"{where}; RMW_IMPLEMENTATION={rmw_env} does not load: {reason[:200]}",
-                     "unset RMW_IMPLEMENTATION or install that RMW (e.g. ros-<distro>-rmw-cyclonedds-cpp)")
+        return Check(
+            "ros2",
+            WARN,
+            f"{where}; RMW_IMPLEMENTATION={rmw_env} does not load: {reason[:200]}",
+            "unset RMW_IMPLEMENTATION or install that RMW (e.g. ros-<distro>-rmw-cyclonedds-cpp)",
+        )
     detail = f"{where}; rclpy OK, RMW {seen['rmw']}{'' if rmw_env else ' (default)'}, ROS_DOMAIN_ID {domain or '0'}"
     if domain and not (domain.isdigit() and int(domain) <= 232):
         return Check("ros2", WARN, detail + " (not 0-232)", "export ROS_DOMAIN_ID=<0-101>")
     if not seen.get("interfaces"):
-        return Check("ros2", WARN, detail + f"; edgellm_interfaces missing ({seen.get('interfaces_error', '?')})",
-                     "build ros2_pkg with `make ros` (colcon) and source its install/setup.bash")
+        return Check(
+            "ros2",
+            WARN,
+            detail + f"; edgellm_interfaces missing ({seen.get('interfaces_error', '?')})",
+            "build ros2_pkg with `make ros` (colcon) and source its install/setup.bash",
+        )
     return Check("ros2", OK, detail + ", edgellm_interfaces OK")
 
 
@@ -159,23 +196,39 @@ def mqtt(ctx: Context) -> Check:
     try:
         socket.create_connection((host, port), timeout=wait).close()
     except OSError as e:
-        return Check("mqtt", FAIL, f"{host}:{port} unreachable: {e}", "start the broker (sudo systemctl start "
-                     "mosquitto) or fix --mqtt HOST:PORT; check the firewall")
+        return Check(
+            "mqtt",
+            FAIL,
+            f"{host}:{port} unreachable: {e}",
+            "start the broker (sudo systemctl start mosquitto) or fix --mqtt HOST:PORT; check the firewall",
+        )
     try:
         import paho.mqtt.client as paho
     except ImportError:
-        return Check("mqtt", WARN, f"{host}:{port} accepts TCP; MQTT handshake not tried: paho-mqtt missing",
-                     "pip install 'edgellm-sdk[mqtt]'")
+        return Check(
+            "mqtt",
+            WARN,
+            f"{host}:{port} accepts TCP; MQTT handshake not tried: paho-mqtt missing",
+            "pip install 'edgellm-sdk[mqtt]'",
+        )
     answer = _connack(paho, host, port, url.username, url.password, wait)
     ms = (time.monotonic() - t0) * 1000
     if answer is None:
-        return Check("mqtt", FAIL, f"{host}:{port} accepts TCP but sent no CONNACK within {wait:g} s",
-                     "is it an MQTT broker (a TLS listener needs mqtts, usually port 8883)?")
+        return Check(
+            "mqtt",
+            FAIL,
+            f"{host}:{port} accepts TCP but sent no CONNACK within {wait:g} s",
+            "is it an MQTT broker (a TLS listener needs mqtts, usually port 8883)?",
+        )
     if answer.is_failure:
         if url.username:
             return Check("mqtt", FAIL, f"{host}:{port} refused {url.username}: {answer}", "check user and password")
-        return Check("mqtt", WARN, f"{host}:{port} reachable but refuses anonymous clients: {answer}",
-                     "give the sources user:password (mqtt://user:pass@host); --mqtt user:pass@host tests them")
+        return Check(
+            "mqtt",
+            WARN,
+            f"{host}:{port} reachable but refuses anonymous clients: {answer}",
+            "give the sources user:password (mqtt://user:pass@host); --mqtt user:pass@host tests them",
+        )
     return Check("mqtt", OK, f"{host}:{port} accepted an MQTT connection in {ms:.0f} ms")
 
 
@@ -204,6 +257,7 @@ def _connack(paho, host: str, port: int, user: str | None, password: str | None,
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
 
 def _groups() -> tuple[set[str], set[str]]:
     """(groups of this process, groups /etc/group gives the user): they differ until the next login."""

@@ -18,8 +18,9 @@ PULL_NEEDS = 1 << 30  # a pull of the default model: ~0.8 GB of variants + the G
 def model_dirs(ctx: Context) -> list[Path]:
     """Directories of the store that hold a manifest.json (loadable or not)."""
     d = ctx.store.models_dir
-    return sorted(p for p in d.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()) \
-        if d.is_dir() else []
+    return (
+        sorted(p for p in d.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()) if d.is_dir() else []
+    )
 
 
 def no_models(ctx: Context) -> Check:
@@ -35,14 +36,16 @@ def model(root: Path, verify: bool) -> Check:
     except ModelCorrupt as e:
         return Check("model", FAIL, f"{root.name}: {_short(e)}", _repair(root.name, {}))
     size = sum(int(f.get("size", 0)) for f in m.files.values())
-    variants = ", ".join(f"{v}{'*' if v == m.default_variant else ''} {human(m.variant_bytes(v))}"
-                         for v in sorted(m.variants))
+    variants = ", ".join(
+        f"{v}{'*' if v == m.default_variant else ''} {human(m.variant_bytes(v))}" for v in sorted(m.variants)
+    )
     detail = f"{m.name}: {human(size)} in {len(m.files)} files, variants {variants}"
     try:
         _rehash(m) if verify else m.verify()
     except ModelCorrupt as e:
-        return Check("model", FAIL, f"{detail}; CORRUPT: {_short(e)}", _repair(m.source.get("pulled_as", m.name),
-                                                                                m.source))
+        return Check(
+            "model", FAIL, f"{detail}; CORRUPT: {_short(e)}", _repair(m.source.get("pulled_as", m.name), m.source)
+        )
     return Check("model", OK, f"{detail}; sha256 OK{' (all re-hashed)' if verify else ''}")
 
 
@@ -50,8 +53,14 @@ def recommended(ctx: Context, installed: list[str]) -> list[Check]:
     name = ctx.profile.recommended_model
     if not installed or name in installed:
         return []
-    return [Check("model", WARN, f"{name} (recommended by profile {ctx.profile.name}) is not installed",
-                  f"edgellm pull {name}")]
+    return [
+        Check(
+            "model",
+            WARN,
+            f"{name} (recommended by profile {ctx.profile.name}) is not installed",
+            f"edgellm pull {name}",
+        )
+    ]
 
 
 def home(ctx: Context) -> Check:
@@ -63,8 +72,13 @@ def home(ctx: Context) -> Check:
         os.close(fd)
         os.unlink(path)
     except OSError as e:
-        return Check("home", WARN, f"{where} not writable: {e.strerror}", f"sudo chown -R $USER {probe} or export "
-                     "EDGELLM_HOME=<a writable directory> (pull needs it; installed models load read-only)")
+        return Check(
+            "home",
+            WARN,
+            f"{where} not writable: {e.strerror}",
+            f"sudo chown -R $USER {probe} or export "
+            "EDGELLM_HOME=<a writable directory> (pull needs it; installed models load read-only)",
+        )
     return Check("home", OK, f"{where} writable" + ("" if h.is_dir() else " (created by the first pull)"))
 
 
@@ -75,8 +89,12 @@ def disk(ctx: Context) -> Check:
     if free < 50 << 20:
         return Check("disk", FAIL, detail + ": the disk is full", f"free space on the filesystem of {where}")
     if free < PULL_NEEDS:
-        return Check("disk", WARN, detail + f": `edgellm pull {DEFAULT_MODEL}` needs about {human(PULL_NEEDS)}",
-                     "free space or point EDGELLM_HOME to a larger disk")
+        return Check(
+            "disk",
+            WARN,
+            detail + f": `edgellm pull {DEFAULT_MODEL}` needs about {human(PULL_NEEDS)}",
+            "free space or point EDGELLM_HOME to a larger disk",
+        )
     return Check("disk", OK, detail)
 
 

@@ -14,20 +14,29 @@ from ..errors import EdgeLLMError, MemoryBudgetExceeded
 from ..models.plan import LoadPlan
 from .core import FAIL, OK, WARN, Check, Context
 
-JETSON_FIX = ("pip uninstall -y onnxruntime, then install the JetPack-matched onnxruntime-gpu wheel "
-              "(see devices/jetson); not a Jetson? use a CPU profile: --profile x86-64, rpi4 or rpi5")
+JETSON_FIX = (
+    "pip uninstall -y onnxruntime, then install the JetPack-matched onnxruntime-gpu wheel "
+    "(see devices/jetson); not a Jetson? use a CPU profile: --profile x86-64, rpi4 or rpi5"
+)
 
 
 def device(ctx: Context) -> Check:
     d, found, p = ctx.detection.device, ctx.detection, ctx.profile
     board = (d.model or f"{d.machine} machine") + (f" ({d.tegra[:40]})" if d.tegra else "")
-    runtime = f"{'+'.join(x.removesuffix('ExecutionProvider') for x in p.providers)}, {p.threads} threads, " \
-              f"context {p.max_context}, {p.variant}"
+    runtime = (
+        f"{'+'.join(x.removesuffix('ExecutionProvider') for x in p.providers)}, {p.threads} threads, "
+        f"context {p.max_context}, {p.variant}"
+    )
     why = found.reason if ctx.chosen == "auto" else f"--profile {ctx.chosen}; detected {found.profile.name}"
     detail = f"{board}, {d.cpus} CPUs, {d.memory_mb / 1024:.1f} GB -> profile {p.name}: {runtime} ({why})"
     if ctx.chosen == "auto" and found.reason.startswith("unknown"):
-        return Check("device", WARN, detail, "pass --profile rpi4|rpi5|jetson-orin-nano|jetson-nano|x86-64 "
-                                             "or a .toml of your own (see devices/profiles)")
+        return Check(
+            "device",
+            WARN,
+            detail,
+            "pass --profile rpi4|rpi5|jetson-orin-nano|jetson-nano|x86-64 "
+            "or a .toml of your own (see devices/profiles)",
+        )
     return Check("device", OK, detail)
 
 
@@ -46,36 +55,61 @@ ARM = (("asimd",), ("asimddp",), ("i8mm",))  # NEON, int8 dot product, int8 matr
 def cpu(ctx: Context) -> Check:
     machine = ctx.detection.device.machine
     text = _read(ctx.root / "proc/cpuinfo")
-    flags = next((set(line.split(":", 1)[1].split()) for line in text.splitlines()
-                  if line.split(":")[0].strip() in ("flags", "Features") and ":" in line), None)
+    flags = next(
+        (
+            set(line.split(":", 1)[1].split())
+            for line in text.splitlines()
+            if line.split(":")[0].strip() in ("flags", "Features") and ":" in line
+        ),
+        None,
+    )
     if machine in ("armv7l", "armv6l", "armhf", "arm"):
-        return Check("cpu", FAIL, f"{machine}: 32-bit Arm", "onnxruntime has no 32-bit Arm wheels: install the "
-                                                            "64-bit OS (Raspberry Pi OS 64-bit / Ubuntu arm64)")
+        return Check(
+            "cpu",
+            FAIL,
+            f"{machine}: 32-bit Arm",
+            "onnxruntime has no 32-bit Arm wheels: install the 64-bit OS (Raspberry Pi OS 64-bit / Ubuntu arm64)",
+        )
     if flags is None:
-        return Check("cpu", WARN, f"{machine}: no flags/Features line in /proc/cpuinfo", "cannot tell which "
-                     "onnxruntime kernels apply; check that /proc is mounted")
+        return Check(
+            "cpu",
+            WARN,
+            f"{machine}: no flags/Features line in /proc/cpuinfo",
+            "cannot tell which onnxruntime kernels apply; check that /proc is mounted",
+        )
     arm = machine in ("aarch64", "arm64")
     have = [next(f for f in group if f in flags) for group in (ARM if arm else X86) if flags & set(group)]
     missing = ["/".join(group) for group in (ARM if arm else X86) if not flags & set(group)]
     detail = f"{machine}: {' '.join(have) or '-'}" + (f" (no {' '.join(missing)})" if missing else "")
     if arm and "asimd" not in flags:
-        return Check("cpu", FAIL, detail, "onnxruntime's arm64 kernels need NEON (asimd); this CPU or kernel "
-                                          "does not report it")
+        return Check(
+            "cpu", FAIL, detail, "onnxruntime's arm64 kernels need NEON (asimd); this CPU or kernel does not report it"
+        )
     if arm and "asimddp" not in flags:
-        return Check("cpu", WARN, detail + ": q4/q8 matmuls use plain NEON, no int8 dot product",
-                     "expected on Cortex-A72/A57 (Pi 4, Jetson Nano); nothing to install: keep the q4 variant and "
-                     "a short context (Pi 5 / Orin have asimddp)")
+        return Check(
+            "cpu",
+            WARN,
+            detail + ": q4/q8 matmuls use plain NEON, no int8 dot product",
+            "expected on Cortex-A72/A57 (Pi 4, Jetson Nano); nothing to install: keep the q4 variant and "
+            "a short context (Pi 5 / Orin have asimddp)",
+        )
     if not arm and machine in ("x86_64", "amd64") and "avx2" not in flags:
-        return Check("cpu", WARN, detail + ": onnxruntime falls back to SSE kernels (several times slower)",
-                     "nothing to install; expect slower decoding on this CPU")
+        return Check(
+            "cpu",
+            WARN,
+            detail + ": onnxruntime falls back to SSE kernels (several times slower)",
+            "nothing to install; expect slower decoding on this CPU",
+        )
     return Check("cpu", OK, detail)
 
 
 def memory(ctx: Context) -> Check:
     from .. import memory as guard
 
-    info = {k: int(v.split()[0]) // 1024 for k, v in
-            (line.split(":", 1) for line in _read(ctx.root / "proc/meminfo").splitlines() if ":" in line)}
+    info = {
+        k: int(v.split()[0]) // 1024
+        for k, v in (line.split(":", 1) for line in _read(ctx.root / "proc/meminfo").splitlines() if ":" in line)
+    }
     total, avail = info.get("MemTotal", 0), info.get("MemAvailable", info.get("MemFree", 0))
     p = ctx.profile
     try:
@@ -83,11 +117,17 @@ def memory(ctx: Context) -> Check:
     except EdgeLLMError as e:
         return Check("memory", FAIL, str(e), f"unset {guard.MAX_RSS_ENV} or set it to megabytes")
     source = guard.MAX_RSS_ENV if os.environ.get(guard.MAX_RSS_ENV, "").strip() else f"profile {p.name}"
-    detail = f"{total / 1024:.1f} GB total, {avail / 1024:.1f} GB available; budget " \
-             f"{f'{budget:.0f} MB' if budget else 'none'} ({source})"
+    detail = (
+        f"{total / 1024:.1f} GB total, {avail / 1024:.1f} GB available; budget "
+        f"{f'{budget:.0f} MB' if budget else 'none'} ({source})"
+    )
     if budget and total and budget > total:
-        return Check("memory", WARN, detail + ": the budget is more than this machine's RAM",
-                     f"use the profile of this board (--profile auto) or {guard.MAX_RSS_ENV}=<MB>")
+        return Check(
+            "memory",
+            WARN,
+            detail + ": the budget is more than this machine's RAM",
+            f"use the profile of this board (--profile auto) or {guard.MAX_RSS_ENV}=<MB>",
+        )
     manifest = _installed(ctx, p.recommended_model)
     if manifest is None:
         return Check("memory", OK, detail + f"; {p.recommended_model} not installed, no estimate")
@@ -95,12 +135,20 @@ def memory(ctx: Context) -> Check:
     try:
         plan.check_memory()
     except MemoryBudgetExceeded as e:
-        return Check("memory", FAIL, detail + f"; {plan.key} at {plan.max_context} tokens does not fit",
-                     str(e).split("; ", 1)[-1])
+        return Check(
+            "memory",
+            FAIL,
+            detail + f"; {plan.key} at {plan.max_context} tokens does not fit",
+            str(e).split("; ", 1)[-1],
+        )
     detail += f"; plan {plan}"
     if avail and plan.memory.total_mb > avail:
-        return Check("memory", WARN, detail + f": more than the {avail} MB available now",
-                     "stop other programs or lower max_context / use a smaller variant")
+        return Check(
+            "memory",
+            WARN,
+            detail + f": more than the {avail} MB available now",
+            "stop other programs or lower max_context / use a smaller variant",
+        )
     return Check("memory", OK, detail)
 
 
@@ -112,18 +160,27 @@ def onnxruntime(ctx: Context) -> Check:
     except ImportError as e:
         return Check("onnxruntime", FAIL, f"not importable: {e}", JETSON_FIX if gpu else "pip install onnxruntime")
     present = ort.get_available_providers()
-    detail = f"onnxruntime {ort.__version__}: has {', '.join(present)}; profile {ctx.profile.name} requests " \
-             f"{', '.join(requested)}"
+    detail = (
+        f"onnxruntime {ort.__version__}: has {', '.join(present)}; profile {ctx.profile.name} requests "
+        f"{', '.join(requested)}"
+    )
     missing = [x for x in requested if x not in present]
     if missing:
-        fix = JETSON_FIX if gpu else f"use a profile whose providers this build has, or install a build with " \
-                                     f"{', '.join(missing)}"
+        fix = (
+            JETSON_FIX
+            if gpu
+            else f"use a profile whose providers this build has, or install a build with {', '.join(missing)}"
+        )
         return Check("onnxruntime", FAIL, detail + f" (missing {', '.join(missing)})", fix)
     wheels = [d for d in ("onnxruntime", "onnxruntime-gpu") if _version(d)]
     if len(wheels) > 1:
-        return Check("onnxruntime", WARN, detail + "; both onnxruntime and onnxruntime-gpu are installed "
-                     "(they overwrite each other)", "pip uninstall -y onnxruntime onnxruntime-gpu, then install "
-                     "the one for this board" + (" (onnxruntime-gpu, see devices/jetson)" if gpu else ""))
+        return Check(
+            "onnxruntime",
+            WARN,
+            detail + "; both onnxruntime and onnxruntime-gpu are installed (they overwrite each other)",
+            "pip uninstall -y onnxruntime onnxruntime-gpu, then install "
+            "the one for this board" + (" (onnxruntime-gpu, see devices/jetson)" if gpu else ""),
+        )
     if _older(ort.__version__, (1, 20)):
         return Check("onnxruntime", WARN, detail + "; older than 1.20", "pip install -U 'onnxruntime>=1.20'")
     return Check("onnxruntime", OK, detail)
@@ -154,16 +211,22 @@ def packages(ctx: Context) -> list[Check]:
         if not _has(module):
             out.append(Check("extras", WARN, f"{dist} not installed: {purpose}", f"pip install 'edgellm-sdk[{extra}]'"))
         elif dist == "paho-mqtt" and _older(version, (2, 0)):
-            out.append(Check("extras", WARN, f"{dist} {version}: the sensor sources need 2.x", "pip install -U paho-mqtt"))
+            out.append(
+                Check("extras", WARN, f"{dist} {version}: the sensor sources need 2.x", "pip install -U paho-mqtt")
+            )
         else:
             out.append(Check("extras", OK, f"{dist} {version or ''}: {purpose}"))
     espeak = shutil.which("espeak-ng")
-    out.append(Check("extras", OK, f"espeak-ng {espeak}: fallback text to speech") if espeak else
-               Check("extras", WARN, "espeak-ng not found: fallback text to speech", "sudo apt install espeak-ng"))
+    out.append(
+        Check("extras", OK, f"espeak-ng {espeak}: fallback text to speech")
+        if espeak
+        else Check("extras", WARN, "espeak-ng not found: fallback text to speech", "sudo apt install espeak-ng")
+    )
     return out
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
 
 def _has(module: str) -> bool:
     try:

@@ -20,8 +20,14 @@ STAMP = ".verified.json"
 FORMAT = 1
 # transformers.js variant names -> our short names
 TRANSFORMERS_JS_VARIANTS = {
-    "model.onnx": "fp32", "model_fp16.onnx": "fp16", "model_quantized.onnx": "q8", "model_int8.onnx": "int8",
-    "model_uint8.onnx": "uint8", "model_q4.onnx": "q4", "model_q4f16.onnx": "q4f16", "model_bnb4.onnx": "bnb4",
+    "model.onnx": "fp32",
+    "model_fp16.onnx": "fp16",
+    "model_quantized.onnx": "q8",
+    "model_int8.onnx": "int8",
+    "model_uint8.onnx": "uint8",
+    "model_q4.onnx": "q4",
+    "model_q4f16.onnx": "q4f16",
+    "model_bnb4.onnx": "bnb4",
 }
 
 
@@ -50,8 +56,14 @@ class Manifest:
             raise ModelCorrupt(f"{root} has no {MANIFEST} (an interrupted pull?); run `edgellm pull` again")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(root, data["name"], dict(data["variants"]), data["default_variant"],
-                       dict(data["files"]), dict(data.get("source", {})))
+            return cls(
+                root,
+                data["name"],
+                dict(data["variants"]),
+                data["default_variant"],
+                dict(data["files"]),
+                dict(data.get("source", {})),
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise ModelCorrupt(f"{path} is not a valid manifest ({e}); run `edgellm pull` again") from e
 
@@ -71,7 +83,9 @@ class Manifest:
     def variant_path(self, variant: str | None) -> Path:
         variant = variant or self.default_variant
         if variant not in self.variants:
-            raise ValueError(f"variant {variant!r} is not in {self.name}; available: {', '.join(sorted(self.variants))}")
+            raise ValueError(
+                f"variant {variant!r} is not in {self.name}; available: {', '.join(sorted(self.variants))}"
+            )
         return self.root / self.variants[variant]
 
     def verify(self, paths: list[str] | None = None) -> None:
@@ -112,12 +126,15 @@ class Manifest:
         return sorted(f for f in set(self.files) | on_disk if f == rel or f.startswith(rel + "_data"))
 
     def variant_bytes(self, variant: str) -> int:
-        return sum(int(self.files.get(f, {}).get("size") or (self.root / f).stat().st_size)
-                   for f in self.variant_files(variant))
+        return sum(
+            int(self.files.get(f, {}).get("size") or (self.root / f).stat().st_size)
+            for f in self.variant_files(variant)
+        )
 
 
-def write_manifest(root: str | Path, *, name: str, variants: dict[str, str], default_variant: str,
-                   source: dict | None = None) -> Manifest:
+def write_manifest(
+    root: str | Path, *, name: str, variants: dict[str, str], default_variant: str, source: dict | None = None
+) -> Manifest:
     root = Path(root)
     files = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -125,8 +142,15 @@ def write_manifest(root: str | Path, *, name: str, variants: dict[str, str], def
         if rel in (MANIFEST, STAMP) or rel.startswith("."):
             continue
         files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-    data = {"format": FORMAT, "name": name, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "default_variant": default_variant, "variants": variants, "files": files, "source": source or {}}
+    data = {
+        "format": FORMAT,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "default_variant": default_variant,
+        "variants": variants,
+        "files": files,
+        "source": source or {},
+    }
     tmp = root / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, root / MANIFEST)

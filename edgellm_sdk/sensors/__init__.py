@@ -32,8 +32,22 @@ _LAZY = {
     "SensorAssistant": "assistant",
 }
 
-__all__ = ["Event", "FactBook", "Facts", "Narration", "Narrator", "Reading", "Rule", "RuleSet", "SensorAssistant",
-           "SensorError", "SensorPipeline", "Source", "SourceStats", "open_source"]
+__all__ = [
+    "Event",
+    "FactBook",
+    "Facts",
+    "Narration",
+    "Narrator",
+    "Reading",
+    "Rule",
+    "RuleSet",
+    "SensorAssistant",
+    "SensorError",
+    "SensorPipeline",
+    "Source",
+    "SourceStats",
+    "open_source",
+]
 
 if TYPE_CHECKING:
     from .assistant import SensorAssistant

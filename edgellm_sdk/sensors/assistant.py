@@ -18,20 +18,30 @@ from .narrator import Narration, checked
 if TYPE_CHECKING:
     from ..engine_api import EngineAPI
 
-INSTRUCTIONS = ("You answer questions about a building's or robot's sensors. Answer in one or two short "
-                "sentences using only the data given; never invent a number. If the data cannot answer, say so.")
+INSTRUCTIONS = (
+    "You answer questions about a building's or robot's sensors. Answer in one or two short "
+    "sentences using only the data given; never invent a number. If the data cannot answer, say so."
+)
 
 
 class SensorAssistant:
-    def __init__(self, engine: EngineAPI, facts: FactBook, *, language: str = "en", max_tokens: int = 80,
-                 deadline_s: float | None = 10.0, tools: bool = False):
+    def __init__(
+        self,
+        engine: EngineAPI,
+        facts: FactBook,
+        *,
+        language: str = "en",
+        max_tokens: int = 80,
+        deadline_s: float | None = 10.0,
+        tools: bool = False,
+    ):
         self.engine, self.facts, self.language = engine, facts, language
         self.max_tokens, self.deadline_s, self.use_tools = max_tokens, deadline_s, tools
         self._system = {"role": "system", "content": INSTRUCTIONS + (" Reply in Chinese." if language == "zh" else "")}
 
     def channel_history(self, channel: str, last: int = 10) -> str:
         """The last values of a sensor channel ("source/channel"), oldest first."""
-        points = self.facts.history(channel)[-max(1, min(int(last), 50)):]
+        points = self.facts.history(channel)[-max(1, min(int(last), 50)) :]
         if not points:
             known = ", ".join(c.channel for c in self.facts.facts().channels)
             return f"no channel {channel!r}; channels: {known}"
@@ -44,8 +54,11 @@ class SensorAssistant:
         facts = self.facts.facts()
         data = facts.text()
         messages = [self._system, {"role": "user", "content": f"Data:\n{data}\nQuestion: {question.strip()}"}]
-        kwargs = {"max_tokens": self.max_tokens, "cancel": cancel,
-                  "deadline_s": deadline_s if deadline_s is not None else self.deadline_s}
+        kwargs = {
+            "max_tokens": self.max_tokens,
+            "cancel": cancel,
+            "deadline_s": deadline_s if deadline_s is not None else self.deadline_s,
+        }
         if self.use_tools:
             c = self.engine.chat(messages, tools=[self.channel_history], **kwargs)
             data += "\n" + "\n".join(str(call.result) for call in c.tool_calls)

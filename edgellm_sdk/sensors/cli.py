@@ -12,8 +12,11 @@ from ..errors import SensorError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sensors", help="narrate sensor data: serial://, mqtt://, file:// sources")
-    p.add_argument("--source", required=True, help="e.g. serial:///dev/ttyUSB0?format=csv, "
-                   "mqtt://localhost:1883/farm/#, file://log.csv?rate=10")
+    p.add_argument(
+        "--source",
+        required=True,
+        help="e.g. serial:///dev/ttyUSB0?format=csv, mqtt://localhost:1883/farm/#, file://log.csv?rate=10",
+    )
     p.add_argument("--rules", help="thresholds, targets and labels (TOML, or YAML with PyYAML)")
     p.add_argument("--every", type=duration, default=60.0, help="status interval (default 60s)")
     p.add_argument("--for", dest="run_for", type=duration, help="stop after this long (default: until the source ends)")
@@ -40,23 +43,39 @@ def cmd_sensors(args) -> int:
     def printer(kind: str):
         def show(n) -> None:
             if args.json:
-                print(json.dumps({"kind": kind, "text": n.text, "origin": n.origin, "rejected": list(n.rejected),
-                                  "latency_s": round(n.latency_s, 3)}, ensure_ascii=False), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "kind": kind,
+                            "text": n.text,
+                            "origin": n.origin,
+                            "rejected": list(n.rejected),
+                            "latency_s": round(n.latency_s, 3),
+                        },
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
             else:
                 print(f"[{kind}] {n.text}" + (" (template)" if n.origin == "template" else ""), flush=True)
+
         return show
 
     cancel = cancel_on_sigint()
     with source:
-        stats = SensorPipeline(source, narrator, facts, every_s=args.every, on_status=printer("status"),
-                               on_alert=printer("alert")).run(duration_s=args.run_for, cancel=cancel)
+        stats = SensorPipeline(
+            source, narrator, facts, every_s=args.every, on_status=printer("status"), on_alert=printer("alert")
+        ).run(duration_s=args.run_for, cancel=cancel)
         for question in args.ask or ():
             if engine is None:
                 raise SensorError("--ask needs the language model: drop --no-model")
             printer("answer")(SensorAssistant(engine, facts, language=args.language).ask(question))
         s = source.stats
-    print(f"{stats.readings} readings ({s.malformed_total} malformed, {s.dropped} dropped), {stats.statuses} "
-          f"statuses, {stats.alerts} alerts, {stats.template_fallbacks} template fallbacks", file=sys.stderr)
+    print(
+        f"{stats.readings} readings ({s.malformed_total} malformed, {s.dropped} dropped), {stats.statuses} "
+        f"statuses, {stats.alerts} alerts, {stats.template_fallbacks} template fallbacks",
+        file=sys.stderr,
+    )
     if engine is not None:
         engine.close()
     return 0

@@ -208,8 +208,12 @@ class FactBook:
                     w.flags.add("silent")
                     events.append(Event("silent", key, now, last_v, severity="alert"))
                 stuck = self.rules.stuck_after_s
-                if (stuck is not None and w.stuck_since is not None and last_t - w.stuck_since >= stuck
-                        and "stuck" not in w.flags):
+                if (
+                    stuck is not None
+                    and w.stuck_since is not None
+                    and last_t - w.stuck_since >= stuck
+                    and "stuck" not in w.flags
+                ):
                     w.flags.add("stuck")
                     events.append(Event("stuck", key, now, last_v, severity="warning"))
             self._events.extend(events)
@@ -238,8 +242,20 @@ class FactBook:
         steady = len(values) < 3 or abs(change) <= 2 * noise or fmt(abs(slope)) == "0"
         trend = "steady" if steady else ("rising" if slope > 0 else "falling")
         info = self.rules.info(key)
-        return ChannelFacts(key, w.unit, len(values), values[-1], min(values), max(values), sum(values) / len(values),
-                            slope, trend, now - times[-1], info.label, info.target)
+        return ChannelFacts(
+            key,
+            w.unit,
+            len(values),
+            values[-1],
+            min(values),
+            max(values),
+            sum(values) / len(values),
+            slope,
+            trend,
+            now - times[-1],
+            info.label,
+            info.target,
+        )
 
     def _active(self, key: str, w: _Window, now: float) -> list[Event]:
         last_t, last_v = w.points[-1] if w.points else (now, None)
@@ -257,7 +273,7 @@ def robust_z(value: float, history: list[float]) -> float | None:
     if len(history) < MIN_SAMPLES_FOR_ANOMALY:
         return None
     ordered = sorted(history)
-    median = ordered[len(ordered) // 2] if len(ordered) % 2 else sum(ordered[len(ordered) // 2 - 1:][:2]) / 2
+    median = ordered[len(ordered) // 2] if len(ordered) % 2 else sum(ordered[len(ordered) // 2 - 1 :][:2]) / 2
     deviations = sorted(abs(x - median) for x in history)
     n = len(deviations)
     mad = deviations[n // 2] if n % 2 else (deviations[n // 2 - 1] + deviations[n // 2]) / 2

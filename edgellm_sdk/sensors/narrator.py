@@ -26,17 +26,24 @@ if TYPE_CHECKING:
     from ..engine_api import EngineAPI
 
 INSTRUCTIONS = {
-    "en": ("You report the state of sensors to a person in one or two short sentences. Use only the numbers "
-           "in the data, written as given; never invent a number. Say alerts first.\n"
-           "Example data:\nroom temperature is 26.5 °C, rising 0.4 °C/min, 4.5 °C above the 22 °C target.\n"
-           "door battery is 81 %, steady.\nAlert now: room temperature is above the 26 °C limit.\n"
-           "Example report: Alert: the room is 26.5 °C, 4.5 °C above target and rising. The door battery is fine "
-           "at 81 %."),
-    "zh": ("你用一两句简短的中文向人报告传感器状态。只使用数据中的数字，照原样书写，不要编造数字。先说警报。\n"
-           "示例数据：\nroom temperature is 26.5 °C, rising 0.4 °C/min, 4.5 °C above the 22 °C target.\n"
-           "示例报告：警报：房间温度26.5 °C，比目标高4.5 °C，还在上升。"),
+    "en": (
+        "You report the state of sensors to a person in one or two short sentences. Use only the numbers "
+        "in the data, written as given; never invent a number. Say alerts first.\n"
+        "Example data:\nroom temperature is 26.5 °C, rising 0.4 °C/min, 4.5 °C above the 22 °C target.\n"
+        "door battery is 81 %, steady.\nAlert now: room temperature is above the 26 °C limit.\n"
+        "Example report: Alert: the room is 26.5 °C, 4.5 °C above target and rising. The door battery is fine "
+        "at 81 %."
+    ),
+    "zh": (
+        "你用一两句简短的中文向人报告传感器状态。只使用数据中的数字，照原样书写，不要编造数字。先说警报。\n"
+        "示例数据：\nroom temperature is 26.5 °C, rising 0.4 °C/min, 4.5 °C above the 22 °C target.\n"
+        "示例报告：警报：房间温度26.5 °C，比目标高4.5 °C，还在上升。"
+    ),
 }
-PROMPTS = {"en": "Summarize these sensor readings in one or two sentences:\n", "zh": "用一两句中文总结这些传感器读数：\n"}
+PROMPTS = {
+    "en": "Summarize these sensor readings in one or two sentences:\n",
+    "zh": "用一两句中文总结这些传感器读数：\n",
+}
 CACHE_SIZE = 64
 
 
@@ -62,8 +69,9 @@ def unsupported_numbers(text: str, data: str) -> list[float]:
     for q in quantities(text):
         decimals = len(f"{q.value:.6f}".rstrip("0").split(".")[1]) if q.value != int(q.value) else 0
         groups = _unit_groups(q.unit_word)
-        if not any(round(a.value, decimals) == q.value and (not groups or groups & _unit_groups(a.unit_word))
-                   for a in allowed):
+        if not any(
+            round(a.value, decimals) == q.value and (not groups or groups & _unit_groups(a.unit_word)) for a in allowed
+        ):
             bad.append(q.value)
     return bad
 
@@ -84,7 +92,7 @@ def first_sentences(text: str, count: int = 2) -> str:
 def repetitive(text: str, n: int = 4) -> bool:
     """True if some run of ``n`` words occurs three times (a small model looping)."""
     words = text.lower().split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     return any(grams.count(g) >= 3 for g in set(grams))
 
 
@@ -98,16 +106,24 @@ def states_a_fact(text: str, facts: Facts, events: tuple[Event, ...] = ()) -> bo
     return bool(stated & wanted) or any(round(float(w)) == float(x) for w in wanted for x in stated)
 
 
-def checked(text: str, finish_reason: str | None, facts: Facts, data: str, *, events: tuple[Event, ...] = (),
-            language: str = "en", started: float) -> Narration:
+def checked(
+    text: str,
+    finish_reason: str | None,
+    facts: Facts,
+    data: str,
+    *,
+    events: tuple[Event, ...] = (),
+    language: str = "en",
+    started: float,
+) -> Narration:
     """The model's ``text`` if it passes every check, else the template sentence (with the numbers
     the text got wrong): a number ``data`` lacks, no number of the facts, looping, or the
     generation ended by deadline or cancel. ``started``: the time.perf_counter() of the request."""
     bad = tuple(unsupported_numbers(text, data))
-    if (finish_reason in ("deadline", "cancelled") or bad or repetitive(text)
-            or not states_a_fact(text, facts, events)):
-        return Narration(template(facts, language, events), "template", bad, time.perf_counter() - started,
-                         finish_reason)
+    if finish_reason in ("deadline", "cancelled") or bad or repetitive(text) or not states_a_fact(text, facts, events):
+        return Narration(
+            template(facts, language, events), "template", bad, time.perf_counter() - started, finish_reason
+        )
     return Narration(text, "model", (), time.perf_counter() - started, finish_reason)
 
 
@@ -129,8 +145,15 @@ def template(facts: Facts, language: str = "en", events: tuple[Event, ...] = ())
 
 
 class Narrator:
-    def __init__(self, engine: EngineAPI | None, *, context: str = "", language: str = "en", max_tokens: int = 64,
-                 deadline_s: float | None = 10.0):
+    def __init__(
+        self,
+        engine: EngineAPI | None,
+        *,
+        context: str = "",
+        language: str = "en",
+        max_tokens: int = 64,
+        deadline_s: float | None = 10.0,
+    ):
         if language not in INSTRUCTIONS:
             raise ValueError(f"language must be one of {sorted(INSTRUCTIONS)}, got {language!r}")
         self.engine, self.language, self.max_tokens, self.deadline_s = engine, language, max_tokens, deadline_s
@@ -140,8 +163,9 @@ class Narrator:
         if engine is not None and engine.prefix_cache is not None:
             engine.warm([self._system])  # prefill the system prompt once
 
-    def narrate(self, facts: Facts, *, events: tuple[Event, ...] = (), deadline_s: float | None = None,
-                cancel=None) -> Narration:
+    def narrate(
+        self, facts: Facts, *, events: tuple[Event, ...] = (), deadline_s: float | None = None, cancel=None
+    ) -> Narration:
         """A status (or, with ``events``, an alert) for ``facts``."""
         t0 = time.perf_counter()
         data = narration_data(facts, events)
@@ -153,10 +177,15 @@ class Narrator:
             return Narration(hit.text, "cache", hit.rejected, time.perf_counter() - t0, hit.finish_reason)
         if self.engine is None or not facts.channels:
             return Narration(template(facts, self.language, events), "template", (), time.perf_counter() - t0)
-        c = self.engine.chat([self._system, {"role": "user", "content": prompt}], max_tokens=self.max_tokens,
-                             deadline_s=deadline_s if deadline_s is not None else self.deadline_s, cancel=cancel)
-        result = checked(first_sentences(c.text), c.finish_reason, facts, data, events=events,
-                         language=self.language, started=t0)
+        c = self.engine.chat(
+            [self._system, {"role": "user", "content": prompt}],
+            max_tokens=self.max_tokens,
+            deadline_s=deadline_s if deadline_s is not None else self.deadline_s,
+            cancel=cancel,
+        )
+        result = checked(
+            first_sentences(c.text), c.finish_reason, facts, data, events=events, language=self.language, started=t0
+        )
         if c.finish_reason not in ("deadline", "cancelled"):
             self._cache[key] = result
             while len(self._cache) > CACHE_SIZE:

@@ -23,9 +23,17 @@ class SensorPipeline:
     """Feeds every Reading of ``source`` into ``facts``; narrates a status every ``every_s``
     seconds (and once at the end) and an alert as soon as an alert-severity event happens."""
 
-    def __init__(self, source, narrator: Narrator, facts: FactBook | None = None, *, every_s: float = 60.0,
-                 on_status: Callable[[Narration], None] = print, on_alert: Callable[[Narration], None] = print,
-                 poll_s: float = 0.2):
+    def __init__(
+        self,
+        source,
+        narrator: Narrator,
+        facts: FactBook | None = None,
+        *,
+        every_s: float = 60.0,
+        on_status: Callable[[Narration], None] = print,
+        on_alert: Callable[[Narration], None] = print,
+        poll_s: float = 0.2,
+    ):
         if every_s <= 0:
             raise ValueError(f"every_s must be > 0, got {every_s}")
         self.source, self.narrator, self.facts = source, narrator, facts or FactBook()

@@ -1,21 +1,21 @@
 """Thresholds and rules for sensor channels, declared in TOML (or YAML when PyYAML is installed).
 
-    [[rule]]                      # one per threshold; channel is "source/channel", globs allowed
-    channel = "greenhouse*/temp_c"
-    above = 30.0                  # and/or below = ...
-    hysteresis = 0.5              # back to normal only below 30.0 - 0.5
-    severity = "alert"            # alert (narrated at once) | warning (in the next summary)
+[[rule]]                      # one per threshold; channel is "source/channel", globs allowed
+channel = "greenhouse*/temp_c"
+above = 30.0                  # and/or below = ...
+hysteresis = 0.5              # back to normal only below 30.0 - 0.5
+severity = "alert"            # alert (narrated at once) | warning (in the next summary)
 
-    [channels."greenhouse2/temp_c"]
-    target = 24.0                 # the narration states the deviation from it
-    label = "greenhouse 2 temperature"
-    unit = "°C"
+[channels."greenhouse2/temp_c"]
+target = 24.0                 # the narration states the deviation from it
+label = "greenhouse 2 temperature"
+unit = "°C"
 
-    [monitor]
-    window_s = 300                # rolling window for min/max/mean/slope
-    silent_after_s = 60           # no reading for this long -> "silent" event
-    stuck_after_s = 600           # the same value for this long -> "stuck" event
-    anomaly_z = 4.0               # robust z-score of the last value -> "anomaly" event
+[monitor]
+window_s = 300                # rolling window for min/max/mean/slope
+silent_after_s = 60           # no reading for this long -> "silent" event
+stuck_after_s = 600           # the same value for this long -> "stuck" event
+anomaly_z = 4.0               # robust z-score of the last value -> "anomaly" event
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ class RuleSet:
             try:
                 import yaml
             except ImportError:
-                raise SensorError(f"{path} is YAML but PyYAML is not installed: pip install pyyaml, "
-                                  "or write the rules as TOML") from None
+                raise SensorError(
+                    f"{path} is YAML but PyYAML is not installed: pip install pyyaml, or write the rules as TOML"
+                ) from None
             data = yaml.safe_load(text) or {}
         else:
             import tomllib

@@ -31,7 +31,8 @@ class Speculative:
         for name in ("constraint", "lookup", "history", "draft", "adaptive"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(  # noqa: TRY004 - every bad setting is a ValueError with the allowed values
-                    f"Speculative.{name} must be True or False, got {getattr(self, name)!r}")
+                    f"Speculative.{name} must be True or False, got {getattr(self, name)!r}"
+                )
         _check_int("max_draft", self.max_draft, 1, 32)
         _check_int("ngram_max", self.ngram_max, 1, 8)
         _check_int("ngram_min", self.ngram_min, 1, self.ngram_max)

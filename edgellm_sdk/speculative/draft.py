@@ -28,8 +28,17 @@ class DraftModel:
         self.relative_cost = 0.5  # a drafted token in target one-token forwards (Engine: weight ratio)
 
     @classmethod
-    def load(cls, model: str | Path, *, store=None, threads: int | None = None, max_context: int = 2048,
-             variant: str | None = None, providers=("CPUExecutionProvider",), verify: bool = True) -> DraftModel:
+    def load(
+        cls,
+        model: str | Path,
+        *,
+        store=None,
+        threads: int | None = None,
+        max_context: int = 2048,
+        variant: str | None = None,
+        providers=("CPUExecutionProvider",),
+        verify: bool = True,
+    ) -> DraftModel:
         from ..backends.ort import OrtBackend
         from ..models.store import ModelStore
         from ..tokenizer import Tokenizer
@@ -39,25 +48,31 @@ class DraftModel:
         if verify:
             small = [f for f in manifest.files if not f.startswith("onnx/")]
             manifest.verify(small + manifest.variant_files(variant))
-        backend = OrtBackend(manifest.variant_path(variant), max_context=max_context, threads=threads,
-                             providers=providers)
+        backend = OrtBackend(
+            manifest.variant_path(variant), max_context=max_context, threads=threads, providers=providers
+        )
         draft = cls(backend, Tokenizer.from_dir(manifest.root), f"{manifest.name}:{variant}")
         draft.weight_bytes = manifest.variant_bytes(variant)
         return draft
 
     def check_tokenizer(self, tokenizer, target_name: str) -> None:
         """Raise VocabularyMismatch unless the draft's tokenizer is the target's."""
-        mine, theirs = self.tokenizer.hf.get_vocab(with_added_tokens=True), tokenizer.hf.get_vocab(with_added_tokens=True)
+        mine, theirs = (
+            self.tokenizer.hf.get_vocab(with_added_tokens=True),
+            tokenizer.hf.get_vocab(with_added_tokens=True),
+        )
         if mine == theirs and self.tokenizer.eos_ids == tokenizer.eos_ids:
             return
         differing = sorted(set(mine.items()) ^ set(theirs.items()), key=lambda kv: kv[1])[:3]
         raise VocabularyMismatch(
             f"draft model {self.name!r} ({len(mine)} tokens) does not share the tokenizer of {target_name!r} "
             f"({len(theirs)} tokens; e.g. {differing}); a draft must use the target's vocabulary, such as a "
-            f"student made from it with `edgellm distill`")
+            f"student made from it with `edgellm distill`"
+        )
 
-    def propose(self, context: Sequence[int], k: int, sampling: Sampling, rng: np.random.Generator
-                ) -> tuple[list[int], list[Distribution | None]]:
+    def propose(
+        self, context: Sequence[int], k: int, sampling: Sampling, rng: np.random.Generator
+    ) -> tuple[list[int], list[Distribution | None]]:
         """``k`` tokens continuing ``context``, and the draft distribution of each (None: greedy)."""
         logits = self._sync(context)
         tokens, dists = [], []
@@ -84,7 +99,7 @@ class DraftModel:
         self._kv = list(context[:n])
         logits = np.empty((0,), np.float32)
         for start in range(n, len(context), 256):  # bounded batches: a long prompt is fed in pieces
-            logits = self.backend.forward(list(context[start:start + 256]))
+            logits = self.backend.forward(list(context[start : start + 256]))
         self._kv = list(context)
         return logits
 

@@ -33,22 +33,23 @@ class NgramIndex:
         lo, hi = self.ngram_min, self.ngram_max
         for end in range(self._indexed, len(toks) - 1):  # the last token has no continuation yet
             for n in range(lo, min(hi, end + 1) + 1):
-                key = tuple(toks[end - n + 1:end + 1])
+                key = tuple(toks[end - n + 1 : end + 1])
                 if first_since is None or index.get(key, -1) < first_since:
                     index[key] = end
         self._indexed = max(self._indexed, len(toks) - 1)
 
-    def continuation(self, key: Sequence[int], limit: int, ngram_min: int | None = None,
-                     ngram_max: int | None = None) -> tuple[list[int], int]:
+    def continuation(
+        self, key: Sequence[int], limit: int, ngram_min: int | None = None, ngram_max: int | None = None
+    ) -> tuple[list[int], int]:
         """Up to ``limit`` tokens that followed the longest indexed suffix of ``key`` (of
         ngram_min..ngram_max tokens, within the indexed range), and its length (0: no match)."""
         self._catch_up()
         lo = max(self.ngram_min, ngram_min or 0)
         hi = min(self.ngram_max, ngram_max or self.ngram_max, len(key))
         for n in range(hi, lo - 1, -1):
-            end = self._index.get(tuple(key[len(key) - n:]))
+            end = self._index.get(tuple(key[len(key) - n :]))
             if end is not None:
-                return self.tokens[end + 1:end + 1 + limit], n
+                return self.tokens[end + 1 : end + 1 + limit], n
         return [], 0
 
 
@@ -69,7 +70,7 @@ class AnswerHistory:
         tokens = self._index.tokens
         if len(tokens) + len(answer) + 1 > self.max_tokens:  # keep the newest half: re-indexing is paid rarely
             self._index = NgramIndex([], ngram_min=self.ngram_min, ngram_max=self.ngram_max)
-            for kept in _answers(tokens[-self.max_tokens // 2:], end):
+            for kept in _answers(tokens[-self.max_tokens // 2 :], end):
                 self._append(kept, end)
         self._append(list(answer), end)
 
@@ -78,8 +79,9 @@ class AnswerHistory:
         self._index.tokens.extend([*answer, end])
         self._index._catch_up(first_since=start)
 
-    def continuation(self, key: Sequence[int], limit: int, ngram_min: int | None = None,
-                     ngram_max: int | None = None) -> tuple[list[int], int]:
+    def continuation(
+        self, key: Sequence[int], limit: int, ngram_min: int | None = None, ngram_max: int | None = None
+    ) -> tuple[list[int], int]:
         return self._index.continuation(key, limit, ngram_min, ngram_max)
 
     def __len__(self) -> int:

@@ -58,7 +58,7 @@ class DraftPolicy:
         a = self.acceptance(kind)
         best_k, best_rate, expected = 0, 1.0, 1.0
         for k in range(1, min(available, self.max_draft) + 1):
-            expected += a ** k
+            expected += a**k
             rate = expected / (batch_cost(k + 1) + k * draft_cost)
             if rate > best_rate:
                 best_k, best_rate = k, rate

@@ -38,5 +38,7 @@ class SpeculationStats:
         parts = [f"{s} {self.accepted[s]}/{self.drafted[s]}" for s in SOURCES if self.drafted[s]]
         if not parts:
             return "speculation: nothing drafted"
-        return f"speculation: {self.total_accepted}/{self.total_drafted} drafted tokens accepted " \
-               f"({100 * self.acceptance:.0f} %; {', '.join(parts)})"
+        return (
+            f"speculation: {self.total_accepted}/{self.total_drafted} drafted tokens accepted "
+            f"({100 * self.acceptance:.0f} %; {', '.join(parts)})"
+        )

@@ -19,8 +19,14 @@ from ..sampling import Sampling, distribution, draw, sample
 Distribution = tuple[np.ndarray, np.ndarray]  # (token ids, probabilities)
 
 
-def verify(logits: np.ndarray, drafted: int, sampling: Sampling, rng: np.random.Generator,
-           history: Sequence[int] = (), q: Distribution | None = None) -> tuple[bool, int]:
+def verify(
+    logits: np.ndarray,
+    drafted: int,
+    sampling: Sampling,
+    rng: np.random.Generator,
+    history: Sequence[int] = (),
+    q: Distribution | None = None,
+) -> tuple[bool, int]:
     """(accepted, token): ``token`` is ``drafted`` when accepted, else the replacement to emit."""
     if sampling.greedy:
         token = sample(logits, sampling, rng, history)

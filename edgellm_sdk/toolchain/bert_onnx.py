@@ -63,14 +63,28 @@ def build_bert_onnx(weights: dict[str, np.ndarray], config: dict):
         return g.op("Add", y, g.init(prefix + ".bias", get(prefix + ".bias")))
 
     def layer_norm(x: str, prefix: str) -> str:
-        return g.op("LayerNormalization", x, g.init(prefix + ".weight", get(prefix + ".weight")),
-                    g.init(prefix + ".bias", get(prefix + ".bias")), axis=-1, epsilon=eps)
+        return g.op(
+            "LayerNormalization",
+            x,
+            g.init(prefix + ".weight", get(prefix + ".weight")),
+            g.init(prefix + ".bias", get(prefix + ".bias")),
+            axis=-1,
+            epsilon=eps,
+        )
 
     seq = g.op("Shape", "input_ids", start=1, end=2)
-    positions = g.op("Slice", g.init("position_embeddings", get("embeddings.position_embeddings.weight")),
-                     const("zero", np.array([0], np.int64)), seq, const("axis0", np.array([0], np.int64)))
-    x = g.op("Add", g.op("Gather", g.init("word_embeddings", get("embeddings.word_embeddings.weight")), "input_ids"),
-             g.op("Add", positions, const("token_type_0", get("embeddings.token_type_embeddings.weight")[0])))
+    positions = g.op(
+        "Slice",
+        g.init("position_embeddings", get("embeddings.position_embeddings.weight")),
+        const("zero", np.array([0], np.int64)),
+        seq,
+        const("axis0", np.array([0], np.int64)),
+    )
+    x = g.op(
+        "Add",
+        g.op("Gather", g.init("word_embeddings", get("embeddings.word_embeddings.weight")), "input_ids"),
+        g.op("Add", positions, const("token_type_0", get("embeddings.token_type_embeddings.weight")[0])),
+    )
     x = layer_norm(x, "embeddings.LayerNorm")
     mask = g.op("Cast", "attention_mask", to=TensorProto.FLOAT)
     bias = g.op("Mul", g.op("Sub", const("one", np.float32(1)), mask), const("neg", np.float32(-1e4)))
@@ -95,14 +109,22 @@ def build_bert_onnx(weights: dict[str, np.ndarray], config: dict):
     summed = g.op("ReduceSum", g.op("Mul", x, m), axis1, keepdims=0)
     count = g.op("Max", g.op("ReduceSum", m, axis1, keepdims=0), const("tiny", np.float32(1e-9)))
     mean = g.op("Div", summed, count)
-    norm = g.op("Max", g.op("ReduceL2", mean, const("axis_last", np.array([-1], np.int64)), keepdims=1),
-                const("eps_norm", np.float32(1e-12)))
+    norm = g.op(
+        "Max",
+        g.op("ReduceL2", mean, const("axis_last", np.array([-1], np.int64)), keepdims=1),
+        const("eps_norm", np.float32(1e-12)),
+    )
     g.node("Div", [mean, norm], outputs=["sentence_embedding"])
     graph = helper.make_graph(
-        g.nodes, "sentence_bert",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"])],
-        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])], g.inits)
+        g.nodes,
+        "sentence_bert",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+        ],
+        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])],
+        g.inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="edgellm_sdk")
     model.ir_version = 10
     return model
@@ -124,13 +146,18 @@ def reference_embedding(weights: dict[str, np.ndarray], config: dict, ids: list[
     def lin(x, p):
         return x @ w[p + ".weight"].T + w[p + ".bias"]
 
-    x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] \
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:n]
         + w["embeddings.token_type_embeddings.weight"][0]
+    )
     x = ln(x, "embeddings.LayerNorm")
     for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        q, k, v = (lin(x, p + f"attention.self.{t}").reshape(n, heads, hd).transpose(1, 0, 2)
-                   for t in ("query", "key", "value"))
+        q, k, v = (
+            lin(x, p + f"attention.self.{t}").reshape(n, heads, hd).transpose(1, 0, 2)
+            for t in ("query", "key", "value")
+        )
         s = q @ k.transpose(0, 2, 1) / sqrt(hd)
         a = np.exp(s - s.max(-1, keepdims=True))
         a /= a.sum(-1, keepdims=True)

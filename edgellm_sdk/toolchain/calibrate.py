@@ -33,16 +33,25 @@ class ActivationStats:
     layer_influence: list[float] = field(default_factory=list)
 
 
-def activation_stats(manifest: Manifest, text: str, *, max_tokens: int = 4096, window: int = 256,
-                     threads: int | None = None, progress: Callable[[str], None] = lambda msg: None) -> ActivationStats:
+def activation_stats(
+    manifest: Manifest,
+    text: str,
+    *,
+    max_tokens: int = 4096,
+    window: int = 256,
+    threads: int | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> ActivationStats:
     import onnxruntime as ort
 
     from ..tokenizer import Tokenizer
 
     ids = Tokenizer.from_dir(manifest.root).encode(text)[:max_tokens]
     if len(ids) < 16:
-        raise ToolchainError(f"the calibration text has {len(ids)} tokens; give at least a few hundred "
-                             "(text from the domain the model will run on)")
+        raise ToolchainError(
+            f"the calibration text has {len(ids)} tokens; give at least a few hundred "
+            "(text from the domain the model will run on)"
+        )
     model = onnx.load(str(manifest.variant_path("fp32")))
     graph = model.graph
     nodes = {n.name: n for n in graph.node}
@@ -52,9 +61,11 @@ def activation_stats(manifest: Manifest, text: str, *, max_tokens: int = 4096, w
         for lin in LINEARS:
             node = nodes.get(f"layers.{i}.{lin}")
             if node is None or node.op_type != "MatMul":
-                raise ToolchainError(f"{manifest.root}: layer {i} has no fp32 {lin}; not a graph from edgellm's converter")
+                raise ToolchainError(
+                    f"{manifest.root}: layer {i} has no fp32 {lin}; not a graph from edgellm's converter"
+                )
             taps[f"layers.{i}.{lin}"] = node.input[0]
-        layer_inputs.append(list(nodes[f"layers.{i}.attn_norm"].input[:1 if i == 0 else 2]))
+        layer_inputs.append(list(nodes[f"layers.{i}.attn_norm"].input[: 1 if i == 0 else 2]))
         i += 1
     layer_inputs.append(list(nodes["final_norm"].input[:2]))
     names = sorted(set(taps.values()) | {n for pair in layer_inputs for n in pair})
@@ -78,11 +89,15 @@ def activation_stats(manifest: Manifest, text: str, *, max_tokens: int = 4096, w
     sums = {lin: 0.0 for lin in taps}
     influence = np.zeros(len(layer_inputs) - 1)
     for start in range(0, len(ids), window):
-        chunk = ids[start:start + window]
+        chunk = ids[start : start + window]
         n = len(chunk)
-        feeds = {**feeds_base, "input_ids": np.array([chunk], np.int64),
-                 "attention_mask": np.ones((1, n), np.int64), "position_ids": np.arange(n, dtype=np.int64)[None],
-                 "num_logits_to_keep": np.array(1, np.int64)}
+        feeds = {
+            **feeds_base,
+            "input_ids": np.array([chunk], np.int64),
+            "attention_mask": np.ones((1, n), np.int64),
+            "position_ids": np.arange(n, dtype=np.int64)[None],
+            "num_logits_to_keep": np.array(1, np.int64),
+        }
         values = session.run([out_names[j] for j in wanted], feeds)
         got = {name: v.reshape(-1, v.shape[-1]).astype(np.float64) for name, v in zip(names, values)}
         for lin, tensor in taps.items():

@@ -44,8 +44,10 @@ def load_weights(model: str | Path | Manifest) -> LlamaWeights:
     """fp32 weights of a model converted by edgellm (reads its fp32 variant)."""
     manifest = model if isinstance(model, Manifest) else model_dir(model)
     if "fp32" not in manifest.variants:
-        raise ToolchainError(f"{manifest.root} has no fp32 variant; the toolchain reads weights from it. "
-                             "Pull the model again from its GGUF (`edgellm pull file.gguf`) to get one")
+        raise ToolchainError(
+            f"{manifest.root} has no fp32 variant; the toolchain reads weights from it. "
+            "Pull the model again from its GGUF (`edgellm pull file.gguf`) to get one"
+        )
     path = manifest.variant_path("fp32")
     cfg_json = json.loads((manifest.root / "config.json").read_text())
     try:
@@ -68,16 +70,33 @@ def load_weights(model: str | Path | Manifest) -> LlamaWeights:
         qkv = get(p + ".qkv_proj.weight").T  # stored [in, out]
         q, k, v = np.split(qkv, [heads * head_dim, (heads + kv_heads) * head_dim])
         gate, up = np.split(get(p + ".gate_up_proj.weight").T, 2)
-        layers.append(LlamaLayer(attn_norm=get(p + ".attn_norm"), q=dense(q), k=dense(k), v=dense(v),
-                                 o=dense(get(p + ".o_proj.weight").T), ffn_norm=get(p + ".ffn_norm"),
-                                 gate=dense(gate), up=dense(up), down=dense(get(p + ".down_proj.weight").T)))
+        layers.append(
+            LlamaLayer(
+                attn_norm=get(p + ".attn_norm"),
+                q=dense(q),
+                k=dense(k),
+                v=dense(v),
+                o=dense(get(p + ".o_proj.weight").T),
+                ffn_norm=get(p + ".ffn_norm"),
+                gate=dense(gate),
+                up=dense(up),
+                down=dense(get(p + ".down_proj.weight").T),
+            )
+        )
     tied = bool(cfg_json.get("tie_word_embeddings", True))
     embed = dense(get("embed.weight"))
     cfg = LlamaConfig(
-        vocab_size=int(cfg_json["vocab_size"]), hidden_size=hidden,
-        intermediate_size=int(cfg_json["intermediate_size"]), num_layers=len(layers), num_heads=heads,
-        num_kv_heads=kv_heads, rope_theta=float(cfg_json["rope_theta"]), rms_eps=float(cfg_json["rms_norm_eps"]),
-        max_position=int(cfg_json["max_position_embeddings"]), tie_embeddings=tied)
+        vocab_size=int(cfg_json["vocab_size"]),
+        hidden_size=hidden,
+        intermediate_size=int(cfg_json["intermediate_size"]),
+        num_layers=len(layers),
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        rope_theta=float(cfg_json["rope_theta"]),
+        rms_eps=float(cfg_json["rms_norm_eps"]),
+        max_position=int(cfg_json["max_position_embeddings"]),
+        tie_embeddings=tied,
+    )
     lm_head = embed if tied else dense(get("lm_head.weight").T)
     return LlamaWeights(cfg, embed, layers, get("final_norm"), lm_head, {"source_dir": str(manifest.root)})
 
@@ -91,21 +110,41 @@ def parameter_count(w: LlamaWeights) -> int:
     return sum(m.rows * m.cols for m in mats) + int(vectors)
 
 
-def write_variant(weights: LlamaWeights, root: Path, rel_path: str, spec: str | QuantSpec,
-                  accuracy_level: int = 4, adapters: Adapters | None = None) -> None:
+def write_variant(
+    weights: LlamaWeights,
+    root: Path,
+    rel_path: str,
+    spec: str | QuantSpec,
+    accuracy_level: int = 4,
+    adapters: Adapters | None = None,
+) -> None:
     """Build one graph of ``weights`` into ``root/rel_path`` (weights in ``<file>_data`` beside it)."""
     model = build_llama_onnx(weights, spec, accuracy_level, adapters)
     path = root / rel_path
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob(path.name + "*"):
         old.unlink()
-    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=path.name + "_data", size_threshold=1024)
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=path.name + "_data",
+        size_threshold=1024,
+    )
 
 
-def save_model(weights: LlamaWeights, out_dir: str | Path, *, tokenizer_from: str | Path, name: str,
-               variants: Iterable[str] = ("fp32", "q8"), default_variant: str | None = None,
-               source: dict | None = None, progress: Callable[[str], None] = lambda msg: None) -> Manifest:
+def save_model(
+    weights: LlamaWeights,
+    out_dir: str | Path,
+    *,
+    tokenizer_from: str | Path,
+    name: str,
+    variants: Iterable[str] = ("fp32", "q8"),
+    default_variant: str | None = None,
+    source: dict | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> Manifest:
     """Write ``weights`` as a model directory the Engine loads: config, tokenizer, graphs, manifest.
 
     ``variants`` are presets (fp32, q8; q4 needs GGUF blocks, so quantize dense weights with
@@ -125,17 +164,22 @@ def save_model(weights: LlamaWeights, out_dir: str | Path, *, tokenizer_from: st
             if (src / f).is_file():
                 shutil.copy2(src / f, tmp / f)
         gen = json.loads((src / "config.json").read_text())
-        config = hf_config(weights.config, gen.get("bos_token_id", 0), gen.get("eos_token_id", 0),
-                           gen.get("pad_token_id", 0))
+        config = hf_config(
+            weights.config, gen.get("bos_token_id", 0), gen.get("eos_token_id", 0), gen.get("pad_token_id", 0)
+        )
         config["intermediate_size"] = max(layer.gate.rows for layer in weights.layers)
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         for v in variants:
             progress(f"building {v} graph")
             write_variant(weights, tmp, PRESET_FILES[v], v)
         progress("hashing files")
-        write_manifest(tmp, name=name, variants={v: PRESET_FILES[v] for v in variants},
-                       default_variant=default_variant or variants[-1],
-                       source={**(source or {}), "parameters": parameter_count(weights)})
+        write_manifest(
+            tmp,
+            name=name,
+            variants={v: PRESET_FILES[v] for v in variants},
+            default_variant=default_variant or variants[-1],
+            source={**(source or {}), "parameters": parameter_count(weights)},
+        )
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -144,25 +188,40 @@ def save_model(weights: LlamaWeights, out_dir: str | Path, *, tokenizer_from: st
     return Manifest.load(out)
 
 
-def add_variant(manifest: Manifest, variant: str, spec: QuantSpec, *, weights: LlamaWeights | None = None,
-                accuracy_level: int = 4, make_default: bool = False, overwrite: bool = False,
-                adapters: Adapters | None = None, adapter_info: dict | None = None) -> Manifest:
+def add_variant(
+    manifest: Manifest,
+    variant: str,
+    spec: QuantSpec,
+    *,
+    weights: LlamaWeights | None = None,
+    accuracy_level: int = 4,
+    make_default: bool = False,
+    overwrite: bool = False,
+    adapters: Adapters | None = None,
+    adapter_info: dict | None = None,
+) -> Manifest:
     """Quantize the model's fp32 weights (or ``weights``) with ``spec`` into a new variant
     ``onnx/model_<variant>.onnx``, with unmerged LoRA ``adapters`` (described by ``adapter_info``)."""
     if not variant.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"variant name {variant!r} may use letters, digits, '-' and '_' only")
     manifest = Manifest.load(manifest.root)  # the caller's copy may predate another variant
     if variant in manifest.variants and not overwrite:
-        raise ToolchainError(f"{manifest.root} already has a variant {variant!r}; choose another --name "
-                             "or pass --overwrite")
+        raise ToolchainError(
+            f"{manifest.root} already has a variant {variant!r}; choose another --name or pass --overwrite"
+        )
     weights = weights or load_weights(manifest)
     rel = PRESET_FILES.get(variant) or f"onnx/model_{variant}.onnx"
     write_variant(weights, manifest.root, rel, spec, accuracy_level, adapters)
     info = {**spec.describe(), "accuracy_level": accuracy_level}
     info |= {"lora_adapter": adapter_info or {"linears": len(adapters)}} if adapters else {}
     source = {**manifest.source, "variants": {**manifest.source.get("variants", {}), variant: info}}
-    return write_manifest(manifest.root, name=manifest.name, variants={**manifest.variants, variant: rel},
-                          default_variant=variant if make_default else manifest.default_variant, source=source)
+    return write_manifest(
+        manifest.root,
+        name=manifest.name,
+        variants={**manifest.variants, variant: rel},
+        default_variant=variant if make_default else manifest.default_variant,
+        source=source,
+    )
 
 
 def output_dir(out: str | Path, store=None) -> Path:

@@ -69,9 +69,14 @@ def _example(obj, line: int, need_target: bool) -> Example:
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")  # noqa: TRY004  (reported per line)
     if "messages" in obj:
         messages = obj["messages"]
-        if not isinstance(messages, list) or not messages or not all(
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(
                 isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-                for m in messages):
+                for m in messages
+            )
+        ):
             raise ValueError('"messages" must be a non-empty list of {"role": str, "content": str}')
     elif isinstance(obj.get("prompt"), str) and obj["prompt"].strip():
         messages = [{"role": "user", "content": obj["prompt"]}]

@@ -65,35 +65,51 @@ class EvalReport:
         lines = [f"{self.model}:{self.variant}"]
         if self.ppl is not None:
             cut = f" of {self.ppl_text_tokens}" if self.ppl_text_tokens > self.ppl_tokens + 1 else ""
-            lines.append(f"  perplexity      {self.ppl:.3f} (NLL {self.nll:.4f} nats/token, {self.ppl_tokens}{cut} "
-                         "tokens)")
+            lines.append(
+                f"  perplexity      {self.ppl:.3f} (NLL {self.nll:.4f} nats/token, {self.ppl_tokens}{cut} tokens)"
+            )
         if self.reference is not None and self.top1_agreement is not None:
-            lines.append(f"  vs {self.reference}: top-1 agreement {100 * self.top1_agreement:.1f} %, "
-                         f"KL {self.kl_mean:.3g} nats/token, reference perplexity {self.reference_ppl:.3f}")
+            lines.append(
+                f"  vs {self.reference}: top-1 agreement {100 * self.top1_agreement:.1f} %, "
+                f"KL {self.kl_mean:.3g} nats/token, reference perplexity {self.reference_ppl:.3f}"
+            )
         if self.task_accuracy is not None:
             lines.append(f"  task accuracy   {100 * self.task_accuracy:.1f} % ({self.task_correct}/{self.task_n})")
             for f in self.failures:
                 lines.append(f"    line {f['line']}: expected {f['expected']!r}, got {f['got']!r}")
         if self.answer_ppl is not None:
-            lines.append(f"  answer ppl      {self.answer_ppl:.3f} (NLL {self.answer_nll:.4f} nats/token, "
-                         f"{self.answer_tokens} tokens of the targets)")
+            lines.append(
+                f"  answer ppl      {self.answer_ppl:.3f} (NLL {self.answer_nll:.4f} nats/token, "
+                f"{self.answer_tokens} tokens of the targets)"
+            )
         lines.append(f"  {self.seconds:.1f} s")
         return "\n".join(lines)
 
 
 def split_model(spec: str) -> tuple[str, str | None]:
-    """"MODEL:VARIANT" -> (MODEL, VARIANT); "MODEL" -> (MODEL, None); ":VARIANT" -> ("", VARIANT)."""
+    """ "MODEL:VARIANT" -> (MODEL, VARIANT); "MODEL" -> (MODEL, None); ":VARIANT" -> ("", VARIANT)."""
     model, sep, variant = spec.rpartition(":")
     if not sep or not variant or "/" in variant or "\\" in variant:
         return spec, None
     return model, variant
 
 
-def evaluate(model: str | Path, variant: str | None = None, *, ppl_text: str | Path | None = None,
-             task: str | Path | None = None, reference: str | Path | None = None,
-             reference_variant: str | None = None, max_ppl_tokens: int = 1024, window: int = 512,
-             max_answer_tokens: int | None = None, max_context: int | None = None, threads: int | None = None,
-             store=None, progress: Progress | None = None) -> EvalReport:
+def evaluate(
+    model: str | Path,
+    variant: str | None = None,
+    *,
+    ppl_text: str | Path | None = None,
+    task: str | Path | None = None,
+    reference: str | Path | None = None,
+    reference_variant: str | None = None,
+    max_ppl_tokens: int = 1024,
+    window: int = 512,
+    max_answer_tokens: int | None = None,
+    max_context: int | None = None,
+    threads: int | None = None,
+    store=None,
+    progress: Progress | None = None,
+) -> EvalReport:
     """Evaluate ``model`` (an installed name or a model directory) at ``variant``.
 
     ``ppl_text``: a UTF-8 text file scored for perplexity (at most ``max_ppl_tokens`` predicted
@@ -113,16 +129,20 @@ def evaluate(model: str | Path, variant: str | None = None, *, ppl_text: str | P
     examples = read_examples(task, need_target=True) if task is not None else None  # bad lines fail before loading
     t0 = time.perf_counter()
     manifest = _manifest(model, store)
-    engine = Engine.load(manifest.root, variant=variant, max_context=max_context, threads=threads,
-                         prefix_cache=False)
+    engine = Engine.load(manifest.root, variant=variant, max_context=max_context, threads=threads, prefix_cache=False)
     report = EvalReport(manifest.name, engine.variant or "?")
     try:
         if text is not None:
             ref_engine = None
             if reference is not None or reference_variant is not None:
                 ref_manifest = _manifest(reference, store) if reference else manifest
-                ref_engine = Engine.load(ref_manifest.root, variant=reference_variant, max_context=max_context,
-                                         threads=threads, prefix_cache=False)
+                ref_engine = Engine.load(
+                    ref_manifest.root,
+                    variant=reference_variant,
+                    max_context=max_context,
+                    threads=threads,
+                    prefix_cache=False,
+                )
                 report.reference = f"{ref_manifest.name}:{ref_engine.variant}"
             try:
                 _score_text(engine, ref_engine, text, report, max_ppl_tokens, window, progress)
@@ -157,16 +177,19 @@ def windows(n_ids: int, window: int, max_predictions: int) -> list[tuple[int, in
     return [(s, min(s + window, end_all)) for s in range(0, end_all - 1, window - 1)]
 
 
-def _score_text(engine, ref_engine, text: str, report: EvalReport, max_tokens: int, window: int,
-                progress: Progress | None) -> None:
+def _score_text(
+    engine, ref_engine, text: str, report: EvalReport, max_tokens: int, window: int, progress: Progress | None
+) -> None:
     ids = engine.tokenizer.encode(text)
     if len(ids) < 2:
         raise ToolchainError("the perplexity text encodes to fewer than 2 tokens; give a longer text")
     if ref_engine is not None:
         ref_ids = ref_engine.tokenizer.encode(text)
         if ref_ids != ids:
-            raise ToolchainError(f"the reference {report.reference} tokenizes the text differently from "
-                                 f"{report.model}; KL and top-1 agreement need models that share a tokenizer")
+            raise ToolchainError(
+                f"the reference {report.reference} tokenizes the text differently from "
+                f"{report.model}; KL and top-1 agreement need models that share a tokenizer"
+            )
     window = min(window, engine.max_context, ref_engine.max_context if ref_engine else window)
     spans = windows(len(ids), window, max_tokens)
     total = sum(e - s - 1 for s, e in spans)
@@ -204,13 +227,14 @@ def answer_ids(engine, messages: list, target: str, prompt: list[int]) -> list[i
     Taken from the whole conversation rendered by the chat template, so the target is tokenized
     as it follows the prompt; up to and including the first end-of-sequence token.
     """
-    whole = engine.tokenizer.encode(engine.render([*messages, {"role": "assistant", "content": target}],
-                                                  add_generation_prompt=False))
-    if whole[:len(prompt)] != prompt:  # a template that renders a past answer unlike a new one
+    whole = engine.tokenizer.encode(
+        engine.render([*messages, {"role": "assistant", "content": target}], add_generation_prompt=False)
+    )
+    if whole[: len(prompt)] != prompt:  # a template that renders a past answer unlike a new one
         return engine.tokenizer.encode(target, add_bos=False)
-    rest = whole[len(prompt):]
+    rest = whole[len(prompt) :]
     end = next((i for i, t in enumerate(rest) if t in engine.tokenizer.eos_ids), len(rest) - 1)
-    return rest[:end + 1]
+    return rest[: end + 1]
 
 
 def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
@@ -231,23 +255,26 @@ def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
         engine.reset()
 
 
-def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | None,
-              progress: Progress | None) -> None:
+def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | None, progress: Progress | None) -> None:
     correct, nll, scored = 0, 0.0, 0
     for n, ex in enumerate(examples, 1):
         prompt = engine.prompt_ids(list(ex.messages))
         answer = answer_ids(engine, list(ex.messages), ex.target, prompt)
         if len(prompt) + len(answer) > engine.max_context:
-            raise ToolchainError(f"task line {ex.line}: the prompt and target are {len(prompt) + len(answer)} "
-                                 f"tokens, more than the {engine.max_context}-token context; shorten them or "
-                                 "raise --max-context")
+            raise ToolchainError(
+                f"task line {ex.line}: the prompt and target are {len(prompt) + len(answer)} "
+                f"tokens, more than the {engine.max_context}-token context; shorten them or "
+                "raise --max-context"
+            )
         nll += answer_nll(engine, prompt, answer)
         scored += len(answer)
         budget = max_answer_tokens or 2 * len(engine.tokenizer.encode(ex.target)) + 16
         budget = min(budget, engine.max_context - len(prompt))
         if budget < 1:
-            raise ToolchainError(f"task line {ex.line}: the prompt is {len(prompt)} tokens, no room left in the "
-                                 f"{engine.max_context}-token context; shorten it or raise --max-context")
+            raise ToolchainError(
+                f"task line {ex.line}: the prompt is {len(prompt)} tokens, no room left in the "
+                f"{engine.max_context}-token context; shorten it or raise --max-context"
+            )
         try:
             answer = engine.complete(prompt, max_tokens=budget).text
         except ContextOverflow as e:  # pragma: no cover - the budget above prevents it
@@ -256,8 +283,15 @@ def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | Non
             correct += 1
         elif len(report.failures) < MAX_FAILURES:
             user = next((m["content"] for m in reversed(ex.messages) if m["role"] == "user"), "")
-            report.failures.append({"line": ex.line, "prompt": user[:200], "expected": ex.target,
-                                    "got": answer.strip()[:500], "match": ex.match})
+            report.failures.append(
+                {
+                    "line": ex.line,
+                    "prompt": user[:200],
+                    "expected": ex.target,
+                    "got": answer.strip()[:500],
+                    "match": ex.match,
+                }
+            )
         if progress is not None:
             progress("task", n, len(examples))
     report.task_n, report.task_correct = len(examples), correct

@@ -49,21 +49,48 @@ class FinetuneResult:
     qat: TrainResult | None = None  # the quantization-aware steps, if any
 
 
-def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank: int = 8,
-             lora_alpha: float | None = None, lora_dropout: float = 0.0, targets: tuple[str, ...] = TARGETS,
-             steps: int = 100, lr: float = 2e-4, batch: int = 4, seq_len: int = 256, seed: int = 0,
-             checkpoint_every: int = 50, max_time_s: float | None = None, resume: bool = True,
-             merge: bool = True, quantize: str | None = "int4", qat_steps: int = 0, name: str | None = None,
-             work_dir: str | Path | None = None, store: ModelStore | None = None,
-             progress: Callable[[str], None] = lambda msg: None,
-             on_step: Callable[[Progress], None] | None = None) -> FinetuneResult:
+def finetune(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    lora_rank: int = 8,
+    lora_alpha: float | None = None,
+    lora_dropout: float = 0.0,
+    targets: tuple[str, ...] = TARGETS,
+    steps: int = 100,
+    lr: float = 2e-4,
+    batch: int = 4,
+    seq_len: int = 256,
+    seed: int = 0,
+    checkpoint_every: int = 50,
+    max_time_s: float | None = None,
+    resume: bool = True,
+    merge: bool = True,
+    quantize: str | None = "int4",
+    qat_steps: int = 0,
+    name: str | None = None,
+    work_dir: str | Path | None = None,
+    store: ModelStore | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+    on_step: Callable[[Progress], None] | None = None,
+) -> FinetuneResult:
     """Fine-tune ``model`` (a store name or model dir) on ``data`` (task JSONL with targets);
     ``out`` is a model directory path or a name in the model store."""
     if qat_steps < 0 or (qat_steps and not merge):
-        raise ValueError(f"qat_steps must be >= 0 and needs merge=True (it trains the merged weights), got "
-                         f"{qat_steps} with merge={merge}")
-    cfg = TrainConfig(steps=steps, batch=batch, seq_len=seq_len, lr=lr, seed=seed,
-                      checkpoint_every=checkpoint_every, max_time_s=max_time_s)
+        raise ValueError(
+            f"qat_steps must be >= 0 and needs merge=True (it trains the merged weights), got "
+            f"{qat_steps} with merge={merge}"
+        )
+    cfg = TrainConfig(
+        steps=steps,
+        batch=batch,
+        seq_len=seq_len,
+        lr=lr,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        max_time_s=max_time_s,
+    )
     examples = read_examples(data, need_target=True)
     base = (store or ModelStore()).resolve(model)
     out = output_dir(out, store)
@@ -79,13 +106,19 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     alpha = lora_alpha or 2.0 * lora_rank
     torch.manual_seed(seed)  # the adapters' initial values: a run is reproducible from its seed
     apply_lora(net, rank=lora_rank, alpha=alpha, dropout=lora_dropout, targets=targets)
-    fingerprint = {"model": weights_id(base, "fp32"), "data": file_sha256(data),
-                   "lora": {"rank": lora_rank, "alpha": alpha, "dropout": lora_dropout, "targets": list(targets)}}
-    progress(f"training {sum(p.numel() for p in net.parameters() if p.requires_grad):,} LoRA parameters on "
-             f"{len(samples)} examples")
+    fingerprint = {
+        "model": weights_id(base, "fp32"),
+        "data": file_sha256(data),
+        "lora": {"rank": lora_rank, "alpha": alpha, "dropout": lora_dropout, "targets": list(targets)},
+    }
+    progress(
+        f"training {sum(p.numel() for p in net.parameters() if p.requires_grad):,} LoRA parameters on "
+        f"{len(samples)} examples"
+    )
     result = train(net, samples, cfg, work, fingerprint=fingerprint, resume=resume, on_step=on_step)
-    adapter = save_adapter(net, work / "adapter.pt", rank=lora_rank, alpha=alpha, targets=targets,
-                           base=base.name, steps=result.steps)
+    adapter = save_adapter(
+        net, work / "adapter.pt", rank=lora_rank, alpha=alpha, targets=targets, base=base.name, steps=result.steps
+    )
     if not merge:
         return FinetuneResult(None, adapter, result, loss_before, mean_loss(net, samples))
     unmerged, result_qat = None, None
@@ -95,12 +128,36 @@ def finetune(model: str | Path, data: str | Path, out: str | Path, *, lora_rank:
     merge_lora(net)  # the merged linears are trainable, the rest stays frozen
     if qat_steps and result.stopped == "done":
         progress(f"quantization-aware training: {qat_steps} steps of the merged weights through the int4 grid")
-        result_qat = train_on_grid(net, samples, cfg, work, steps=qat_steps, after=result, fingerprint=fingerprint,
-                                   resume=resume, on_step=on_step)
+        result_qat = train_on_grid(
+            net,
+            samples,
+            cfg,
+            work,
+            steps=qat_steps,
+            after=result,
+            fingerprint=fingerprint,
+            resume=resume,
+            on_step=on_step,
+        )
     loss_after = mean_loss(net, samples)
     progress("exporting")
-    source = {"finetuned_from": base.name, "data": Path(data).name, "lora_rank": lora_rank, "steps": result.steps,
-              "qat_steps": qat_steps, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4)}
-    manifest = export(net.to_weights(metadata), out, tokenizer_from=base.root, name=name or out.name,
-                      source=source, quantize=quantize, progress=progress, adapter=unmerged)
+    source = {
+        "finetuned_from": base.name,
+        "data": Path(data).name,
+        "lora_rank": lora_rank,
+        "steps": result.steps,
+        "qat_steps": qat_steps,
+        "loss_before": round(loss_before, 4),
+        "loss_after": round(loss_after, 4),
+    }
+    manifest = export(
+        net.to_weights(metadata),
+        out,
+        tokenizer_from=base.root,
+        name=name or out.name,
+        source=source,
+        quantize=quantize,
+        progress=progress,
+        adapter=unmerged,
+    )
     return FinetuneResult(manifest, adapter, result, loss_before, loss_after, result_qat)

@@ -40,8 +40,14 @@ class LoRALinear(nn.Module):
         return self.base.weight + self.scale * (self.lora_b @ self.lora_a)
 
 
-def apply_lora(model: TorchLlama, *, rank: int = 8, alpha: float | None = None, dropout: float = 0.0,
-               targets: tuple[str, ...] = TARGETS) -> list[str]:
+def apply_lora(
+    model: TorchLlama,
+    *,
+    rank: int = 8,
+    alpha: float | None = None,
+    dropout: float = 0.0,
+    targets: tuple[str, ...] = TARGETS,
+) -> list[str]:
     """Freeze every parameter of ``model`` and wrap the target linears; returns their names."""
     if not isinstance(rank, int) or rank < 1:
         raise ValueError(f"LoRA rank must be an integer >= 1, got {rank!r}")
@@ -87,13 +93,23 @@ def adapter_state(model: TorchLlama) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if ".lora_" in n}
 
 
-def save_adapter(model: TorchLlama, path: str | Path, *, rank: int, alpha: float, targets: tuple[str, ...],
-                 **meta) -> Path:
+def save_adapter(
+    model: TorchLlama, path: str | Path, *, rank: int, alpha: float, targets: tuple[str, ...], **meta
+) -> Path:
     """Write the adapter (A and B of every wrapped linear, and how to re-apply it) with torch.save."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": 1, "rank": rank, "alpha": alpha, "targets": list(targets), "meta": meta,
-                "state": adapter_state(model)}, path)
+    torch.save(
+        {
+            "format": 1,
+            "rank": rank,
+            "alpha": alpha,
+            "targets": list(targets),
+            "meta": meta,
+            "state": adapter_state(model),
+        },
+        path,
+    )
     return path
 
 
@@ -108,6 +124,8 @@ def load_adapter(model: TorchLlama, path: str | Path) -> dict:
         raise ToolchainError(f"cannot load the adapter {path}: {e}") from e
     missing = [n for n in missing if ".lora_" in n]
     if missing or unexpected:
-        raise ToolchainError(f"adapter {path} does not fit this model (missing {missing[:3]}, unexpected "
-                             f"{unexpected[:3]}); was it trained on another model?")
+        raise ToolchainError(
+            f"adapter {path} does not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); was it trained on another model?"
+        )
     return {k: v for k, v in saved.items() if k != "state"}

@@ -19,8 +19,16 @@ class OnnxGraph:
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def node(self, op: str, inputs: list[str], n_out: int = 1, domain: str = "", name: str = "",
-             outputs: list[str] | None = None, **attrs) -> list[str]:
+    def node(
+        self,
+        op: str,
+        inputs: list[str],
+        n_out: int = 1,
+        domain: str = "",
+        name: str = "",
+        outputs: list[str] | None = None,
+        **attrs,
+    ) -> list[str]:
         self._n += 1
         name = name or f"{op}_{self._n}"
         outputs = outputs or [f"{name}/out{i}" for i in range(n_out)]

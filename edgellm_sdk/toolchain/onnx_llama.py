@@ -43,8 +43,15 @@ class _Builder:
         if spec.keeps_fp32(name):
             return m.dense()
         assert spec.bits is not None  # keeps_fp32 is true without bits
-        return quantize_weight(m.dense(), spec.bits, spec.block, symmetric=spec.symmetric, offsets=spec.offsets,
-                               method=spec.method, importance=spec.importance.get(name))
+        return quantize_weight(
+            m.dense(),
+            spec.bits,
+            spec.block,
+            symmetric=spec.symmetric,
+            offsets=spec.offsets,
+            method=spec.method,
+            importance=spec.importance.get(name),
+        )
 
     def const(self, name: str, array) -> str:
         if name not in self.c:
@@ -59,10 +66,12 @@ class _Builder:
             y = self.nbits(x, packed, name)
         if name in self.adapters:  # unmerged LoRA in fp32 beside the quantized base: y += (x A^T) (sB)^T
             a, b = self.adapters[name]
-            down = g.op("MatMul", x, g.init(name + ".lora_a", np.ascontiguousarray(a.T, np.float32)),
-                        name=name + ".lora_a")
-            up = g.op("MatMul", down, g.init(name + ".lora_b", np.ascontiguousarray(b.T, np.float32)),
-                      name=name + ".lora_b")
+            down = g.op(
+                "MatMul", x, g.init(name + ".lora_a", np.ascontiguousarray(a.T, np.float32)), name=name + ".lora_a"
+            )
+            up = g.op(
+                "MatMul", down, g.init(name + ".lora_b", np.ascontiguousarray(b.T, np.float32)), name=name + ".lora_b"
+            )
             y = g.op("Add", y, up)
         return y
 
@@ -73,8 +82,17 @@ class _Builder:
         inputs = [x, g.init(name + ".qweight", p.b), g.init(name + ".scales", p.scales.reshape(-1))]
         if p.zero_points is not None:
             inputs.append(g.init(name + ".zp", p.zero_points.reshape(-1)))
-        return g.op("MatMulNBits", *inputs, domain=MS, name=name, K=p.k, N=p.n, bits=p.bits,
-                    block_size=p.block, accuracy_level=self.acc)
+        return g.op(
+            "MatMulNBits",
+            *inputs,
+            domain=MS,
+            name=name,
+            K=p.k,
+            N=p.n,
+            bits=p.bits,
+            block_size=p.block,
+            accuracy_level=self.acc,
+        )
 
     def nbits_with_offsets(self, x: str, p: NBitsWeight, name: str) -> str:
         """Exact per-block offsets: y = x @ W.T + blocksum(x) @ C.T.
@@ -85,8 +103,19 @@ class _Builder:
         g, nb = self.g, p.k // p.block
         b = np.concatenate([p.b, _indicator_nbits(p.k, p.block)])
         scales = np.concatenate([p.scales, np.ones((nb, nb), np.float32)])
-        y = g.op("MatMulNBits", x, g.init(name + ".qweight", b), g.init(name + ".scales", scales.reshape(-1)),
-                 domain=MS, name=name, K=p.k, N=p.n + nb, bits=4, block_size=p.block, accuracy_level=self.acc)
+        y = g.op(
+            "MatMulNBits",
+            x,
+            g.init(name + ".qweight", b),
+            g.init(name + ".scales", scales.reshape(-1)),
+            domain=MS,
+            name=name,
+            K=p.k,
+            N=p.n + nb,
+            bits=4,
+            block_size=p.block,
+            accuracy_level=self.acc,
+        )
         main, sums = g.node("Split", [y, self.const(f"split_{p.n}_{nb}", np.array([p.n, nb], np.int64))], 2, axis=-1)
         assert p.mins is not None, "offsets need the blocks' minimums"
         correction = g.op("MatMul", sums, g.init(name + ".offsets", p.mins.T.copy()), name=name + ".offsets")
@@ -121,14 +150,29 @@ class _Builder:
         if self.spec.head_bits is None:
             flat = g.op("Reshape", h, self.const("shape_flat", np.array([-1, cfg.hidden_size], np.int64)))
             logits = g.op("Gemm", flat, self.embed_dense, transB=1)
-            lead = g.op("Slice", g.op("Shape", h), self.const("zero1", np.array([0], np.int64)),
-                        self.const("two1", np.array([2], np.int64)))
+            lead = g.op(
+                "Slice",
+                g.op("Shape", h),
+                self.const("zero1", np.array([0], np.int64)),
+                self.const("two1", np.array([2], np.int64)),
+            )
             shape = g.op("Concat", lead, self.const("vocab1", np.array([cfg.vocab_size], np.int64)), axis=0)
             return g.op("Reshape", logits, shape)
         p = self.embed_packed
         assert p is not None, "embed() packs the head before head() uses it"
-        return g.op("MatMulNBits", h, "lm_head.qweight", "lm_head.scales", domain=MS, name="lm_head",
-                    K=p.k, N=p.n, bits=8, block_size=p.block, accuracy_level=self.acc)
+        return g.op(
+            "MatMulNBits",
+            h,
+            "lm_head.qweight",
+            "lm_head.scales",
+            domain=MS,
+            name="lm_head",
+            K=p.k,
+            N=p.n,
+            bits=8,
+            block_size=p.block,
+            accuracy_level=self.acc,
+        )
 
     def build(self) -> onnx.ModelProto:
         g, cfg = self.g, self.cfg
@@ -142,10 +186,12 @@ class _Builder:
         outputs = [helper.make_tensor_value_info("logits", f, ["batch", "kept_sequence", cfg.vocab_size])]
         for i in range(cfg.num_layers):
             for kv in ("key", "value"):
-                inputs.append(helper.make_tensor_value_info(
-                    f"past_key_values.{i}.{kv}", f, ["batch", n_kv, "past_sequence", hd]))
-                outputs.append(helper.make_tensor_value_info(
-                    f"present.{i}.{kv}", f, ["batch", n_kv, "present_sequence", hd]))
+                inputs.append(
+                    helper.make_tensor_value_info(f"past_key_values.{i}.{kv}", f, ["batch", n_kv, "past_sequence", hd])
+                )
+                outputs.append(
+                    helper.make_tensor_value_info(f"present.{i}.{kv}", f, ["batch", n_kv, "present_sequence", hd])
+                )
         inputs.append(helper.make_tensor_value_info("num_logits_to_keep", TensorProto.INT64, []))
 
         # Attention bookkeeping shared by all layers.
@@ -165,25 +211,53 @@ class _Builder:
             p = f"layers.{i}"
             attn_norm = g.init(p + ".attn_norm", layer.attn_norm)
             if mlp_out is None:
-                h = g.node("SimplifiedLayerNormalization", [x, attn_norm], 1, name=p + ".attn_norm",
-                           epsilon=eps, axis=-1, stash_type=1)[0]
+                h = g.node(
+                    "SimplifiedLayerNormalization",
+                    [x, attn_norm],
+                    1,
+                    name=p + ".attn_norm",
+                    epsilon=eps,
+                    axis=-1,
+                    stash_type=1,
+                )[0]
             else:
-                h, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, attn_norm], 4,
-                                           MS, p + ".attn_norm", epsilon=eps)
+                h, _, _, residual = g.node(
+                    "SkipSimplifiedLayerNormalization",
+                    [mlp_out, residual, attn_norm],
+                    4,
+                    MS,
+                    p + ".attn_norm",
+                    epsilon=eps,
+                )
             qkv = self.linear(h, Matrix.concat([layer.q, layer.k, layer.v]), p + ".qkv_proj")
             attn = g.node(
                 "GroupQueryAttention",
-                [qkv, "", "", f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens_k, total,
-                 cos, sin, "position_ids"],
-                domain=MS, name=p + ".attn",
+                [
+                    qkv,
+                    "",
+                    "",
+                    f"past_key_values.{i}.key",
+                    f"past_key_values.{i}.value",
+                    seqlens_k,
+                    total,
+                    cos,
+                    sin,
+                    "position_ids",
+                ],
+                domain=MS,
+                name=p + ".attn",
                 outputs=[p + ".attn/out", f"present.{i}.key", f"present.{i}.value"],
-                num_heads=cfg.num_heads, kv_num_heads=n_kv, do_rotary=1, rotary_interleaved=0,
+                num_heads=cfg.num_heads,
+                kv_num_heads=n_kv,
+                do_rotary=1,
+                rotary_interleaved=0,
                 scale=float(1.0 / np.sqrt(hd)),
             )[0]
             o = self.linear(attn, layer.o, p + ".o_proj")
             ffn_norm = g.init(p + ".ffn_norm", layer.ffn_norm)
-            h, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], 4, MS,
-                                       p + ".ffn_norm", epsilon=eps)
+            h, _, _, residual = g.node(
+                "SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], 4, MS, p + ".ffn_norm", epsilon=eps
+            )
             gate_up = self.linear(h, Matrix.concat([layer.gate, layer.up]), p + ".gate_up_proj")
             ffn = layer.gate.rows  # per layer: pruning can narrow some layers more than others
             split = self.const(f"ffn_split_{ffn}", np.array([ffn] * 2, np.int64))
@@ -192,20 +266,28 @@ class _Builder:
             mlp_out = self.linear(act, layer.down, p + ".down_proj")
         final_norm = g.init("final_norm", self.w.final_norm)
         assert mlp_out is not None, "a model has at least one layer"
-        h = g.node("SkipSimplifiedLayerNormalization", [mlp_out, residual, final_norm], 1, MS, "final_norm",
-                   epsilon=eps)[0]
+        h = g.node(
+            "SkipSimplifiedLayerNormalization", [mlp_out, residual, final_norm], 1, MS, "final_norm", epsilon=eps
+        )[0]
         keep = g.op("Reshape", "num_logits_to_keep", self.const("shape_1", np.array([1], np.int64)))
         start = g.op("Neg", keep)  # 0 keeps every position
-        h = g.op("Slice", h, start, self.const("int_max", np.array([2**62], np.int64)),
-                 self.const("axis1", np.array([1], np.int64)))
+        h = g.op(
+            "Slice",
+            h,
+            start,
+            self.const("int_max", np.array([2**62], np.int64)),
+            self.const("axis1", np.array([1], np.int64)),
+        )
         g.node("Identity", [self.lm_head(h)], outputs=["logits"])
 
         graph = helper.make_graph(g.nodes, "llama", inputs, outputs, g.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
-                                  producer_name="edgellm_sdk")
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
+            producer_name="edgellm_sdk",
+        )
         model.ir_version = 10
-        helper.set_model_props(model, {"edgellm.variant": self.spec.gguf_preset or "custom",
-                                       "edgellm.kv_inplace": "1"})
+        helper.set_model_props(model, {"edgellm.variant": self.spec.gguf_preset or "custom", "edgellm.kv_inplace": "1"})
         return model
 
 
@@ -217,8 +299,9 @@ def _indicator_nbits(k: int, block: int = BLOCK) -> np.ndarray:
     return (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
 
 
-def build_llama_onnx(weights: LlamaWeights, variant: str | QuantSpec = "fp32", accuracy_level: int = 4,
-                     adapters: Adapters | None = None) -> onnx.ModelProto:
+def build_llama_onnx(
+    weights: LlamaWeights, variant: str | QuantSpec = "fp32", accuracy_level: int = 4, adapters: Adapters | None = None
+) -> onnx.ModelProto:
     """The ONNX graph of ``weights`` for a preset (fp32 | q8 int8 RTN | q4 GGUF Q4_1 blocks, exact) or a
     QuantSpec; ``adapters`` add unmerged LoRA branches (fp32) to the named linears (``layers.3.qkv_proj``)."""
     if isinstance(variant, str):

@@ -42,7 +42,9 @@ class PruneReport:
         return dict(self.__dict__)
 
 
-def prune_weights(w: LlamaWeights, stats: ActivationStats, *, ratio: float, drop_layers: int = 0) -> tuple[LlamaWeights, PruneReport]:
+def prune_weights(
+    w: LlamaWeights, stats: ActivationStats, *, ratio: float, drop_layers: int = 0
+) -> tuple[LlamaWeights, PruneReport]:
     if not 0 <= ratio < 1:
         raise ValueError(f"ratio must be in [0, 1), got {ratio}")
     if not 0 <= drop_layers < len(w.layers):
@@ -59,30 +61,61 @@ def prune_weights(w: LlamaWeights, stats: ActivationStats, *, ratio: float, drop
         score = act_rms * np.linalg.norm(down, axis=0)
         width = layer.gate.rows
         keep_n = max(ALIGN, round(width * (1 - ratio) / ALIGN) * ALIGN) if ratio else width
-        keep = np.sort(np.argsort(-score, kind="stable")[:min(keep_n, width)])
-        layers.append(replace(layer, gate=dense(layer.gate.dense()[keep]), up=dense(layer.up.dense()[keep]),
-                              down=dense(down[:, keep])))
+        keep = np.sort(np.argsort(-score, kind="stable")[: min(keep_n, width)])
+        layers.append(
+            replace(
+                layer, gate=dense(layer.gate.dense()[keep]), up=dense(layer.up.dense()[keep]), down=dense(down[:, keep])
+            )
+        )
     cfg = replace(w.config, num_layers=len(layers), intermediate_size=max(ly.gate.rows for ly in layers))
     pruned = replace(w, config=cfg, layers=layers)
-    report = PruneReport(parameter_count(w), parameter_count(pruned), [ly.gate.rows for ly in w.layers],
-                         [ly.gate.rows for ly in layers], dropped, inactive, stats.tokens)
+    report = PruneReport(
+        parameter_count(w),
+        parameter_count(pruned),
+        [ly.gate.rows for ly in w.layers],
+        [ly.gate.rows for ly in layers],
+        dropped,
+        inactive,
+        stats.tokens,
+    )
     return pruned, report
 
 
-def prune(model: str | Path | Manifest, calibration: str | Path, out_dir: str | Path, *, ratio: float = 0.3,
-          drop_layers: int = 0, max_tokens: int = 4096, name: str | None = None,
-          progress: Callable[[str], None] = lambda msg: None) -> PruneReport:
+def prune(
+    model: str | Path | Manifest,
+    calibration: str | Path,
+    out_dir: str | Path,
+    *,
+    ratio: float = 0.3,
+    drop_layers: int = 0,
+    max_tokens: int = 4096,
+    name: str | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> PruneReport:
     """Prune ``model`` on ``calibration`` text into a new model directory (fp32, q8 and int4, default int4)."""
     manifest = model if isinstance(model, Manifest) else model_dir(model)
     text = read_text(calibration, what="calibration text")
     stats = activation_stats(manifest, text, max_tokens=max_tokens, progress=progress)
     pruned, report = prune_weights(load_weights(manifest), stats, ratio=ratio, drop_layers=drop_layers)
     out = Path(out_dir)
-    source = {"pruned_from": manifest.name, "prune": {"ratio": ratio, "drop_layers": report.dropped_layers,
-                                                      "calibration": Path(calibration).name,
-                                                      "calibration_tokens": stats.tokens}}
-    new = save_model(pruned, out, tokenizer_from=manifest.root, name=name or out.name, variants=("fp32", "q8"),
-                     source=source, progress=progress)
+    source = {
+        "pruned_from": manifest.name,
+        "prune": {
+            "ratio": ratio,
+            "drop_layers": report.dropped_layers,
+            "calibration": Path(calibration).name,
+            "calibration_tokens": stats.tokens,
+        },
+    }
+    new = save_model(
+        pruned,
+        out,
+        tokenizer_from=manifest.root,
+        name=name or out.name,
+        variants=("fp32", "q8"),
+        source=source,
+        progress=progress,
+    )
     progress("quantizing int4")
     add_variant(new, "int4", QuantSpec(bits=4), weights=pruned, make_default=True)
     report.model_dir = str(out)

@@ -56,8 +56,10 @@ def apply_qat(net: TorchLlama, block: int = 32) -> None:
     """Train ``net``'s decoder linears through the int4 grid (the embedding / head stays as it is)."""
     for name, linear in _linears(net):
         if linear.in_features % block:
-            raise ToolchainError(f"{name} has {linear.in_features} inputs, not a multiple of the int4 block "
-                                 f"{block}; quantization-aware training needs whole blocks")
+            raise ToolchainError(
+                f"{name} has {linear.in_features} inputs, not a multiple of the int4 block "
+                f"{block}; quantization-aware training needs whole blocks"
+            )
         parametrize.register_parametrization(linear, "weight", _StraightThrough(block))
 
 
@@ -68,16 +70,33 @@ def finish_qat(net: TorchLlama) -> None:
             parametrize.remove_parametrizations(linear, "weight", leave_parametrized=True)
 
 
-def train_on_grid(net: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_dir: Path, *, steps: int,
-                  after: TrainResult, loss_fn: Callable = lm_loss, fingerprint: dict | None = None,
-                  resume: bool = True, on_step: Callable[[Progress], None] | None = None) -> TrainResult:
+def train_on_grid(
+    net: TorchLlama,
+    samples: Sequence[Sample],
+    cfg: TrainConfig,
+    work_dir: Path,
+    *,
+    steps: int,
+    after: TrainResult,
+    loss_fn: Callable = lm_loss,
+    fingerprint: dict | None = None,
+    resume: bool = True,
+    on_step: Callable[[Progress], None] | None = None,
+) -> TrainResult:
     """``steps`` quantization-aware steps of ``net``'s trainable weights (``cfg`` at QAT_LR of its
     learning rate, no warmup), which end on the int4 grid. They follow the training run ``after``;
     checkpoints go to ``work_dir``/qat-after-<its steps>, so a run trained longer gets its own."""
     apply_qat(net, QUANTIZE["int4"].block)
     try:
-        return train(net, samples, replace(cfg, steps=steps, lr=cfg.lr * QAT_LR, warmup=0),
-                     Path(work_dir) / f"qat-after-{after.steps}",
-                     loss_fn=loss_fn, fingerprint=fingerprint, resume=resume, on_step=on_step)
+        return train(
+            net,
+            samples,
+            replace(cfg, steps=steps, lr=cfg.lr * QAT_LR, warmup=0),
+            Path(work_dir) / f"qat-after-{after.steps}",
+            loss_fn=loss_fn,
+            fingerprint=fingerprint,
+            resume=resume,
+            on_step=on_step,
+        )
     finally:
         finish_qat(net)

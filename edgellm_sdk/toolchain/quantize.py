@@ -21,10 +21,22 @@ from .quantspec import QuantSpec
 TARGETS = {"int8": 8, "int4": 4}
 
 
-def quantize(model: str | Path | Manifest, to: str, *, block: int = 32, symmetric: bool = False,
-             offsets: bool | None = None, method: str = "mse", exclude: tuple[str, ...] = (), calibration: str | Path | None = None,
-             accuracy_level: int = 4, name: str | None = None, make_default: bool = False, overwrite: bool = False,
-             progress: Callable[[str], None] = lambda msg: None) -> tuple[Manifest, str, dict]:
+def quantize(
+    model: str | Path | Manifest,
+    to: str,
+    *,
+    block: int = 32,
+    symmetric: bool = False,
+    offsets: bool | None = None,
+    method: str = "mse",
+    exclude: tuple[str, ...] = (),
+    calibration: str | Path | None = None,
+    accuracy_level: int = 4,
+    name: str | None = None,
+    make_default: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> tuple[Manifest, str, dict]:
     """Add variant ``name`` (default: ``int4`` / ``int8-b64`` ...) to the model; returns (manifest, variant, info)."""
     if to not in TARGETS:
         raise ValueError(f"--to must be one of {', '.join(TARGETS)}, got {to!r}")
@@ -41,19 +53,40 @@ def quantize(model: str | Path | Manifest, to: str, *, block: int = 32, symmetri
         from .calibrate import activation_stats
         from .data import read_text
 
-        importance = activation_stats(manifest, read_text(calibration, what="calibration text"),
-                                      progress=progress).mean_sq
+        importance = activation_stats(
+            manifest, read_text(calibration, what="calibration text"), progress=progress
+        ).mean_sq
     if offsets is None:  # int4 default: float block offsets (accuracy first; ~12 % slower decode)
         offsets = to == "int4" and not symmetric
-    spec = QuantSpec(bits=TARGETS[to], block=block, symmetric=symmetric, offsets=offsets, method=method,
-                     head_bits=head_bits, exclude=patterns, importance=importance)
+    spec = QuantSpec(
+        bits=TARGETS[to],
+        block=block,
+        symmetric=symmetric,
+        offsets=offsets,
+        method=method,
+        head_bits=head_bits,
+        exclude=patterns,
+        importance=importance,
+    )
     variant = name or _default_name(to, block, symmetric, offsets, head_bits, patterns, bool(importance))
     progress(f"quantizing {variant}")
-    manifest = add_variant(manifest, variant, spec, weights=weights, accuracy_level=accuracy_level,
-                           make_default=make_default, overwrite=overwrite)
-    info = {"variant": variant, "file_mb": manifest.variant_bytes(variant) / 1e6,
-            "fp32_mb": manifest.variant_bytes("fp32") / 1e6, "seconds": time.perf_counter() - start,
-            **spec.describe(), "accuracy_level": accuracy_level}
+    manifest = add_variant(
+        manifest,
+        variant,
+        spec,
+        weights=weights,
+        accuracy_level=accuracy_level,
+        make_default=make_default,
+        overwrite=overwrite,
+    )
+    info = {
+        "variant": variant,
+        "file_mb": manifest.variant_bytes(variant) / 1e6,
+        "fp32_mb": manifest.variant_bytes("fp32") / 1e6,
+        "seconds": time.perf_counter() - start,
+        **spec.describe(),
+        "accuracy_level": accuracy_level,
+    }
     return manifest, variant, info
 
 

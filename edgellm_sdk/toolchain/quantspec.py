@@ -50,10 +50,16 @@ class QuantSpec:
     def describe(self) -> dict:
         if self.gguf_preset:
             return {"preset": self.gguf_preset}
-        return {"bits": self.bits, "block": self.block, "symmetric": self.symmetric, "offsets": self.offsets,
-                "method": self.method,
-                "lm_head": "fp32" if self.head_bits is None else f"int{self.head_bits}",
-                "exclude": list(self.exclude), "activation_aware": bool(self.importance)}
+        return {
+            "bits": self.bits,
+            "block": self.block,
+            "symmetric": self.symmetric,
+            "offsets": self.offsets,
+            "method": self.method,
+            "lm_head": "fp32" if self.head_bits is None else f"int{self.head_bits}",
+            "exclude": list(self.exclude),
+            "activation_aware": bool(self.importance),
+        }
 
 
 # What `finetune` / `distill` exports and `edgellm quantize` default to: int4 keeps float block
@@ -67,9 +73,17 @@ PRESETS = {
 }
 
 
-def quantize_weight(w: np.ndarray, bits: int, block: int = 32, *, symmetric: bool = False, offsets: bool = False,
-                    method: str = "mse", importance: np.ndarray | None = None,
-                    rows_per_chunk: int = 2048) -> NBitsWeight:
+def quantize_weight(
+    w: np.ndarray,
+    bits: int,
+    block: int = 32,
+    *,
+    symmetric: bool = False,
+    offsets: bool = False,
+    method: str = "mse",
+    importance: np.ndarray | None = None,
+    rows_per_chunk: int = 2048,
+) -> NBitsWeight:
     """Quantize ``w`` [N, K] per row and block of ``block`` input columns (K is zero-padded).
 
     ``importance`` [K] weighs the squared error of each input column (calibration E[x^2]);
@@ -93,9 +107,9 @@ def quantize_weight(w: np.ndarray, bits: int, block: int = 32, *, symmetric: boo
     s_all = np.empty((n, nb), np.float32)
     z_all = np.empty((n, nb), np.uint8)
     for r in range(0, n, rows_per_chunk):
-        blocks = w[r:r + rows_per_chunk].reshape(-1, nb, block)
+        blocks = w[r : r + rows_per_chunk].reshape(-1, nb, block)
         q, s, z = _quantize_blocks(blocks, bits, symmetric, SHRINK if method == "mse" else SHRINK[:1], imp)
-        q_all[r:r + rows_per_chunk], s_all[r:r + rows_per_chunk], z_all[r:r + rows_per_chunk] = q, s, z
+        q_all[r : r + rows_per_chunk], s_all[r : r + rows_per_chunk], z_all[r : r + rows_per_chunk] = q, s, z
     packed = q_all if bits == 8 else (q_all[..., 0::2] | (q_all[..., 1::2] << 4)).astype(np.uint8)
     zero_points = None
     if not symmetric:
@@ -119,11 +133,11 @@ def dequantize_weight(p: NBitsWeight) -> np.ndarray:
     w = (q - z.astype(np.float32)[..., None]) * p.scales[..., None]
     if p.mins is not None:
         w = w + p.mins[..., None]
-    return w.reshape(q.shape[0], -1)[:, :p.k]
+    return w.reshape(q.shape[0], -1)[:, : p.k]
 
 
 def _quantize_blocks(blocks: np.ndarray, bits: int, symmetric: bool, shrink: np.ndarray, imp: np.ndarray):
-    levels = 2 ** bits - 1
+    levels = 2**bits - 1
     best_err = np.full(blocks.shape[:2], np.inf, np.float32)
     best_q = np.zeros(blocks.shape, np.uint8)
     best_s = np.ones(blocks.shape[:2], np.float32)
@@ -159,7 +173,7 @@ def _quantize_offsets(w, block, shrink, importance, rows_per_chunk) -> NBitsWeig
     d_all = np.empty((n, nb), np.float32)
     m_all = np.empty((n, nb), np.float32)
     for r in range(0, n, rows_per_chunk):
-        blocks = w[r:r + rows_per_chunk].reshape(-1, nb, block)
+        blocks = w[r : r + rows_per_chunk].reshape(-1, nb, block)
         lo, hi = blocks.min(axis=-1), blocks.max(axis=-1)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
         best = np.full(blocks.shape[:2], np.inf, np.float32)
@@ -170,9 +184,9 @@ def _quantize_offsets(w, block, shrink, importance, rows_per_chunk) -> NBitsWeig
             err = (((q * d[..., None] + m[..., None]) - blocks) ** 2 * imp).sum(axis=-1)
             better = err < best
             best = np.where(better, err, best)
-            q_all[r:r + rows_per_chunk][better] = q[better].astype(np.uint8)
-            d_all[r:r + rows_per_chunk] = np.where(better, d, d_all[r:r + rows_per_chunk])
-            m_all[r:r + rows_per_chunk] = np.where(better, m, m_all[r:r + rows_per_chunk])
+            q_all[r : r + rows_per_chunk][better] = q[better].astype(np.uint8)
+            d_all[r : r + rows_per_chunk] = np.where(better, d, d_all[r : r + rows_per_chunk])
+            m_all[r : r + rows_per_chunk] = np.where(better, m, m_all[r : r + rows_per_chunk])
     packed = (q_all[..., 0::2] | (q_all[..., 1::2] << 4)).astype(np.uint8)
     return NBitsWeight(4, packed, d_all, None, (m_all + 8 * d_all).astype(np.float32), block)
 

@@ -159,9 +159,19 @@ class TorchLlama(nn.Module):
         for b in self.blocks:
             q, k, v = np.split(arr(b.qkv_proj.weight), np.cumsum(b.split)[:-1])
             gate, up = np.split(arr(b.gate_up_proj.weight), 2)
-            layers.append(LlamaLayer(attn_norm=arr(b.attn_norm.weight), q=dense(q), k=dense(k), v=dense(v),
-                                     o=dense(arr(b.o_proj.weight)), ffn_norm=arr(b.ffn_norm.weight),
-                                     gate=dense(gate), up=dense(up), down=dense(arr(b.down_proj.weight))))
+            layers.append(
+                LlamaLayer(
+                    attn_norm=arr(b.attn_norm.weight),
+                    q=dense(q),
+                    k=dense(k),
+                    v=dense(v),
+                    o=dense(arr(b.o_proj.weight)),
+                    ffn_norm=arr(b.ffn_norm.weight),
+                    gate=dense(gate),
+                    up=dense(up),
+                    down=dense(arr(b.down_proj.weight)),
+                )
+            )
         cfg = replace(self.config, num_layers=len(layers), intermediate_size=max(layer.gate.rows for layer in layers))
         embed = dense(arr(self.embed.weight))
         lm_head = embed if self.lm_head is None else dense(arr(self.lm_head.weight))
@@ -193,13 +203,17 @@ def config_from_dir(root: str | Path) -> LlamaConfig:
     try:
         c = json.loads(path.read_text())
         return LlamaConfig(
-            vocab_size=int(c["vocab_size"]), hidden_size=int(c["hidden_size"]),
-            intermediate_size=int(c["intermediate_size"]), num_layers=int(c["num_hidden_layers"]),
-            num_heads=int(c["num_attention_heads"]), num_kv_heads=int(c.get("num_key_value_heads",
-                                                                           c["num_attention_heads"])),
-            rope_theta=float(c.get("rope_theta", 10000.0)), rms_eps=float(c.get("rms_norm_eps", 1e-5)),
+            vocab_size=int(c["vocab_size"]),
+            hidden_size=int(c["hidden_size"]),
+            intermediate_size=int(c["intermediate_size"]),
+            num_layers=int(c["num_hidden_layers"]),
+            num_heads=int(c["num_attention_heads"]),
+            num_kv_heads=int(c.get("num_key_value_heads", c["num_attention_heads"])),
+            rope_theta=float(c.get("rope_theta", 10000.0)),
+            rms_eps=float(c.get("rms_norm_eps", 1e-5)),
             max_position=int(c.get("max_position_embeddings", 2048)),
-            tie_embeddings=bool(c.get("tie_word_embeddings", True)))
+            tie_embeddings=bool(c.get("tie_word_embeddings", True)),
+        )
     except (OSError, ValueError, KeyError) as e:
         raise ToolchainError(f"cannot read the model config {path}: {e}") from e
 
@@ -212,39 +226,57 @@ def student_config(teacher: LlamaConfig, spec: str | Path | dict) -> LlamaConfig
         budget, width = STUDENT_PRESETS[spec]
         ffn = min(teacher.intermediate_size, max(32, round(teacher.intermediate_size * width / 32) * 32))
         limit = budget * config_parameters(teacher)
-        layers = max([n for n in range(1, teacher.num_layers + 1)
-                      if config_parameters(replace(teacher, num_layers=n, intermediate_size=ffn)) <= limit] or [1])
+        layers = max(
+            [
+                n
+                for n in range(1, teacher.num_layers + 1)
+                if config_parameters(replace(teacher, num_layers=n, intermediate_size=ffn)) <= limit
+            ]
+            or [1]
+        )
         return replace(teacher, num_layers=layers, intermediate_size=ffn)
     if isinstance(spec, (str, Path)):
         path = Path(spec)
         if not path.is_file():
-            raise ToolchainError(f"student config {spec!r} is neither a preset ({', '.join(STUDENT_PRESETS)}) "
-                                 "nor a JSON file")
+            raise ToolchainError(
+                f"student config {spec!r} is neither a preset ({', '.join(STUDENT_PRESETS)}) nor a JSON file"
+            )
         try:
             spec = json.loads(path.read_text())
         except ValueError as e:
             raise ToolchainError(f"{path} is not valid JSON: {e}") from e
     if not isinstance(spec, dict):
-        raise ToolchainError(f"a student config is a JSON object like {{\"num_layers\": 8, \"intermediate_size\": "
-                             f"768}}, got {type(spec).__name__}")
-    same = {"hidden_size": teacher.hidden_size, "num_attention_heads": teacher.num_heads,
-            "num_key_value_heads": teacher.num_kv_heads, "vocab_size": teacher.vocab_size}
+        raise ToolchainError(
+            f'a student config is a JSON object like {{"num_layers": 8, "intermediate_size": '
+            f"768}}, got {type(spec).__name__}"
+        )
+    same = {
+        "hidden_size": teacher.hidden_size,
+        "num_attention_heads": teacher.num_heads,
+        "num_key_value_heads": teacher.num_kv_heads,
+        "vocab_size": teacher.vocab_size,
+    }
     for key, value in spec.items():
         if key in same and value != same[key]:
-            raise ToolchainError(f"student {key}={value} differs from the teacher's {same[key]}: the student keeps "
-                                 "the teacher's hidden size, heads and vocabulary (it shares the embedding); "
-                                 "change num_layers and intermediate_size instead")
+            raise ToolchainError(
+                f"student {key}={value} differs from the teacher's {same[key]}: the student keeps "
+                "the teacher's hidden size, heads and vocabulary (it shares the embedding); "
+                "change num_layers and intermediate_size instead"
+            )
         if key not in same and key not in STUDENT_KEYS:
             raise ToolchainError(f"unknown student config key {key!r}; use {', '.join(STUDENT_KEYS[1:])}")
     layers = spec.get("num_layers", spec.get("num_hidden_layers", teacher.num_layers))
     ffn = spec.get("intermediate_size", teacher.intermediate_size)
-    for key, value, top in (("num_layers", layers, teacher.num_layers), ("intermediate_size", ffn,
-                                                                        teacher.intermediate_size)):
+    for key, value, top in (
+        ("num_layers", layers, teacher.num_layers),
+        ("intermediate_size", ffn, teacher.intermediate_size),
+    ):
         if not isinstance(value, int) or not 1 <= value <= top:
             raise ToolchainError(f"student {key} must be an integer in [1, {top}] (the teacher's), got {value!r}")
     if ffn % 32:
-        raise ToolchainError(f"student intermediate_size must be a multiple of 32 (the block of the int8/int4 "
-                             f"variants), got {ffn}")
+        raise ToolchainError(
+            f"student intermediate_size must be a multiple of 32 (the block of the int8/int4 variants), got {ffn}"
+        )
     return replace(teacher, num_layers=layers, intermediate_size=ffn)
 
 
@@ -252,12 +284,13 @@ def block_influence(model: TorchLlama, samples: Sequence[np.ndarray], limit: int
     """Each layer's mean 1 - cos(h_in, h_out) over the tokens of (at most ``limit``, evenly picked)
     token sequences: how much it changes the residual stream ("block influence", ShortGPT;
     calibrate.py measures the same on an ONNX model)."""
-    samples = list(samples)[::max(1, -(-len(samples) // limit))]
+    samples = list(samples)[:: max(1, -(-len(samples) // limit))]
     total, tokens = torch.zeros(len(model.layers), dtype=torch.float64), 0
 
     def record(i: int):
         def hook(module, inputs, output) -> None:
             total[i] += (1 - F.cosine_similarity(inputs[0], output, dim=-1)).sum().double()
+
         return hook
 
     hooks = [b.register_forward_hook(record(i)) for i, b in enumerate(model.blocks)]
@@ -272,8 +305,12 @@ def block_influence(model: TorchLlama, samples: Sequence[np.ndarray], limit: int
     return (total / max(tokens, 1)).tolist()
 
 
-def init_student(teacher: LlamaWeights, cfg: LlamaConfig, importance: Sequence[np.ndarray] | None = None,
-                 influence: Sequence[float] | None = None) -> LlamaWeights:
+def init_student(
+    teacher: LlamaWeights,
+    cfg: LlamaConfig,
+    importance: Sequence[np.ndarray] | None = None,
+    influence: Sequence[float] | None = None,
+) -> LlamaWeights:
     """Student weights cut from the teacher: ``cfg.num_layers`` of its layers, each FFN narrowed
     to its ``cfg.intermediate_size`` strongest neurons, embedding and final norm shared.
     Layers: the first and the last, then the most influential of the rest (``influence``, per
@@ -288,7 +325,7 @@ def init_student(teacher: LlamaWeights, cfg: LlamaConfig, importance: Sequence[n
     if influence is None or cfg.num_layers < 2:
         picks = sorted({int(i) for i in np.round(np.linspace(0, n - 1, cfg.num_layers))})
     else:
-        rest = sorted(range(1, n - 1), key=lambda i: -influence[i])[:cfg.num_layers - 2]
+        rest = sorted(range(1, n - 1), key=lambda i: -influence[i])[: cfg.num_layers - 2]
         picks = sorted({0, n - 1, *rest})
     layers = []
     for i in picks:
@@ -296,7 +333,7 @@ def init_student(teacher: LlamaWeights, cfg: LlamaConfig, importance: Sequence[n
         gate, up, down = src.gate.dense(), src.up.dense(), src.down.dense()
         strength = np.linalg.norm(gate, axis=1) * np.linalg.norm(up, axis=1) if importance is None else importance[i]
         score = strength * np.linalg.norm(down, axis=0)
-        keep = np.sort(np.argsort(-score, kind="stable")[:min(cfg.intermediate_size, len(score))])
+        keep = np.sort(np.argsort(-score, kind="stable")[: min(cfg.intermediate_size, len(score))])
         layers.append(replace(src, gate=dense(gate[keep]), up=dense(up[keep]), down=dense(down[:, keep])))
     meta = {**teacher.metadata, "student_layers": picks}
     cfg = replace(cfg, num_layers=len(layers), intermediate_size=max(layer.gate.rows for layer in layers))

@@ -56,13 +56,15 @@ def make_sample(prompt_ids: Sequence[int], answer_ids: Sequence[int], seq_len: i
     """Prompt + answer as one sequence of at most ``seq_len`` inputs, loss on the answer only
     (an answer longer than the room left is cut at its end)."""
     if len(prompt_ids) >= seq_len:
-        raise ToolchainError(f"line {line}: the prompt is {len(prompt_ids)} tokens, which leaves no room for the "
-                             f"answer in --seq-len {seq_len}; raise --seq-len or shorten the prompt")
+        raise ToolchainError(
+            f"line {line}: the prompt is {len(prompt_ids)} tokens, which leaves no room for the "
+            f"answer in --seq-len {seq_len}; raise --seq-len or shorten the prompt"
+        )
     if not answer_ids:
         raise ToolchainError(f"line {line}: the answer is empty")
-    tokens = np.asarray(list(prompt_ids) + list(answer_ids), np.int64)[:seq_len + 1]
+    tokens = np.asarray(list(prompt_ids) + list(answer_ids), np.int64)[: seq_len + 1]
     labels = tokens[1:].copy()
-    labels[:len(prompt_ids) - 1] = IGNORE  # position t predicts token t+1: the first answer token is at len-1
+    labels[: len(prompt_ids) - 1] = IGNORE  # position t predicts token t+1: the first answer token is at len-1
     return Sample(tokens[:-1], labels)
 
 
@@ -74,11 +76,11 @@ def chat_sample(tokenizer, template, messages, answer: str, seq_len: int, *, lin
     msgs = [Message(m["role"], m["content"]) for m in messages]
     prompt = template.render(msgs, add_generation_prompt=True)
     full = template.render([*msgs, Message("assistant", answer)], add_generation_prompt=False)
-    tail = full[len(prompt):] if full.startswith(prompt) else answer
+    tail = full[len(prompt) :] if full.startswith(prompt) else answer
     ids = tokenizer.encode(tail, add_bos=False)
     ends = [i for i, t in enumerate(ids) if t in tokenizer.eos_ids]
     if ends:
-        ids = ids[:ends[0] + 1]  # drop what the template adds after the end of turn
+        ids = ids[: ends[0] + 1]  # drop what the template adds after the end of turn
     elif tokenizer.eos_ids:
         ids.append(min(tokenizer.eos_ids))
     return make_sample(tokenizer.encode(prompt), ids, seq_len, line=line)
@@ -101,7 +103,7 @@ def collate(samples: Sequence[Sample]) -> dict[str, torch.Tensor]:
     ids = np.zeros((len(samples), width), np.int64)
     labels = np.full((len(samples), width), IGNORE, np.int64)
     for row, s in enumerate(samples):
-        ids[row, :len(s.ids)], labels[row, :len(s.labels)] = s.ids, s.labels
+        ids[row, : len(s.ids)], labels[row, : len(s.labels)] = s.ids, s.labels
     batch = {"ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels)}
     for key in samples[0].extra:
         batch[key] = torch.from_numpy(np.concatenate([s.extra[key] for s in samples]))
@@ -117,11 +119,11 @@ def lm_loss(model: TorchLlama, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def mean_loss(model: TorchLlama, samples: Sequence[Sample], loss_fn=lm_loss, batch: int = 8, limit: int = 64) -> float:
     """Token-weighted mean loss over ``samples`` (at most ``limit`` of them, evenly picked; no dropout)."""
-    samples = list(samples)[::max(1, -(-len(samples) // limit))]
+    samples = list(samples)[:: max(1, -(-len(samples) // limit))]
     was_training, total, count = model.training, 0.0, 0
     model.eval()
     for i in range(0, len(samples), batch):
-        b = collate(samples[i:i + batch])
+        b = collate(samples[i : i + batch])
         n = int((b["labels"] != IGNORE).sum())
         total, count = total + float(loss_fn(model, b)) * n, count + n
     model.train(was_training)
@@ -176,8 +178,10 @@ class Progress:
     eta_s: float
 
     def line(self) -> str:
-        return (f"step {self.step}/{self.steps}  loss {self.loss:.4f}  lr {self.lr:.2e}  "
-                f"{self.tokens_per_s:,.0f} tok/s  ETA {_clock(self.eta_s)}")
+        return (
+            f"step {self.step}/{self.steps}  loss {self.loss:.4f}  lr {self.lr:.2e}  "
+            f"{self.tokens_per_s:,.0f} tok/s  ETA {_clock(self.eta_s)}"
+        )
 
 
 @dataclass
@@ -218,8 +222,10 @@ class MemoryNeed:
         return self.weights_mb + self.optimizer_mb + self.activations_mb + self.runtime_mb
 
     def describe(self) -> str:
-        return (f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, gradients + Adam {self.optimizer_mb:.0f}, "
-                f"activations {self.activations_mb:.0f}, runtime {self.runtime_mb:.0f})")
+        return (
+            f"{self.total_mb:.0f} MB (weights {self.weights_mb:.0f}, gradients + Adam {self.optimizer_mb:.0f}, "
+            f"activations {self.activations_mb:.0f}, runtime {self.runtime_mb:.0f})"
+        )
 
 
 def estimate_memory(model: TorchLlama, batch: int, seq: int, labeled: int | None = None) -> MemoryNeed:
@@ -235,8 +241,9 @@ def estimate_memory(model: TorchLlama, batch: int, seq: int, labeled: int | None
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     tokens, labeled = batch * seq, batch * seq if labeled is None else labeled
-    per_layer = [tokens * (12 * cfg.hidden_size + 5 * b.ffn) + 2 * batch * cfg.num_heads * seq * seq
-                 for b in model.blocks]
+    per_layer = [
+        tokens * (12 * cfg.hidden_size + 5 * b.ffn) + 2 * batch * cfg.num_heads * seq * seq for b in model.blocks
+    ]
     acts = sum(per_layer) + tokens * 2 * cfg.hidden_size + labeled * 3 * cfg.vocab_size
     return MemoryNeed(2 * params * mb, trainable * 3 * mb, 1.2 * acts * mb, TORCH_RUNTIME_MB)
 
@@ -263,14 +270,23 @@ def check_memory(need: MemoryNeed, batch: int, seq: int, budget: float | None = 
     raise ToolchainError(
         f"training would need about {need.describe()} for batch {batch} x {seq} tokens, more than the budget of "
         f"{budget:.0f} MB; try {' or '.join(hints) or 'a smaller student / fewer LoRA targets'} "
-        f"(or raise the budget: {memory.MAX_RSS_ENV}=<MB>, 0 = no limit)")
+        f"(or raise the budget: {memory.MAX_RSS_ENV}=<MB>, 0 = no limit)"
+    )
 
 
 # --- the loop ----------------------------------------------------------------------------
-def train(model: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_dir: str | Path, *,
-          loss_fn: Callable[[TorchLlama, dict], torch.Tensor] = lm_loss, fingerprint: dict | None = None,
-          resume: bool = True, on_step: Callable[[Progress], None] | None = None,
-          budget_mb: float | None = None) -> TrainResult:
+def train(
+    model: TorchLlama,
+    samples: Sequence[Sample],
+    cfg: TrainConfig,
+    work_dir: str | Path,
+    *,
+    loss_fn: Callable[[TorchLlama, dict], torch.Tensor] = lm_loss,
+    fingerprint: dict | None = None,
+    resume: bool = True,
+    on_step: Callable[[Progress], None] | None = None,
+    budget_mb: float | None = None,
+) -> TrainResult:
     """Train the parameters of ``model`` that require grad; checkpoints in ``work_dir``."""
     if not samples:
         raise ToolchainError("no training samples")
@@ -314,8 +330,11 @@ def train(model: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_d
             _save(ckpt, step, params, opt, losses, fingerprint)
         if on_step is not None:
             done = step - start_step
-            on_step(Progress(step, cfg.steps, losses[-1], lr, tokens / elapsed, elapsed,
-                             elapsed / done * (cfg.steps - step)))
+            on_step(
+                Progress(
+                    step, cfg.steps, losses[-1], lr, tokens / elapsed, elapsed, elapsed / done * (cfg.steps - step)
+                )
+            )
         if out_of_time and step < cfg.steps:
             stopped = "time"
             break
@@ -325,9 +344,14 @@ def train(model: TorchLlama, samples: Sequence[Sample], cfg: TrainConfig, work_d
 
 
 def _save(path: Path, step: int, params: dict, opt, losses: list[float], fingerprint: dict) -> None:
-    state = {"step": step, "fingerprint": json.dumps(fingerprint, sort_keys=True), "losses": losses,
-             "params": {n: p.detach().clone() for n, p in params.items()}, "optimizer": opt.state_dict(),
-             "rng": torch.get_rng_state()}
+    state = {
+        "step": step,
+        "fingerprint": json.dumps(fingerprint, sort_keys=True),
+        "losses": losses,
+        "params": {n: p.detach().clone() for n, p in params.items()},
+        "optimizer": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -342,11 +366,15 @@ def _restore(path: Path, params: dict, opt, fingerprint: dict) -> tuple[int, lis
     step, steps = int(state["step"]), now["train"]["steps"]
     if _without_steps(saved) != _without_steps(now):
         diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-        raise ToolchainError(f"{path.parent} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
-                             "pass --no-resume to start over, or use another --work-dir")
+        raise ToolchainError(
+            f"{path.parent} holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
+            "pass --no-resume to start over, or use another --work-dir"
+        )
     if step > steps:
-        raise ToolchainError(f"the checkpoint in {path.parent} is at step {step}, beyond --steps {steps}; pass "
-                             f"--steps {step} or more to continue it, or --no-resume to start over")
+        raise ToolchainError(
+            f"the checkpoint in {path.parent} is at step {step}, beyond --steps {steps}; pass "
+            f"--steps {step} or more to continue it, or --no-resume to start over"
+        )
     with torch.no_grad():
         for n, p in params.items():
             p.copy_(state["params"][n])
@@ -371,21 +399,43 @@ def weights_id(manifest, variant: str) -> str:
     return manifest.files.get(rel + "_data", manifest.files.get(rel, {})).get("sha256", str(manifest.root / rel))
 
 
-def export(weights: LlamaWeights, out: Path, *, tokenizer_from: Path, name: str, source: dict,
-           quantize: str | None = "int4", progress: Callable[[str], None] = lambda msg: None,
-           adapter: tuple[LlamaWeights, dict, dict] | None = None):
+def export(
+    weights: LlamaWeights,
+    out: Path,
+    *,
+    tokenizer_from: Path,
+    name: str,
+    source: dict,
+    quantize: str | None = "int4",
+    progress: Callable[[str], None] = lambda msg: None,
+    adapter: tuple[LlamaWeights, dict, dict] | None = None,
+):
     """Write a model directory with fp32 + q8, plus ``quantize`` (int4 | int8) as the default variant.
     ``adapter`` = (base weights, adapter arrays, info): the int4 variant is then the quantized base
     with the LoRA adapter unmerged in fp32 (merged weights would round back onto the base's grid)."""
     if quantize not in (None, "none", *QUANTIZE):
         raise ValueError(f"quantize must be one of {', '.join(QUANTIZE)} or none, got {quantize!r}")
-    manifest = save_model(weights, out, tokenizer_from=tokenizer_from, name=name, variants=("fp32", "q8"),
-                          source=source, progress=progress)
+    manifest = save_model(
+        weights,
+        out,
+        tokenizer_from=tokenizer_from,
+        name=name,
+        variants=("fp32", "q8"),
+        source=source,
+        progress=progress,
+    )
     if quantize in QUANTIZE:
         progress(f"quantizing to {quantize}" + (" (base) + unmerged adapter" if adapter and quantize == "int4" else ""))
         if adapter and quantize == "int4":
             base, arrays, info = adapter
-            return add_variant(manifest, quantize, QUANTIZE[quantize], weights=base, adapters=arrays,
-                               adapter_info=info, make_default=True)
+            return add_variant(
+                manifest,
+                quantize,
+                QUANTIZE[quantize],
+                weights=base,
+                adapters=arrays,
+                adapter_info=info,
+                make_default=True,
+            )
         manifest = add_variant(manifest, quantize, QUANTIZE[quantize], weights=weights, make_default=True)
     return manifest

@@ -19,9 +19,11 @@ setup(
     maintainer="EdgeLLM SDK team",
     description="ROS 2 nodes over the EdgeLLM SDK",
     license="Apache-2.0",
-    entry_points={"console_scripts": [
-        f"llm_node = {PACKAGE}.llm_node:main",
-        f"speech_node = {PACKAGE}.speech_node:main",
-        f"sensor_narrator_node = {PACKAGE}.sensor_narrator_node:main",
-    ]},
+    entry_points={
+        "console_scripts": [
+            f"llm_node = {PACKAGE}.llm_node:main",
+            f"speech_node = {PACKAGE}.speech_node:main",
+            f"sensor_narrator_node = {PACKAGE}.sensor_narrator_node:main",
+        ]
+    },
 )

@@ -49,15 +49,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     venv, work = args.venv.resolve(), args.work.resolve()
     if not (venv / "share" / "ament_cmake").is_dir():
-        sys.exit(f"{venv} has no ament_cmake; install the build wheels first: "
-                 f"pip install -r {ROS2_PKG / 'requirements-build.txt'}")
+        sys.exit(
+            f"{venv} has no ament_cmake; install the build wheels first: "
+            f"pip install -r {ROS2_PKG / 'requirements-build.txt'}"
+        )
     print(f"patched {fix_wheel_cmake_paths(venv)} CMake files of the ros-* wheels")
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv), CMAKE_PREFIX_PATH=str(venv),
-               PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONNOUSERSITE="1")
-    cmd = [str(venv / "bin" / "colcon"), "--log-base", str(work / "log"), "build",
-           "--base-paths", str(ROS2_PKG), "--build-base", str(work / "build"), "--install-base", str(venv),
-           "--merge-install", "--event-handlers", "console_direct-",
-           "--cmake-args", f"-DPython3_EXECUTABLE={venv / 'bin' / 'python'}", "-DBUILD_TESTING=OFF"]
+    env = dict(
+        os.environ,
+        AMENT_PREFIX_PATH=str(venv),
+        CMAKE_PREFIX_PATH=str(venv),
+        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONNOUSERSITE="1",
+    )
+    cmd = [
+        str(venv / "bin" / "colcon"),
+        "--log-base",
+        str(work / "log"),
+        "build",
+        "--base-paths",
+        str(ROS2_PKG),
+        "--build-base",
+        str(work / "build"),
+        "--install-base",
+        str(venv),
+        "--merge-install",
+        "--event-handlers",
+        "console_direct-",
+        "--cmake-args",
+        f"-DPython3_EXECUTABLE={venv / 'bin' / 'python'}",
+        "-DBUILD_TESTING=OFF",
+    ]
     return subprocess.call(cmd, env=env)
 
 

@@ -26,8 +26,10 @@ from .push import PushSource
 
 __all__ = ["PushSource", "SensorError", "Source", "SourceStats", "open_source"]
 
-_EXAMPLES = ("serial:///dev/ttyUSB0?baud=115200&format=csv, loop://?format=kv, mqtt://localhost:1883/sensors/#, "
-             "mqtts://broker:8883/sensors/#, file://logs/greenhouse.csv?rate=10")
+_EXAMPLES = (
+    "serial:///dev/ttyUSB0?baud=115200&format=csv, loop://?format=kv, mqtt://localhost:1883/sensors/#, "
+    "mqtts://broker:8883/sensors/#, file://logs/greenhouse.csv?rate=10"
+)
 
 
 def open_source(url: str, **options: object) -> Source:
@@ -50,8 +52,10 @@ def _open_serial(url: str, overrides: dict[str, object]) -> Source:
     if parts.scheme.lower() == "loop":
         port = "loop://"
     elif parts.netloc and parts.path not in ("", "/"):
-        raise SensorError(f"serial URL {url!r} needs an absolute device path: three slashes, e.g. "
-                          f"serial:///{parts.netloc}{parts.path}")
+        raise SensorError(
+            f"serial URL {url!r} needs an absolute device path: three slashes, e.g. "
+            f"serial:///{parts.netloc}{parts.path}"
+        )
     else:
         port = unquote(parts.path if parts.path not in ("", "/") else parts.netloc)  # netloc: COM3 on Windows
     if not port:
@@ -60,15 +64,25 @@ def _open_serial(url: str, overrides: dict[str, object]) -> Source:
     from .serial import SerialSource
 
     size, drop = opts.queue()
-    return SerialSource(port, _parser(opts, "serial:///dev/ttyUSB0?baud=115200&format=csv"),
-                        baud=opts.integer("baud", 115200, 1, None, "baud=115200"),
-                        name=opts.text("name", "loop" if port == "loop://" else None),
-                        reconnect_max=opts.number("reconnect_max", 5.0, 0.1, "reconnect_max=5"),
-                        url=url, queue_size=size, drop=drop)
+    return SerialSource(
+        port,
+        _parser(opts, "serial:///dev/ttyUSB0?baud=115200&format=csv"),
+        baud=opts.integer("baud", 115200, 1, None, "baud=115200"),
+        name=opts.text("name", "loop" if port == "loop://" else None),
+        reconnect_max=opts.number("reconnect_max", 5.0, 0.1, "reconnect_max=5"),
+        url=url,
+        queue_size=size,
+        drop=drop,
+    )
 
 
-def _parser(opts: Options, example: str, formats: tuple[str, ...] = FORMATS, fmt: str | None = None,
-            time_column: str | None = None) -> LineParser:
+def _parser(
+    opts: Options,
+    example: str,
+    formats: tuple[str, ...] = FORMATS,
+    fmt: str | None = None,
+    time_column: str | None = None,
+) -> LineParser:
     fmt = fmt or opts.required("format", example, "the line format: " + "|".join(formats))
     fmt = opts.choice("format", formats, fmt, example.split("?")[0] + "?format=" + formats[0]) or fmt
     columns = opts.names("columns", "columns=temp_c,humidity")
@@ -79,8 +93,17 @@ def _parser(opts: Options, example: str, formats: tuple[str, ...] = FORMATS, fmt
 
 # ---- MQTT -----------------------------------------------------------------------------------
 
-_MQTT_OPTIONS = {"qos", "name_from", "tls", "ca", "client_id", "keepalive", "connect_timeout", "reconnect_max",
-                 "time_column"}
+_MQTT_OPTIONS = {
+    "qos",
+    "name_from",
+    "tls",
+    "ca",
+    "client_id",
+    "keepalive",
+    "connect_timeout",
+    "reconnect_max",
+    "time_column",
+}
 
 
 def _open_mqtt(url: str, overrides: dict[str, object]) -> Source:
@@ -101,14 +124,25 @@ def _open_mqtt(url: str, overrides: dict[str, object]) -> Source:
         raise SensorError(f"ca={ca!r} in {url!r} is not a file; give the broker's CA certificate (PEM)")
     size, drop = opts.queue()
     return MqttSource(
-        parts.hostname, port, topic, qos=opts.integer("qos", 1, 0, 2, "qos=1"), name=opts.text("name"),
+        parts.hostname,
+        port,
+        topic,
+        qos=opts.integer("qos", 1, 0, 2, "qos=1"),
+        name=opts.text("name"),
         name_from=opts.choice("name_from", NAME_FROM, "topic", "name_from=last") or "topic",
-        tls=tls or bool(ca), ca=ca, username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None, client_id=opts.text("client_id"),
+        tls=tls or bool(ca),
+        ca=ca,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        client_id=opts.text("client_id"),
         keepalive=opts.integer("keepalive", 30, 5, 3600, "keepalive=30"),
         connect_timeout=opts.number("connect_timeout", 5.0, 0.0, "connect_timeout=5"),
         reconnect_max=opts.number("reconnect_max", 5.0, 0.25, "reconnect_max=5"),
-        time_column=opts.text("time_column"), url=url, queue_size=size, drop=drop)
+        time_column=opts.text("time_column"),
+        url=url,
+        queue_size=size,
+        drop=drop,
+    )
 
 
 # ---- file replay ----------------------------------------------------------------------------
@@ -126,15 +160,34 @@ def _open_file(url: str, overrides: dict[str, object]) -> Source:
     path = Path(unquote(path_text))  # file://logs/a.csv is relative, file:///var/log/a.csv absolute
     opts = Options(url, "file", query, overrides, _FILE_OPTIONS)
     if not path.is_file():
-        raise SensorError(f"no log file at {str(path)!r} (from {url!r}); relative paths are from {Path.cwd()}, "
-                          "absolute ones take three slashes: file:///var/log/sensors.csv")
+        raise SensorError(
+            f"no log file at {str(path)!r} (from {url!r}); relative paths are from {Path.cwd()}, "
+            "absolute ones take three slashes: file:///var/log/sensors.csv"
+        )
     example = f"file://{path_text}?format=csv"
-    parser = _parser(opts, example, _FILE_FORMATS, opts.text("format") or _SUFFIX_FORMATS.get(path.suffix.lower()),
-                     time_column="timestamp")
+    parser = _parser(
+        opts,
+        example,
+        _FILE_FORMATS,
+        opts.text("format") or _SUFFIX_FORMATS.get(path.suffix.lower()),
+        time_column="timestamp",
+    )
     size, drop = opts.queue(default_drop="block")
-    return FileSource(path, parser, rate=opts.number("rate", 1.0, 0.0, "rate=10"), name=opts.text("name"),
-                      url=url, queue_size=size, drop=drop)
+    return FileSource(
+        path,
+        parser,
+        rate=opts.number("rate", 1.0, 0.0, "rate=10"),
+        name=opts.text("name"),
+        url=url,
+        queue_size=size,
+        drop=drop,
+    )
 
 
 _OPENERS: dict[str, Callable[[str, dict[str, object]], Source]] = {
-    "serial": _open_serial, "loop": _open_serial, "mqtt": _open_mqtt, "mqtts": _open_mqtt, "file": _open_file}
+    "serial": _open_serial,
+    "loop": _open_serial,
+    "mqtt": _open_mqtt,
+    "mqtts": _open_mqtt,
+    "file": _open_file,
+}

@@ -48,8 +48,7 @@ class Source:
 
     kind = "source"
 
-    def __init__(self, name: str, *, url: str = "", queue_size: int = DEFAULT_QUEUE_SIZE,
-                 drop: DropPolicy = "oldest"):
+    def __init__(self, name: str, *, url: str = "", queue_size: int = DEFAULT_QUEUE_SIZE, drop: DropPolicy = "oldest"):
         self.name, self.url = name, url
         self.error: BaseException | None = None  # what stopped the reader, if it crashed
         self._queue: BoundedQueue[Reading] = BoundedQueue(queue_size, drop)
@@ -74,8 +73,9 @@ class Source:
     @property
     def stats(self) -> SourceStats:
         with self._counts_lock:
-            return SourceStats(self._lines, self._readings, self._skipped, self._queue.dropped,
-                               self._reconnects, dict(self._malformed))
+            return SourceStats(
+                self._lines, self._readings, self._skipped, self._queue.dropped, self._reconnects, dict(self._malformed)
+            )
 
     @property
     def exhausted(self) -> bool:
@@ -112,8 +112,7 @@ class Source:
         return self
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._guarded_run, name=f"edgellm-{self.kind}-{self.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._guarded_run, name=f"edgellm-{self.kind}-{self.name}", daemon=True)
         self._thread.start()
 
     def _stop(self, timeout: float) -> None:
@@ -173,8 +172,12 @@ class Source:
         """Queue a Reading: the line's own timestamp, else `timestamp`, else now."""
         if parsed.timestamp is not None:
             timestamp = parsed.timestamp
-        reading = Reading(source or self.name, parsed.values, time.time() if timestamp is None else timestamp,
-                          dict(parsed.unit) if parsed.unit else {})
+        reading = Reading(
+            source or self.name,
+            parsed.values,
+            time.time() if timestamp is None else timestamp,
+            dict(parsed.unit) if parsed.unit else {},
+        )
         with self._counts_lock:
             self._readings += 1
         self._queue.put(reading)

@@ -19,8 +19,9 @@ from .parsing import MAX_LINE_BYTES, LineParser
 class FileSource(Source):
     kind = "file"
 
-    def __init__(self, path: str | Path, parser: LineParser, *, rate: float = 1.0, name: str | None = None,
-                 **queue_options: Any):
+    def __init__(
+        self, path: str | Path, parser: LineParser, *, rate: float = 1.0, name: str | None = None, **queue_options: Any
+    ):
         self.path = Path(path)
         super().__init__(name or self.path.stem, **queue_options)
         self.parser, self.rate = parser, rate

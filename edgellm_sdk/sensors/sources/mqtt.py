@@ -39,11 +39,27 @@ def import_paho() -> ModuleType:
 class MqttSource(Source):
     kind = "mqtt"
 
-    def __init__(self, host: str, port: int, topic: str, *, qos: int = 1, name: str | None = None,
-                 name_from: str = "topic", tls: bool = False, ca: str | None = None, username: str | None = None,
-                 password: str | None = None, client_id: str | None = None, keepalive: int = 30,
-                 connect_timeout: float = 5.0, reconnect_min: float = 0.25, reconnect_max: float = 5.0,
-                 time_column: str | None = None, **queue_options: Any):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic: str,
+        *,
+        qos: int = 1,
+        name: str | None = None,
+        name_from: str = "topic",
+        tls: bool = False,
+        ca: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        client_id: str | None = None,
+        keepalive: int = 30,
+        connect_timeout: float = 5.0,
+        reconnect_min: float = 0.25,
+        reconnect_max: float = 5.0,
+        time_column: str | None = None,
+        **queue_options: Any,
+    ):
         mqtt = import_paho()
         super().__init__(name or topic, **queue_options)
         self.host, self.port, self.topic, self.qos = host, port, topic, qos
@@ -54,8 +70,9 @@ class MqttSource(Source):
         self._refused: str | None = None  # the broker's reason when it refused us
         self._connects = 0
 
-        self._client = client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                            client_id=client_id or f"edgellm-{uuid.uuid4().hex[:12]}")
+        self._client = client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"edgellm-{uuid.uuid4().hex[:12]}"
+        )
         if username:
             client.username_pw_set(username, password)
         if tls:
@@ -86,7 +103,8 @@ class MqttSource(Source):
                 f"cannot subscribe to {self.topic!r} on MQTT broker {self.host}:{self.port}: {reason}; check that "
                 "the broker runs (e.g. mosquitto -p PORT), the host and port, tls=1/ca= for a TLS listener "
                 "(mqtts:// defaults to 8883) and the user:password in the URL; connect_timeout=0 waits in the "
-                "background instead")
+                "background instead"
+            )
 
     def _stop(self, timeout: float) -> None:
         self._client.disconnect()

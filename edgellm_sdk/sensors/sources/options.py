@@ -21,8 +21,10 @@ class Options:
         allowed = set(allowed) | COMMON
         unknown = sorted(set(self.raw) - allowed)
         if unknown:
-            raise SensorError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for a {kind} "
-                              f"source ({url!r}); {kind} sources accept: {', '.join(sorted(allowed))}")
+            raise SensorError(
+                f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for a {kind} "
+                f"source ({url!r}); {kind} sources accept: {', '.join(sorted(allowed))}"
+            )
 
     def _bad(self, key: str, expected: str, example: str) -> SensorError:
         return SensorError(f"bad value {key}={self.raw[key]!r} in {self.url!r}: expected {expected}, e.g. {example}")
@@ -33,8 +35,10 @@ class Options:
 
     def required(self, key: str, example: str, hint: str = "") -> str:
         if key not in self.raw or self.raw[key] in ("", None):
-            raise SensorError(f"{self.kind} source {self.url!r} needs the option {key}=...: e.g. {example}"
-                              + (f" ({hint})" if hint else ""))
+            raise SensorError(
+                f"{self.kind} source {self.url!r} needs the option {key}=...: e.g. {example}"
+                + (f" ({hint})" if hint else "")
+            )
         return str(self.raw[key])
 
     def choice(self, key: str, choices: Sequence[str], default: str | None, example: str) -> str | None:

@@ -51,6 +51,7 @@ def make_parser(fmt: str, *, columns: Sequence[str] | None = None, time_column: 
 
 # ---- values -------------------------------------------------------------------------------
 
+
 def to_number(text: str) -> float:
     try:
         value = float(text)
@@ -169,6 +170,7 @@ class CsvParser:
 
 # ---- JSON lines, key=value ----------------------------------------------------------------
 
+
 class JsonParser:
     """One flat JSON object per line: {"t": 21.5, "h": 40}."""
 
@@ -221,8 +223,16 @@ class KvParser:
 # ---- NMEA 0183 ----------------------------------------------------------------------------
 
 KNOTS_TO_MPS = 0.514444
-NMEA_UNITS = {"lat": "deg", "lon": "deg", "alt": "m", "speed": "m/s", "course": "deg",
-              "fix": "", "satellites": "", "hdop": ""}
+NMEA_UNITS = {
+    "lat": "deg",
+    "lon": "deg",
+    "alt": "m",
+    "speed": "m/s",
+    "course": "deg",
+    "fix": "",
+    "satellites": "",
+    "hdop": "",
+}
 
 
 def nmea_checksum(body: str) -> int:
@@ -295,8 +305,7 @@ def _position(fields: list[str]) -> dict[str, float]:
     latitude, longitude = _degrees(lat), _degrees(lon)
     if latitude > 90 or longitude > 180:
         raise ValueError("out of range")
-    return {"lat": -latitude if north_south == "S" else latitude,
-            "lon": -longitude if east_west == "W" else longitude}
+    return {"lat": -latitude if north_south == "S" else latitude, "lon": -longitude if east_west == "W" else longitude}
 
 
 def _degrees(text: str) -> float:
@@ -308,6 +317,7 @@ def _degrees(text: str) -> float:
 
 
 # ---- framing ------------------------------------------------------------------------------
+
 
 class LineFramer:
     """Cuts a byte stream into lines (\\n or \\r\\n); a partial line waits for its newline.

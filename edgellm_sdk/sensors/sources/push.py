@@ -26,22 +26,31 @@ from .queue import DropPolicy
 class PushSource(Source):
     kind = "push"
 
-    def __init__(self, name: str = "push", *, url: str = "", queue_size: int = DEFAULT_QUEUE_SIZE,
-                 drop: DropPolicy = "oldest"):
+    def __init__(
+        self, name: str = "push", *, url: str = "", queue_size: int = DEFAULT_QUEUE_SIZE, drop: DropPolicy = "oldest"
+    ):
         super().__init__(name, url=url, queue_size=queue_size, drop=drop)
 
-    def put(self, source: str, values: Mapping[str, float], *, timestamp: float | None = None,
-            unit: Mapping[str, str] | None = None) -> bool:
+    def put(
+        self,
+        source: str,
+        values: Mapping[str, float],
+        *,
+        timestamp: float | None = None,
+        unit: Mapping[str, str] | None = None,
+    ) -> bool:
         """Queue a Reading of ``source`` (timestamp: epoch seconds, default now). True when it was
         queued and the queue dropped nothing; False when it carried no finite value or a reading was dropped."""
         if self.closed:
             raise SensorError(f"push source {self.name!r} is closed: put() after close()")
         if not isinstance(source, str) or not source:
-            raise SensorError(f"push source {self.name!r}: the reading's source must be a non-empty name, "
-                              f"got {source!r}")
+            raise SensorError(
+                f"push source {self.name!r}: the reading's source must be a non-empty name, got {source!r}"
+            )
         if not isinstance(values, Mapping):
-            raise SensorError(f"push source {self.name!r}: values must be a mapping channel -> number, "
-                              f"got {type(values).__name__}")
+            raise SensorError(
+                f"push source {self.name!r}: values must be a mapping channel -> number, got {type(values).__name__}"
+            )
         if timestamp is not None and not math.isfinite(timestamp):
             raise SensorError(f"push source {self.name!r}: timestamp {timestamp!r} is not a finite number")
         finite = {}

@@ -37,8 +37,16 @@ def import_pyserial() -> ModuleType:
 class SerialSource(Source):
     kind = "serial"
 
-    def __init__(self, port: str, parser: LineParser, *, baud: int = 115200, name: str | None = None,
-                 reconnect_max: float = 5.0, **queue_options: Any):
+    def __init__(
+        self,
+        port: str,
+        parser: LineParser,
+        *,
+        baud: int = 115200,
+        name: str | None = None,
+        reconnect_max: float = 5.0,
+        **queue_options: Any,
+    ):
         self._serial = import_pyserial()
         super().__init__(name or os.path.basename(port.rstrip("/")) or port, **queue_options)
         self.port, self.baud, self.parser, self.reconnect_max = port, baud, parser, reconnect_max
@@ -66,7 +74,8 @@ class SerialSource(Source):
             raise SensorError(
                 f"cannot open serial port {self.port!r}: {exc}; check that the device is plugged in "
                 "(ls /dev/ttyUSB* /dev/ttyACM*), the path and the baud rate, and that your user may open it "
-                "(sudo usermod -aG dialout $USER)") from exc
+                "(sudo usermod -aG dialout $USER)"
+            ) from exc
         super()._start()
 
     def _run(self) -> None:

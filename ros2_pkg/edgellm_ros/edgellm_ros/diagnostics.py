@@ -8,9 +8,13 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 
 
 def diagnostic_array(node, level: bytes, message: str, values: dict[str, object]) -> DiagnosticArray:
-    status = DiagnosticStatus(level=level, name=f"edgellm: {node.get_fully_qualified_name()}", message=message,
-                              hardware_id=node.get_name(),
-                              values=[KeyValue(key=k, value=_text(v)) for k, v in values.items()])
+    status = DiagnosticStatus(
+        level=level,
+        name=f"edgellm: {node.get_fully_qualified_name()}",
+        message=message,
+        hardware_id=node.get_name(),
+        values=[KeyValue(key=k, value=_text(v)) for k, v in values.items()],
+    )
     return DiagnosticArray(header=_header(node), status=[status])
 
 

@@ -63,32 +63,49 @@ class EngineHost:
 
     PARSER_WAIT_S = 30.0
 
-    def __init__(self, engine: EngineAPI, *, max_queue: int, make_parser: Callable[[], object] | None = None,
-                 response_cache: ResponseCache | None = None):
+    def __init__(
+        self,
+        engine: EngineAPI,
+        *,
+        max_queue: int,
+        make_parser: Callable[[], object] | None = None,
+        response_cache: ResponseCache | None = None,
+    ):
         self.engine, self.parser, self.response_cache = engine, None, response_cache
         self.parser_error = "no command_set configured" if make_parser is None else ""
         self._parser_ready = threading.Event()
         if make_parser is None:
             self._parser_ready.set()
         else:
-            threading.Thread(target=self._build_parser, args=(make_parser,), name="edgellm-command-parser",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._build_parser, args=(make_parser,), name="edgellm-command-parser", daemon=True
+            ).start()
         self.turns = Turns(max_queue)
         self.stats = HostStats()
         self.closing = threading.Event()
         self._lock = threading.Lock()
         self._active: set[threading.Event] = set()  # cancel events of the requests in line
 
-    def generate(self, messages, kwargs: dict, *, cancel: threading.Event,
-                 on_token: Callable[[str, int], None] | None = None, turn: Turn | None = None) -> Outcome:
+    def generate(
+        self,
+        messages,
+        kwargs: dict,
+        *,
+        cancel: threading.Event,
+        on_token: Callable[[str, int], None] | None = None,
+        turn: Turn | None = None,
+    ) -> Outcome:
         """Wait for this request's turn (``turn``: one taken earlier), then stream;
         ``on_token(delta, tokens_so_far)`` per printable piece."""
         turn = turn or self.turns.take()
         if turn is None:
             with self._lock:
                 self.stats.busy_refusals += 1
-            return Outcome(finish_reason="busy", error=f"busy: {self.turns.max_queue} requests already wait "
-                                                         "(raise the max_queue parameter or retry later)")
+            return Outcome(
+                finish_reason="busy",
+                error=f"busy: {self.turns.max_queue} requests already wait "
+                "(raise the max_queue parameter or retry later)",
+            )
         with turn:
             try:
                 if not self._wait(turn, cancel):

@@ -42,26 +42,44 @@ MAX_QUEUE_LIMIT = 16
 DEFAULT_SYSTEM = "You are a helpful assistant on a robot. Answer in one or two short sentences."
 
 PARAMS = (
-    Param("model", DEFAULT_MODEL, "installed model name (edgellm pull NAME) or a model directory; "
-          "takes effect at the next configure"),
-    Param("profile", "", "device profile: auto (detect the board), rpi4, rpi5, jetson-orin-nano, jetson-nano, "
-          "x86-64 or a .toml path; empty = none. It sets threads, context, variant, execution providers and the "
-          "memory budget unless the parameters below do"),
+    Param(
+        "model",
+        DEFAULT_MODEL,
+        "installed model name (edgellm pull NAME) or a model directory; takes effect at the next configure",
+    ),
+    Param(
+        "profile",
+        "",
+        "device profile: auto (detect the board), rpi4, rpi5, jetson-orin-nano, jetson-nano, "
+        "x86-64 or a .toml path; empty = none. It sets threads, context, variant, execution providers and the "
+        "memory budget unless the parameters below do",
+    ),
     Param("variant", "", "ONNX variant (q4, q8, fp32...); empty = the profile's, else the model's default"),
     Param("threads", 0, "onnxruntime intra-op threads; 0 = the profile's, else automatic", 0, 64),
-    Param("max_context", 0, "KV cache length in tokens; 0 = the profile's, else the SDK default (capped by the "
-          "model)", 0, 131072),
+    Param(
+        "max_context",
+        0,
+        "KV cache length in tokens; 0 = the profile's, else the SDK default (capped by the model)",
+        0,
+        131072,
+    ),
     Param("system_prompt", DEFAULT_SYSTEM, "system prompt for requests that bring none (prefilled once at configure)"),
     Param("max_tokens", 256, "default tokens per answer", 1, 8192),
     Param("deadline_s", 0.0, "default time limit per request in seconds; 0 = none", 0.0, 3600.0),
     Param("max_queue", 2, "requests that may wait while one runs; more are refused", 0, MAX_QUEUE_LIMIT),
     Param("prefix_cache_mb", -1, "prefix KV cache budget in MB; 0 = off, -1 = the profile's (else 32)", -1, 4096),
     Param("response_cache_mb", 8, "answer cache for deterministic requests in MB; 0 = off", 0, 4096),
-    Param("command_set", "edgellm_sdk.robot_demo:DEMO_COMMANDS",
-          "'module:ATTRIBUTE' of the CommandSet ~/parse_command uses; empty = no command parsing",
-          check=lambda v: None if not v or ":" in v else f"command_set={v!r} must look like 'package.module:ATTR'"),
-    Param("command_embedder", "", "embedding model for command few-shot retrieval (e.g. minilm-l6); "
-          "empty = character bigrams"),
+    Param(
+        "command_set",
+        "edgellm_sdk.robot_demo:DEMO_COMMANDS",
+        "'module:ATTRIBUTE' of the CommandSet ~/parse_command uses; empty = no command parsing",
+        check=lambda v: None if not v or ":" in v else f"command_set={v!r} must look like 'package.module:ATTR'",
+    ),
+    Param(
+        "command_embedder",
+        "",
+        "embedding model for command few-shot retrieval (e.g. minilm-l6); empty = character bigrams",
+    ),
     Param("autostart", True, "configure and activate at start-up", read_only=True),
     Param("diagnostics_period_s", 1.0, "seconds between /diagnostics messages", 0.1, 60.0, read_only=True),
 )
@@ -95,9 +113,15 @@ class LlmNode(LifecycleNode):
         try:
             cache = ResponseCache(cfg["response_cache_mb"] << 20) if cfg["response_cache_mb"] else None
             prefix = True if cfg["prefix_cache_mb"] < 0 else (cfg["prefix_cache_mb"] << 20) or False
-            engine = Engine.load(cfg["model"], profile=named(cfg["profile"]), variant=cfg["variant"] or None,
-                                 threads=cfg["threads"] or None, max_context=cfg["max_context"] or None,
-                                 prefix_cache=prefix, response_cache=cache)
+            engine = Engine.load(
+                cfg["model"],
+                profile=named(cfg["profile"]),
+                variant=cfg["variant"] or None,
+                threads=cfg["threads"] or None,
+                max_context=cfg["max_context"] or None,
+                prefix_cache=prefix,
+                response_cache=cache,
+            )
             if cfg["system_prompt"] and engine.prefix_cache is not None:
                 engine.warm([{"role": "system", "content": cfg["system_prompt"]}])
             make_parser = self._command_parser(engine, cfg) if cfg["command_set"] else None
@@ -127,9 +151,16 @@ class LlmNode(LifecycleNode):
         g = self._group
         self._response = self.create_publisher(String, "~/response", 10)
         self._servers = [
-            ActionServer(self, Generate, "~/generate", execute_callback=self._execute, goal_callback=self._on_goal,
-                         handle_accepted_callback=self._on_accepted, cancel_callback=self._on_cancel,
-                         callback_group=g),
+            ActionServer(
+                self,
+                Generate,
+                "~/generate",
+                execute_callback=self._execute,
+                goal_callback=self._on_goal,
+                handle_accepted_callback=self._on_accepted,
+                cancel_callback=self._on_cancel,
+                callback_group=g,
+            ),
             self.create_service(Query, "~/query", self._on_query, callback_group=g),
             self.create_service(ParseCommand, "~/parse_command", self._on_parse_command, callback_group=g),
             self.create_subscription(String, "~/prompt", self._on_prompt, 10, callback_group=g),
@@ -215,8 +246,13 @@ class LlmNode(LifecycleNode):
                 goal_handle.succeed()
         finally:
             self.goals.end(key)
-        return Generate.Result(text=outcome.text, finish_reason=outcome.finish_reason, error=outcome.error,
-                               usage=_usage(outcome.usage), cached=outcome.cached)
+        return Generate.Result(
+            text=outcome.text,
+            finish_reason=outcome.finish_reason,
+            error=outcome.error,
+            usage=_usage(outcome.usage),
+            cached=outcome.cached,
+        )
 
     def _generate_goal(self, goal_handle, cancel: threading.Event, turn: Turn | None) -> Outcome:
         """Run the goal in its place (``turn``, released here; None: take one now or refuse)."""
@@ -280,8 +316,9 @@ class LlmNode(LifecycleNode):
         elif not request.request.strip():
             result = Outcome(error="request is empty: send the person's words, e.g. 'drive forward 1 meter'")
         else:
-            result = host.parse_command(request.request, deadline_s=self.p("deadline_s") or None,
-                                        cancel=threading.Event())
+            result = host.parse_command(
+                request.request, deadline_s=self.p("deadline_s") or None, cancel=threading.Event()
+            )
         response.latency_s = time.perf_counter() - t0
         if isinstance(result, Outcome):
             response.accepted, response.reason = False, result.error or result.finish_reason
@@ -302,19 +339,34 @@ class LlmNode(LifecycleNode):
         else:
             s = host.stats
             level, message = (OK, "ready") if self._state == "active" else (WARN, self._state)
-            values.update(model_id=host.engine.model_id, queue_depth=host.turns.waiting, busy=host.turns.busy,
-                          max_queue=host.turns.max_queue, requests=s.requests, tokens=s.tokens,
-                          tokens_per_s=s.last_tokens_per_s, ttft_s=s.last_ttft_s, errors=s.errors,
-                          busy_refusals=s.busy_refusals, cached_answers=s.cached_answers,
-                          cache_hit_rate=host.cache_hit_rate(), command_parser=host.parser_state())
+            values.update(
+                model_id=host.engine.model_id,
+                queue_depth=host.turns.waiting,
+                busy=host.turns.busy,
+                max_queue=host.turns.max_queue,
+                requests=s.requests,
+                tokens=s.tokens,
+                tokens_per_s=s.last_tokens_per_s,
+                ttft_s=s.last_ttft_s,
+                errors=s.errors,
+                busy_refusals=s.busy_refusals,
+                cached_answers=s.cached_answers,
+                cache_hit_rate=host.cache_hit_rate(),
+                command_parser=host.parser_state(),
+            )
         self._diagnostics.publish(diagnostic_array(self, level, message, values))
 
 
 def _usage(usage) -> Usage:
     if usage is None:
         return Usage()
-    return Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, ttft_s=usage.ttft_s,
-                 total_s=usage.total_s, decode_tokens_per_s=usage.decode_tokens_per_s)
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        ttft_s=usage.ttft_s,
+        total_s=usage.total_s,
+        decode_tokens_per_s=usage.decode_tokens_per_s,
+    )
 
 
 def main(args=None) -> int:

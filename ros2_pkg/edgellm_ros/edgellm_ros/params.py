@@ -31,13 +31,14 @@ class Param:
 
     def descriptor(self) -> ParameterDescriptor:
         # dynamic typing lets a float parameter take an int; problem() still refuses other types
-        desc = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only,
-                                   dynamic_typing=self.is_float)
+        desc = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=self.read_only, dynamic_typing=self.is_float
+        )
         if self.choices:
             desc.additional_constraints = "one of: " + ", ".join(self.choices)
         if isinstance(self.default, bool) or (self.minimum is None and self.maximum is None):
             return desc
-        low = self.minimum if self.minimum is not None else -2**31
+        low = self.minimum if self.minimum is not None else -(2**31)
         high = self.maximum if self.maximum is not None else 2**31 - 1
         if isinstance(self.default, int):
             desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]

@@ -38,9 +38,13 @@ def generate_kwargs(goal, defaults: Defaults) -> tuple[list[dict], dict]:
     from edgellm_sdk import Sampling
 
     messages = chat_messages(goal.prompt, goal.messages, goal.system_prompt, defaults.system_prompt)
-    sampling = Sampling(temperature=float(goal.temperature), top_k=int(goal.top_k), top_p=float(goal.top_p),
-                        repetition_penalty=float(goal.repetition_penalty),
-                        seed=int(goal.seed) if goal.seed >= 0 else None)
+    sampling = Sampling(
+        temperature=float(goal.temperature),
+        top_k=int(goal.top_k),
+        top_p=float(goal.top_p),
+        repetition_penalty=float(goal.repetition_penalty),
+        seed=int(goal.seed) if goal.seed >= 0 else None,
+    )
     schema = None
     if goal.json_schema:
         try:
@@ -50,5 +54,10 @@ def generate_kwargs(goal, defaults: Defaults) -> tuple[list[dict], dict]:
     if goal.deadline_s < 0:
         raise ValueError(f"deadline_s must be >= 0 (0 = the node's default), got {goal.deadline_s:g}")
     deadline = goal.deadline_s or defaults.deadline_s or None
-    return messages, {"max_tokens": int(goal.max_tokens) or defaults.max_tokens, "sampling": sampling,
-                      "stop": list(goal.stop), "schema": schema, "deadline_s": deadline}
+    return messages, {
+        "max_tokens": int(goal.max_tokens) or defaults.max_tokens,
+        "sampling": sampling,
+        "stop": list(goal.stop),
+        "schema": schema,
+        "deadline_s": deadline,
+    }

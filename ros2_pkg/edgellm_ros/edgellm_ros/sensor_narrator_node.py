@@ -49,26 +49,52 @@ def _rules_problem(path: object) -> str | None:
 
 
 PARAMS = (
-    Param("topics", ["temperature:Temperature"], f"sensor topics to narrate, each {TOPIC_FORMAT}",
-          read_only=True, check=topics_problem),
-    Param("rules_file", "", "TOML/YAML rules (thresholds, targets, labels; see edgellm_sdk.sensors.rules); '' = none",
-          read_only=True, check=_rules_problem),
+    Param(
+        "topics",
+        ["temperature:Temperature"],
+        f"sensor topics to narrate, each {TOPIC_FORMAT}",
+        read_only=True,
+        check=topics_problem,
+    ),
+    Param(
+        "rules_file",
+        "",
+        "TOML/YAML rules (thresholds, targets, labels; see edgellm_sdk.sensors.rules); '' = none",
+        read_only=True,
+        check=_rules_problem,
+    ),
     Param("every_s", 60.0, "seconds between status narrations on ~/status", minimum=0.1, maximum=86400.0),
-    Param("use_model", True, "narrate with the LLM; false = template sentences only (no model load)",
-          read_only=True),
+    Param("use_model", True, "narrate with the LLM; false = template sentences only (no model load)", read_only=True),
     Param("model", DEFAULT_MODEL, "installed model name or model directory (edgellm pull NAME)", read_only=True),
     Param("variant", "", "model variant (e.g. q4, int8, fp32); '' = the model's default", read_only=True),
     Param("threads", 0, "inference threads; 0 = the runtime's choice", minimum=0, maximum=256, read_only=True),
     Param("language", "en", "narration language", choices=("en", "zh"), read_only=True),
-    Param("context", "", "one sentence about the place, given to the model, e.g. 'A greenhouse with a vent motor.'",
-          read_only=True),
+    Param(
+        "context",
+        "",
+        "one sentence about the place, given to the model, e.g. 'A greenhouse with a vent motor.'",
+        read_only=True,
+    ),
     Param("max_tokens", 64, "token budget of one narration", minimum=8, maximum=512),
-    Param("deadline_s", 10.0, "a narration taking longer falls back to the template sentence", minimum=0.1,
-          maximum=600.0),
-    Param("queue_size", 256, "readings buffered for the narrator; the oldest are dropped when full", minimum=1,
-          maximum=1_000_000, read_only=True),
-    Param("diagnostics_period_s", 1.0, "seconds between /diagnostics messages; 0 = none", minimum=0.0,
-          maximum=3600.0, read_only=True),
+    Param(
+        "deadline_s", 10.0, "a narration taking longer falls back to the template sentence", minimum=0.1, maximum=600.0
+    ),
+    Param(
+        "queue_size",
+        256,
+        "readings buffered for the narrator; the oldest are dropped when full",
+        minimum=1,
+        maximum=1_000_000,
+        read_only=True,
+    ),
+    Param(
+        "diagnostics_period_s",
+        1.0,
+        "seconds between /diagnostics messages; 0 = none",
+        minimum=0.0,
+        maximum=3600.0,
+        read_only=True,
+    ),
 )
 
 
@@ -91,15 +117,18 @@ class SensorNarratorNode(Node):
         self.status_pub = self.create_publisher(String, "~/status", 10)
         self.alert_pub = self.create_publisher(String, "~/alerts", 10)
         for sub in self.topics:
-            self.create_subscription(sub.message_type, sub.topic, lambda m, s=sub: self._on_message(s, m),
-                                     qos_profile_sensor_data)
+            self.create_subscription(
+                sub.message_type, sub.topic, lambda m, s=sub: self._on_message(s, m), qos_profile_sensor_data
+            )
         period = self.config["diagnostics_period_s"]
         if period > 0:
             self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
             self.create_timer(period, self._publish_diagnostics)
         self.worker = threading.Thread(target=self._work, name="narrator", daemon=True)
         self.worker.start()
-        self.get_logger().info("narrating " + ", ".join(f"{s.topic} ({s.type_name} as {s.name!r})" for s in self.topics))
+        self.get_logger().info(
+            "narrating " + ", ".join(f"{s.topic} ({s.type_name} as {s.name!r})" for s in self.topics)
+        )
 
     # ---- executor side: never waits for the model --------------------------------------------
 
@@ -120,9 +149,14 @@ class SensorNarratorNode(Node):
     def _publish_diagnostics(self) -> None:
         stats, pipe = self.source.stats, self.pipeline.stats if self.pipeline else None
         level = ERROR if self.error else OK if pipe else WARN
-        values = {"state": self.state, "model": self.config["model"] if self.config["use_model"] else "(templates)",
-                  "messages": sum(self.messages.values()), "readings": stats.readings, "dropped": stats.dropped,
-                  **{f"skipped_{reason}": n for reason, n in sorted(self.skipped.items())}}
+        values = {
+            "state": self.state,
+            "model": self.config["model"] if self.config["use_model"] else "(templates)",
+            "messages": sum(self.messages.values()),
+            "readings": stats.readings,
+            "dropped": stats.dropped,
+            **{f"skipped_{reason}": n for reason, n in sorted(self.skipped.items())},
+        }
         if pipe is not None:
             values.update(statuses=pipe.statuses, alerts=pipe.alerts, template_fallbacks=pipe.template_fallbacks)
         self.diag_pub.publish(diagnostic_array(self, level, self.state, values))
@@ -137,14 +171,25 @@ class SensorNarratorNode(Node):
                 if cfg["use_model"]:
                     from edgellm_sdk import Engine
 
-                    engine = stack.enter_context(Engine.load(cfg["model"], variant=cfg["variant"] or None,
-                                                             threads=cfg["threads"] or None))
+                    engine = stack.enter_context(
+                        Engine.load(cfg["model"], variant=cfg["variant"] or None, threads=cfg["threads"] or None)
+                    )
                     self.get_logger().info(f"model {cfg['model']} loaded")
-                self.narrator = Narrator(engine, context=cfg["context"], language=cfg["language"],
-                                         max_tokens=cfg["max_tokens"], deadline_s=cfg["deadline_s"])
-                self.pipeline = SensorPipeline(self.source, self.narrator, FactBook(self.rules), every_s=cfg["every_s"],
-                                               on_status=self._sink(self.status_pub, "status"),
-                                               on_alert=self._sink(self.alert_pub, "alert"))
+                self.narrator = Narrator(
+                    engine,
+                    context=cfg["context"],
+                    language=cfg["language"],
+                    max_tokens=cfg["max_tokens"],
+                    deadline_s=cfg["deadline_s"],
+                )
+                self.pipeline = SensorPipeline(
+                    self.source,
+                    self.narrator,
+                    FactBook(self.rules),
+                    every_s=cfg["every_s"],
+                    on_status=self._sink(self.status_pub, "status"),
+                    on_alert=self._sink(self.alert_pub, "alert"),
+                )
                 self.state = "narrating" if engine is not None else "narrating (templates only)"
                 self.pipeline.run(cancel=self.cancel)
         except Exception as exc:  # noqa: BLE001 - model missing, runtime failure: the node cannot do its job
@@ -159,6 +204,7 @@ class SensorNarratorNode(Node):
                 return  # shutting down: the final summary has nowhere to go
             publisher.publish(String(data=narration.text))
             self.get_logger().info(f"{kind} ({narration.origin}, {narration.latency_s:.2f} s): {narration.text}")
+
         return publish
 
     def close(self, timeout: float = 5.0) -> None:

@@ -67,10 +67,12 @@ def relative_humidity(m: sensor_msgs.RelativeHumidity) -> Channels:
     return out.done()
 
 
-_CHARGING = {sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_CHARGING: 1.0,
-             sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_FULL: 1.0,
-             sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_DISCHARGING: 0.0,
-             sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_NOT_CHARGING: 0.0}
+_CHARGING = {
+    sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_CHARGING: 1.0,
+    sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_FULL: 1.0,
+    sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_DISCHARGING: 0.0,
+    sensor_msgs.BatteryState.POWER_SUPPLY_STATUS_NOT_CHARGING: 0.0,
+}
 
 
 def battery_state(m: sensor_msgs.BatteryState) -> Channels:
@@ -114,12 +116,13 @@ def imu(m: sensor_msgs.Imu) -> Channels:
         out.add("pitch", math.degrees(math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))), "°")
         out.add("tilt", math.degrees(math.acos(max(-1.0, min(1.0, 1 - 2 * (x * x + y * y))))), "°")
     for channel, vector, covariance, unit, scale in (
-            ("angular_speed", m.angular_velocity, m.angular_velocity_covariance, "°/s", math.degrees(1.0)),
-            ("acceleration", m.linear_acceleration, m.linear_acceleration_covariance, "m/s²", 1.0)):
+        ("angular_speed", m.angular_velocity, m.angular_velocity_covariance, "°/s", math.degrees(1.0)),
+        ("acceleration", m.linear_acceleration, m.linear_acceleration_covariance, "m/s²", 1.0),
+    ):
         if covariance[0] == -1:
             out.skip("unavailable", channel)
         else:
-            out.add(channel, math.sqrt(vector.x ** 2 + vector.y ** 2 + vector.z ** 2), unit, scale)
+            out.add(channel, math.sqrt(vector.x**2 + vector.y**2 + vector.z**2), unit, scale)
     return out.done()
 
 
@@ -212,8 +215,10 @@ def parse_topic(entry: str) -> Subscription:
         raise ValueError(f"topics entry {entry!r}: bad topic name {topic!r}: {why}") from None
     short = type_name.removeprefix("sensor_msgs/msg/").removeprefix("sensor_msgs/")
     if short not in CONVERTERS:
-        raise ValueError(f"topics entry {entry!r}: unsupported message type {type_name!r}; "
-                         f"supported sensor_msgs types: {', '.join(CONVERTERS)}")
+        raise ValueError(
+            f"topics entry {entry!r}: unsupported message type {type_name!r}; "
+            f"supported sensor_msgs types: {', '.join(CONVERTERS)}"
+        )
     name = parts[2].strip() if len(parts) == 3 else topic.rstrip("/").rsplit("/", 1)[-1].lstrip("~")
     if not _NAME.fullmatch(name):
         raise ValueError(f"topics entry {entry!r}: source name {name!r} must be letters, digits, '_', '.' or '-'")
@@ -230,8 +235,10 @@ def parse_topics(entries: list[str]) -> list[Subscription]:
             if other.topic == sub.topic:
                 raise ValueError(f"topics entry {entries[i]!r}: topic {sub.topic!r} is listed twice")
             if (other.name, other.type_name) == (sub.name, sub.type_name):
-                raise ValueError(f"topics entry {entries[i]!r}: source {sub.name!r} already has a {sub.type_name} "
-                                 "topic (their channels would mix); give it another name")
+                raise ValueError(
+                    f"topics entry {entries[i]!r}: source {sub.name!r} already has a {sub.type_name} "
+                    "topic (their channels would mix); give it another name"
+                )
     return subs
 
 

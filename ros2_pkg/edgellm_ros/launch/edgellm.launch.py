@@ -20,15 +20,30 @@ PACKAGE = "edgellm_ros"
 
 def generate_launch_description():
     config = PathJoinSubstitution([FindPackageShare(PACKAGE), "config", [LaunchConfiguration("board"), ".yaml"]])
-    return LaunchDescription([
-        DeclareLaunchArgument("board", default_value="rpi", choices=["rpi", "jetson"],
-                              description="device: picks config/<board>.yaml"),
-        DeclareLaunchArgument("speech", default_value="true", description="start speech_node (mic, speaker)"),
-        DeclareLaunchArgument("narrator", default_value="false", description="start sensor_narrator_node"),
-        Node(package=PACKAGE, executable="llm_node", name="llm_node", parameters=[config], output="screen"),
-        Node(package=PACKAGE, executable="speech_node", name="speech_node", parameters=[config], output="screen",
-             remappings=[("~/transcript", "/llm_node/prompt"), ("~/say", "/llm_node/response")],
-             condition=IfCondition(LaunchConfiguration("speech"))),
-        Node(package=PACKAGE, executable="sensor_narrator_node", name="sensor_narrator_node", parameters=[config],
-             output="screen", condition=IfCondition(LaunchConfiguration("narrator"))),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument(
+                "board", default_value="rpi", choices=["rpi", "jetson"], description="device: picks config/<board>.yaml"
+            ),
+            DeclareLaunchArgument("speech", default_value="true", description="start speech_node (mic, speaker)"),
+            DeclareLaunchArgument("narrator", default_value="false", description="start sensor_narrator_node"),
+            Node(package=PACKAGE, executable="llm_node", name="llm_node", parameters=[config], output="screen"),
+            Node(
+                package=PACKAGE,
+                executable="speech_node",
+                name="speech_node",
+                parameters=[config],
+                output="screen",
+                remappings=[("~/transcript", "/llm_node/prompt"), ("~/say", "/llm_node/response")],
+                condition=IfCondition(LaunchConfiguration("speech")),
+            ),
+            Node(
+                package=PACKAGE,
+                executable="sensor_narrator_node",
+                name="sensor_narrator_node",
+                parameters=[config],
+                output="screen",
+                condition=IfCondition(LaunchConfiguration("narrator")),
+            ),
+        ]
+    )
