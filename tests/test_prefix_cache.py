@@ -110,7 +110,7 @@ def test_persisted_cache_boots_warm(tmp_path, tiny_store):
     kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1}
     with Engine.load("tiny", **kw) as e:
         e.warm(SYSTEM)
-        e.prefix_cache.save(tmp_path / "warm.npz", e.model_id)
+        assert e.prefix_cache.save(tmp_path / "warm.npz", e.model_id, decode=e.tokenizer.decode) == 1
         want = e.complete(conversation("world"), max_tokens=6).token_ids
     with Engine.load("tiny", **kw) as e:
         assert e.prefix_cache.load(tmp_path / "warm.npz", e.model_id) == 1
@@ -119,6 +119,43 @@ def test_persisted_cache_boots_warm(tmp_path, tiny_store):
         assert e.prefill_tokens - before < PREFILL_CHUNK * 2
         with pytest.raises(ValueError, match="not 'other"):
             PrefixCache().load(tmp_path / "warm.npz", "other:model")
+
+
+def test_prompts_with_pii_are_not_saved(tmp_path, tiny_store):
+    pytest.importorskip("presidio_analyzer")
+    kw = {"store": tiny_store, "variant": "q8", "max_context": 256, "threads": 1}
+    secret = [{"role": "system", "content": "The owner is John Smith, phone 212-555-0147. " + "hello world " * 20}]
+    path = tmp_path / "warm.npz"
+    with Engine.load("tiny", **kw) as e:
+        e.warm(SYSTEM)
+        e.warm(secret)
+        assert e.prefix_cache.stats.entries == 2
+        assert e.prefix_cache.save(path, e.model_id, decode=e.tokenizer.decode) == 1  # the clean prompt only
+        assert e.prefix_cache.stats.entries == 2  # both stay in memory
+        with np.load(path) as data:
+            saved = [e.tokenizer.decode(data[k].tolist()) for k in data.files if k.startswith("tokens_")]
+        assert len(saved) == 1 and "212-555-0147" not in saved[0] and "hello world" in saved[0]
+        with pytest.raises(ValueError, match="decode="):
+            e.prefix_cache.save(path, e.model_id)
+        assert e.prefix_cache.save(path, e.model_id, pii_on_disk=True) == 2
+    with Engine.load("tiny", **kw) as e:
+        assert e.prefix_cache.load(path, e.model_id) == 2
+
+
+def test_saving_without_the_privacy_extra_says_how_to_fix(tmp_path, tiny_store, monkeypatch):
+    import sys
+
+    from edgellm_sdk import MissingDependency
+    from edgellm_sdk.privacy import Redactor
+
+    monkeypatch.setitem(sys.modules, "presidio_analyzer", None)
+    monkeypatch.delitem(sys.modules, "edgellm_sdk.privacy.recognizers", raising=False)
+    cache = PrefixCache()
+    cache.put([1, 2, 3], [np.zeros((1, 1, 3, 2), np.float32)])
+    with pytest.raises(MissingDependency, match=r"edgellm-sdk\[privacy\].*pii_on_disk=True"):
+        cache.save(tmp_path / "c.npz", "m", decode=lambda ids: "x", redactor=Redactor())
+    assert not (tmp_path / "c.npz").exists()
+    assert cache.save(tmp_path / "c.npz", "m", pii_on_disk=True) == 1
 
 
 def test_profile_sets_threads_context_variant_and_cache_budget(tiny_store):

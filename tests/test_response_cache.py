@@ -124,3 +124,69 @@ def test_threads_share_one_cache(tmp_path):
     for t in threads:
         t.join(timeout=60)
     assert not errors and cache.stats.hits == 200
+
+
+# --- personal data stays off the disk -------------------------------------------------------------------
+PII_ANSWER = CachedResponse([(5, "Sure, call Anna at "), (6, "212-555-0147"), (2, "")], "stop")
+
+
+def stored_keys(db) -> set[str]:
+    return {k for (k,) in sqlite3.connect(db).execute("SELECT key FROM responses")}
+
+
+def test_answers_with_pii_stay_in_memory_only(tmp_path):
+    pytest.importorskip("presidio_analyzer")
+    db = tmp_path / "responses.sqlite"
+    cache = ResponseCache(path=db)
+    cache.put("clean", ANSWER)
+    cache.put("pii-answer", PII_ANSWER)
+    cache.put("pii-prompt", ANSWER, prompt="my e-mail is jane@example.com, what is the weather?")
+    assert cache.get("pii-answer") == PII_ANSWER and cache.get("pii-prompt") == ANSWER  # served from memory
+    assert stored_keys(db) == {"clean"} and cache.kept_off_disk == 2
+    raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("responses.sqlite-*"))
+    assert b"212-555-0147" not in raw and b"jane@example.com" not in raw
+    cache.close()
+    assert ResponseCache(path=db).get("pii-answer") is None  # never reached the file
+
+    opted_out = ResponseCache(path=db, pii_on_disk=True)
+    opted_out.put("pii-answer", PII_ANSWER)
+    assert "pii-answer" in stored_keys(db)
+
+
+def test_without_the_privacy_extra_nothing_is_written(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("edgellm_sdk.cache.response.privacy_available", lambda: False)
+    db = tmp_path / "responses.sqlite"
+    with caplog.at_level("WARNING", logger="edgellm_sdk.cache.response"):
+        cache = ResponseCache(path=db)
+    assert "pip install 'edgellm-sdk[privacy]'" in caplog.text and "pii_on_disk=True" in caplog.text
+    cache.put("clean", ANSWER)
+    assert cache.get("clean") == ANSWER and stored_keys(db) == set()
+    ResponseCache(path=db, pii_on_disk=True).put("clean", ANSWER)
+    assert stored_keys(db) == {"clean"}
+
+
+def test_engine_answers_reach_the_file(tmp_path, tiny_store):
+    pytest.importorskip("presidio_analyzer")
+    db = tmp_path / "answers.sqlite"
+    kw = {"store": tiny_store, "variant": "q8", "max_context": 128, "threads": 1}
+    with Engine.load("tiny", response_cache=ResponseCache(path=db), **kw) as e:
+        first = e.complete("hello world", max_tokens=6)
+    with Engine.load("tiny", response_cache=ResponseCache(path=db), **kw) as e:
+        again = e.complete("hello world", max_tokens=6)
+    assert again.cached and again.token_ids == first.token_ids
+
+
+def test_engine_keeps_an_answer_to_a_prompt_with_pii_off_the_file(tmp_path, tiny_store):
+    """The prompt is checked as well as the answer: a question naming an e-mail address is
+    answered from memory the next time, but never written to SQLite."""
+    pytest.importorskip("presidio_analyzer")
+    db = tmp_path / "answers.sqlite"
+    kw = {"store": tiny_store, "variant": "q8", "max_context": 128, "threads": 1}
+    private = [{"role": "user", "content": "mail the report to jane.doe@example.com"}]
+    with Engine.load("tiny", response_cache=ResponseCache(path=db), **kw) as e:
+        e.complete(private, max_tokens=6)
+        assert e.complete(private, max_tokens=6).cached  # still served from memory
+        e.complete("hello world", max_tokens=6)
+    assert len(stored_keys(db)) == 1  # only the clean prompt's answer reached the file
+    with Engine.load("tiny", response_cache=ResponseCache(path=db), **kw) as e:
+        assert not e.complete(private, max_tokens=6).cached

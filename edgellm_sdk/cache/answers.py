@@ -16,6 +16,7 @@ class AnswerKey:
     exact: str
     scope: str | None = None  # semantic: everything but the wording of the last user question
     question: str | None = None
+    prompt_text: str | None = None  # what was asked (text or message contents): kept off disk if it has PII
 
 
 class AnswerCaches:
@@ -42,17 +43,18 @@ class AnswerCaches:
         """``head_ids`` renders and encodes the conversation before the last question (the scope)."""
         common = {"sampling": sampling, "stop": stop, "max_tokens": max_tokens, "context": context, "grammar": grammar}
         exact = response_key(model_id=model_id, prompt_ids=ids, **common)
-        if self.semantic is None or isinstance(prompt, str):
-            return AnswerKey(exact)
+        if isinstance(prompt, str):
+            return AnswerKey(exact, prompt_text=prompt)
         try:
             messages = as_messages(prompt)
         except ValueError:
             return AnswerKey(exact)  # token ids, not messages
-        if messages[-1].role != "user":
-            return AnswerKey(exact)
+        text = "\n".join(m.content for m in messages)
+        if self.semantic is None or messages[-1].role != "user":
+            return AnswerKey(exact, prompt_text=text)
         head = head_ids(messages[:-1]) if len(messages) > 1 else []
         scope = response_key(model_id=model_id, prompt_ids=head, **common)
-        return AnswerKey(exact, scope, messages[-1].content)
+        return AnswerKey(exact, scope, messages[-1].content, text)
 
     def get(self, key: AnswerKey) -> CachedResponse | None:
         hit = self.response.get(key.exact) if self.response is not None else None
@@ -70,6 +72,6 @@ class AnswerCaches:
             if token.finish_reason in ("stop", "length"):
                 answer = CachedResponse(pieces, token.finish_reason)
                 if self.response is not None:
-                    self.response.put(key.exact, answer)
+                    self.response.put(key.exact, answer, prompt=key.prompt_text)
                 if self.semantic is not None and key.scope is not None and key.question is not None:
                     self.semantic.put(key.scope, key.question, answer)

@@ -8,21 +8,29 @@ recently used first when the byte budget is exceeded.
 The Engine stores and restores only prefixes that end on its prefill chunk boundary,
 which it computed as whole chunks, so a cached prefix holds bit-for-bit what an
 uncached prefill computes (quantized kernels round activations per call).
+
+``save`` keeps personal data off the disk: token ids decode back to the prompt, so an entry whose
+text contains PII (edgellm_sdk.privacy) stays in memory and is not written; ``pii_on_disk=True``
+writes every entry unchecked.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import MissingDependency
+from ..privacy import Redactor, default_redactor
 from .stats import CacheStats
 
+log = logging.getLogger(__name__)
 FORMAT = 1
 
 
@@ -116,11 +124,25 @@ class PrefixCache:
             )
 
     # --- persistence -------------------------------------------------------------
-    def save(self, path: str | Path, model_id: str) -> None:
-        """Write every entry to one .npz file, tagged with the model it belongs to."""
+    def save(
+        self,
+        path: str | Path,
+        model_id: str,
+        *,
+        decode: Callable[[Sequence[int]], str] | None = None,
+        pii_on_disk: bool = False,
+        redactor: Redactor | None = None,
+    ) -> int:
+        """Write the entries to one .npz file, tagged with the model they belong to; returns how many.
+
+        ``decode`` (e.g. ``engine.tokenizer.decode``) turns an entry's tokens into text so that entries
+        with PII are left out (they stay in memory). ``pii_on_disk=True`` writes everything unchecked.
+        """
         path = Path(path)
         with self._lock:
             entries = list(self._entries.values())
+        if not pii_on_disk:
+            entries = self._without_pii(entries, decode, redactor or default_redactor())
         payload: dict[str, np.ndarray] = {
             "meta": np.frombuffer(
                 json.dumps({"format": FORMAT, "model": model_id, "entries": len(entries)}).encode(), dtype=np.uint8
@@ -134,6 +156,28 @@ class PrefixCache:
         with open(tmp, "wb") as f:
             np.savez(f, **payload)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         tmp.replace(path)
+        return len(entries)
+
+    @staticmethod
+    def _without_pii(entries: list[PrefixEntry], decode, redactor: Redactor) -> list[PrefixEntry]:
+        if decode is None:
+            raise ValueError(
+                "PrefixCache.save needs decode= (e.g. engine.tokenizer.decode) to keep prompts with personal data "
+                "off the disk, or pii_on_disk=True to write every entry unchecked"
+            )
+        try:
+            kept = [e for e in entries if not redactor.contains_pii(decode(e.tokens.tolist()))]
+        except MissingDependency as e:
+            raise MissingDependency(
+                e.module, "privacy", f"{e}; or pass pii_on_disk=True to write the prefix cache unchecked"
+            ) from e
+        if len(kept) < len(entries):
+            log.info(
+                "prefix cache: %d of %d entries hold personal data and stay in memory",
+                len(entries) - len(kept),
+                len(entries),
+            )
+        return kept
 
     def load(self, path: str | Path, model_id: str) -> int:
         """Add the entries saved by ``save``; returns how many. Refuses another model's file."""

@@ -7,6 +7,12 @@ different situation. Only greedy or seeded requests are cached.
 
 The SQLite store (WAL) survives restarts. A corrupt file is moved aside and rebuilt; a
 locked one is skipped (a miss) after a short timeout. Neither ever raises into the caller.
+
+Personal data stays off the disk: an answer (or the prompt, when ``put`` is given it) that contains
+PII (edgellm_sdk.privacy) is kept in memory only, never written to SQLite. It is not stored redacted:
+a cache replays what it stores, and an altered answer would be served later as if it were the model's.
+Without the privacy extra nothing can be checked, so a cache with a path writes nothing to disk and
+says so once; ``pii_on_disk=True`` writes every answer unchecked.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import MissingDependency
+from ..privacy import Redactor, default_redactor, privacy_available
 from ..types import FinishReason
 from .stats import CacheStats
 
@@ -41,6 +49,10 @@ class CachedResponse:
     def from_json(cls, data: str) -> CachedResponse:
         d = json.loads(data)
         return cls([tuple(p) for p in d["pieces"]], d["finish_reason"])
+
+    @property
+    def text(self) -> str:
+        return "".join(text for _, text in self.pieces)
 
 
 def response_key(
@@ -70,7 +82,20 @@ def response_key(
 
 
 class ResponseCache:
-    def __init__(self, max_bytes: int = 8 << 20, *, path: str | Path | None = None, ttl_s: float | None = None):
+    """``pii_on_disk``: False (default) keeps answers with PII in memory only; True writes them to ``path`` too.
+
+    ``redactor`` decides what is PII (default: the shared ``privacy.default_redactor()``).
+    """
+
+    def __init__(
+        self,
+        max_bytes: int = 8 << 20,
+        *,
+        path: str | Path | None = None,
+        ttl_s: float | None = None,
+        pii_on_disk: bool = False,
+        redactor: Redactor | None = None,
+    ):
         if not isinstance(max_bytes, int) or max_bytes < 0:
             raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
         if ttl_s is not None and not ttl_s > 0:
@@ -81,9 +106,19 @@ class ResponseCache:
         self._bytes = 0
         self._hits = self._misses = self._evictions = 0
         self.db_errors = 0
+        self.kept_off_disk = 0  # answers held in memory only because they contain PII (or cannot be checked)
+        self.pii_on_disk, self.redactor = pii_on_disk, redactor
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._can_check = pii_on_disk or privacy_available()
         if self.path:
+            if not self._can_check:
+                log.warning(
+                    "response cache %s: answers are kept in memory only, because checking them for personal data "
+                    "needs the privacy extra (pip install 'edgellm-sdk[privacy]'); pass pii_on_disk=True to write "
+                    "them unchecked",
+                    self.path,
+                )
             self._open_db()
 
     # --- public API ---------------------------------------------------------------
@@ -106,12 +141,16 @@ class ResponseCache:
             self._hits += 1
         return CachedResponse.from_json(item[1])
 
-    def put(self, key: str, response: CachedResponse, ttl_s: float | None = None) -> None:
+    def put(self, key: str, response: CachedResponse, ttl_s: float | None = None, *, prompt: str | None = None) -> None:
+        """Remember ``response``; write it to the file too unless it (or ``prompt``) contains PII."""
         ttl = ttl_s if ttl_s is not None else self.ttl_s
         item = (time.time() + ttl if ttl else float("inf"), response.to_json())
+        to_disk = self._db is not None and self._may_write(response.text, prompt)
         with self._lock:
             self._remember(key, item)
-            if self._db is not None:
+            if not to_disk and self._db is not None:
+                self.kept_off_disk += 1
+            if to_disk and self._db is not None:
                 self._db_call(
                     "INSERT OR REPLACE INTO responses (key, expires, value) VALUES (?, ?, ?)", (key, item[0], item[1])
                 )
@@ -139,6 +178,18 @@ class ResponseCache:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    def _may_write(self, answer: str, prompt: str | None) -> bool:
+        if self.pii_on_disk:
+            return True
+        if not self._can_check:
+            return False
+        try:
+            redactor = self.redactor or default_redactor()
+            return not any(redactor.contains_pii(t) for t in (answer, prompt or "") if t)
+        except MissingDependency:  # the extra went missing after the check at construction
+            self._can_check = False
+            return False
 
     # --- memory LRU -----------------------------------------------------------------
     def _remember(self, key: str, item: tuple[float, str]) -> None:
