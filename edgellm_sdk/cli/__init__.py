@@ -296,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ..toolchain.cli_train import add_parser as add_train
 
     add_train(sub)
+    from ..server.cli import add_parser as add_serve
+
+    add_serve(sub)
+    from ..federated.cli import add_parser as add_federated
+
+    add_federated(sub)
     return parser
 
 

@@ -11,6 +11,10 @@ The work dir (default ``<out>.train``) keeps ``checkpoint.pt`` and ``adapter.pt`
 the same command again resumes from the checkpoint, or only re-exports when training is done.
 With ``merge=False`` only the adapter is written. ``adapter.pt`` is the LoRA before any
 quantization-aware steps (those train the merged weights, not the adapter).
+
+The steps are also public helpers (``task_samples``, ``lora_model``, ``unmerged_adapter``,
+``export_merged``) so federated fine-tuning (``edgellm_sdk.federated``) runs the same data path,
+the same training loop (``train.train``) and the same export on each device and on the server.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from pathlib import Path
 from ..models.manifest import Manifest
 from ..models.store import ModelStore
 from .checkpoint import load_weights, output_dir, work_dir_for
-from .data import read_examples
+from .data import Example, read_examples
+from .gguf_llama import LlamaWeights
 from .lora import TARGETS, adapter_arrays, apply_lora, merge_lora, save_adapter
 from .qat import train_on_grid
 from .torch_llama import TorchLlama, torch
 from .train import (
     Progress,
+    Sample,
     TrainConfig,
     TrainResult,
     export,
@@ -91,21 +97,16 @@ def finetune(
         checkpoint_every=checkpoint_every,
         max_time_s=max_time_s,
     )
-    examples = read_examples(data, need_target=True)
     base = (store or ModelStore()).resolve(model)
     out = output_dir(out, store)
     work = Path(work_dir) if work_dir else work_dir_for(out)
-
-    samples = target_samples(base.root, examples, seq_len)
+    samples = task_samples(base, data, seq_len)
 
     progress(f"loading {base.name} (fp32)")
-    weights = load_weights(base)
-    net, metadata = TorchLlama.from_weights(weights), weights.metadata
-    del weights  # the torch copy is the one we train
+    net, metadata = lora_model(base)
     loss_before = mean_loss(net, samples)
     alpha = lora_alpha or 2.0 * lora_rank
-    torch.manual_seed(seed)  # the adapters' initial values: a run is reproducible from its seed
-    apply_lora(net, rank=lora_rank, alpha=alpha, dropout=lora_dropout, targets=targets)
+    add_lora(net, seed=seed, rank=lora_rank, alpha=alpha, dropout=lora_dropout, targets=targets)
     fingerprint = {
         "model": weights_id(base, "fp32"),
         "data": file_sha256(data),
@@ -123,8 +124,7 @@ def finetune(
         return FinetuneResult(None, adapter, result, loss_before, mean_loss(net, samples))
     unmerged, result_qat = None, None
     if quantize == "int4" and not qat_steps:
-        info = {"rank": lora_rank, "alpha": alpha, "targets": list(targets), "precision": "fp32"}
-        unmerged = (load_weights(base), adapter_arrays(net), info)
+        unmerged = unmerged_adapter(base, net, rank=lora_rank, alpha=alpha, targets=targets)
     merge_lora(net)  # the merged linears are trainable, the rest stays frozen
     if qat_steps and result.stopped == "done":
         progress(f"quantization-aware training: {qat_steps} steps of the merged weights through the int4 grid")
@@ -140,7 +140,6 @@ def finetune(
             on_step=on_step,
         )
     loss_after = mean_loss(net, samples)
-    progress("exporting")
     source = {
         "finetuned_from": base.name,
         "data": Path(data).name,
@@ -150,10 +149,11 @@ def finetune(
         "loss_before": round(loss_before, 4),
         "loss_after": round(loss_after, 4),
     }
-    manifest = export(
-        net.to_weights(metadata),
+    manifest = export_merged(
+        net,
+        metadata,
+        base,
         out,
-        tokenizer_from=base.root,
         name=name or out.name,
         source=source,
         quantize=quantize,
@@ -161,3 +161,72 @@ def finetune(
         adapter=unmerged,
     )
     return FinetuneResult(manifest, adapter, result, loss_before, loss_after, result_qat)
+
+
+# --- the steps, shared with federated fine-tuning -------------------------------------------------
+def task_samples(
+    base: Manifest, data: str | Path, seq_len: int, *, rewrite: Callable[[Example], Example] | None = None
+) -> list[Sample]:
+    """The task file's examples (bad lines all reported at once) as chat samples of the base's
+    template; ``rewrite`` changes each example first (the federated client redacts PII there)."""
+    examples = read_examples(data, need_target=True)
+    if rewrite is not None:
+        examples = [rewrite(ex) for ex in examples]
+    return target_samples(base.root, examples, seq_len)
+
+
+def lora_model(base: Manifest) -> tuple[TorchLlama, dict]:
+    """The base model's fp32 weights in torch (add_lora then wraps its linears), and the metadata
+    its export needs."""
+    weights = load_weights(base)
+    return TorchLlama.from_weights(weights), weights.metadata
+
+
+def add_lora(
+    net: TorchLlama,
+    *,
+    seed: int,
+    rank: int,
+    alpha: float,
+    dropout: float = 0.0,
+    targets: tuple[str, ...] = TARGETS,
+) -> None:
+    """Fresh LoRA adapters on ``net`` (base frozen), their initial values a function of ``seed``."""
+    torch.manual_seed(seed)  # a run is reproducible from its seed
+    apply_lora(net, rank=rank, alpha=alpha, dropout=dropout, targets=targets)
+
+
+def unmerged_adapter(
+    base: Manifest, net: TorchLlama, *, rank: int, alpha: float, targets: tuple[str, ...]
+) -> tuple[LlamaWeights, dict, dict]:
+    """What ``export`` needs for an int4 variant of base + the adapter of ``net`` unmerged."""
+    info = {"rank": rank, "alpha": alpha, "targets": list(targets), "precision": "fp32"}
+    return load_weights(base), adapter_arrays(net), info
+
+
+def export_merged(
+    net: TorchLlama,
+    metadata: dict,
+    base: Manifest,
+    out: Path,
+    *,
+    name: str,
+    source: dict,
+    quantize: str | None,
+    progress: Callable[[str], None] = lambda msg: None,
+    adapter: tuple[LlamaWeights, dict, dict] | None = None,
+) -> Manifest:
+    """Merge the adapter of ``net`` (in place; no-op when merged) and export a model directory:
+    fp32 + q8 merged, ``quantize`` as the default (int4 with ``adapter``: base + adapter unmerged)."""
+    merge_lora(net)
+    progress("exporting")
+    return export(
+        net.to_weights(metadata),
+        out,
+        tokenizer_from=base.root,
+        name=name,
+        source=source,
+        quantize=quantize,
+        progress=progress,
+        adapter=adapter,
+    )

@@ -132,7 +132,7 @@ class LlmNode(LifecycleNode):
         self.engine = engine
         self.host = EngineHost(engine, max_queue=cfg["max_queue"], make_parser=make_parser, response_cache=cache)
         self.problem, self._state = "", "inactive"
-        self.get_logger().info(f"loaded {engine.model_id} in {time.perf_counter() - t0:.2f} s")
+        self.get_logger().info(f"loaded {engine.model_id} in {time.perf_counter() - t0:.2f} s: {engine.plan}")
         return TransitionCallbackReturn.SUCCESS
 
     def _command_parser(self, engine, cfg):
