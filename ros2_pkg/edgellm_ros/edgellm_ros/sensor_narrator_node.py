@@ -174,7 +174,7 @@ class SensorNarratorNode(Node):
                     engine = stack.enter_context(
                         Engine.load(cfg["model"], variant=cfg["variant"] or None, threads=cfg["threads"] or None)
                     )
-                    self.get_logger().info(f"model loaded: {engine.plan}")
+                    self.get_logger().info(f"model {cfg['model']} loaded: {engine.plan}")
                 self.narrator = Narrator(
                     engine,
                     context=cfg["context"],
