@@ -12,8 +12,10 @@ EMBEDDER := $(EDGELLM_HOME)/models/minilm-l6/manifest.json
 
 # Debian packages the tests use for real: mosquitto (MQTT broker), espeak-ng (speech), PortAudio and a
 # PulseAudio server with its ALSA plugin (a virtual microphone and speaker). Installed when we can
-# (root); without them those tests skip and say why. cmake and g++ build the ROS 2 interfaces.
-APT_PACKAGES := mosquitto espeak-ng libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins cmake g++
+# (root); without them those tests skip and say why. cmake and g++ build the ROS 2 interfaces; Chromium and
+# its WebDriver open the server's chat page.
+APT_PACKAGES := mosquitto espeak-ng libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins cmake g++ \
+	chromium chromium-driver
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -3,6 +3,8 @@
 The server runs as a real `edgellm serve` subprocess on a free loopback port; the client streams
 /v1/completions with httpx (greedy, a counting prompt that never stops early, so both sides make
 the same tokens). In-process = Engine.generate in this process, same prompt and thread count.
+For reference, the same workload goes to llama.cpp's server (llama-cpp-python[server], extra
+``bench``) on the GGUF the default model was converted from, interleaved in the same run.
 
     .venv/bin/python benchmarks/bench_server.py   # writes benchmarks/results/bench_server.json
 """
@@ -28,6 +30,7 @@ from machine import describe, machine
 
 PROMPT = "1, 2, 3, 4, 5,"
 THREADS = 2
+GREEDY = {"temperature": 0}  # both servers: the same tokens
 
 
 def free_port() -> int:
@@ -57,7 +60,7 @@ def in_process(engine, max_tokens: int) -> tuple[float, float, int]:
 
 def streamed(client: httpx.Client, url: str, max_tokens: int) -> tuple[float, float, int]:
     """(time to first byte of the first token s, s per token after it, tokens) over HTTP."""
-    body = {"prompt": PROMPT, "max_tokens": max_tokens, "stream": True}
+    body = {**GREEDY, "prompt": PROMPT, "max_tokens": max_tokens, "stream": True}
     t0 = time.perf_counter()
     first, n = None, 0
     with client.stream("POST", url + "/v1/completions", json=body) as r:
@@ -70,81 +73,134 @@ def streamed(client: httpx.Client, url: str, max_tokens: int) -> tuple[float, fl
     return first - t0, (total - (first - t0)) / max(1, n - 1), n
 
 
+class Server:
+    """A server subprocess on a free loopback port; ``url`` once /health (or /v1/models) answers."""
+
+    def __init__(self, name: str, cmd_for_port, health: str, client: httpx.Client):
+        port = free_port()
+        self.name, self.url = name, f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(cmd_for_port(port), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 180
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {self.proc.returncode} before it answered")
+            try:
+                if client.get(self.url + health).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not answer {health} in 180 s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def edgellm_cmd(port: int) -> list[str]:
+    return [sys.executable, "-m", "edgellm_sdk", "serve", "--port", str(port), "--threads", str(THREADS),
+            "--max-queue", "8", "--log-level", "warning"]  # fmt: skip
+
+
+def llama_cpp_cmd(port: int) -> list[str]:
+    """llama-cpp-python's OpenAI server on the same GGUF the Engine converted, same threads."""
+    from bench_decode import gguf_path
+
+    return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--port", str(port),
+            "--n_threads", str(THREADS), "--n_ctx", "2048", "--verbose", "False"]  # fmt: skip
+
+
+def concurrent_clients(server: Server, client: httpx.Client, n: int = 8) -> dict:
+    def one(_):
+        with httpx.Client(timeout=300) as c:
+            return streamed(c, server.url, 32)
+
+    t0 = time.perf_counter()
+    depth = None
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(one, i) for i in range(n)]
+        while not all(f.done() for f in futures):
+            if server.name == "edgellm":  # llama.cpp's server reports no queue
+                depth = max(depth or 0, client.get(server.url + "/status").json()["metrics"]["queue_depth"])
+            time.sleep(0.05)
+    return {"concurrent_clients": n, "concurrent_errors": sum(f.exception() is not None for f in futures),
+            "concurrent_wall_s": round(time.perf_counter() - t0, 2), "max_queue_depth_seen": depth}  # fmt: skip
+
+
+def rss_over_requests(server: Server, client: httpx.Client, requests: int) -> dict:
+    start = rss_mb(server.proc.pid)
+    for _ in range(requests):
+        client.post(
+            server.url + "/v1/completions", json={**GREEDY, "prompt": PROMPT, "max_tokens": 2}
+        ).raise_for_status()
+    end = rss_mb(server.proc.pid)
+    return {"rss_requests": requests, "rss_mb_start": round(start, 1), "rss_mb_end": round(end, 1),
+            "rss_change_pct": round(100 * (end - start) / start, 2) if start else None}  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rss-requests", type=int, default=1000, help="short requests for the RSS check")
+    ap.add_argument("--no-llama-cpp", action="store_true", help="skip the llama.cpp server reference")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_server.json"))
     args = ap.parse_args()
     from edgellm_sdk import Engine
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "edgellm_sdk", "serve", "--port", str(port), "--threads", str(THREADS),
-           "--max-queue", "8", "--log-level", "warning"]  # fmt: skip
-    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stderr=subprocess.DEVNULL)
-    try:
-        with Engine.load("smollm2-135m", threads=THREADS) as engine, httpx.Client(timeout=120) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get(url + "/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            in_process(engine, 4), streamed(client, url, 4)  # warm both (prefix cache, first-call costs)
-            local, remote = [], []
-            for _ in range(args.runs):  # alternate, so drift hits both sides alike
-                local.append(in_process(engine, args.max_tokens))
-                remote.append(streamed(client, url, args.max_tokens))
-            ttft_local = statistics.median(r[0] for r in local)
-            ttfb_remote = statistics.median(r[0] for r in remote)
-            tok_local = statistics.median(r[1] for r in local)
-            tok_remote = statistics.median(r[1] for r in remote)
-
-            def one(_):
-                with httpx.Client(timeout=120) as c:
-                    return streamed(c, url, 32)
-
-            t0 = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                futures = [pool.submit(one, i) for i in range(8)]
-                depth = 0
-                while not all(f.done() for f in futures):
-                    depth = max(depth, client.get(url + "/status").json()["metrics"]["queue_depth"])
-                    time.sleep(0.05)
-            concurrent_s = time.perf_counter() - t0
-            errors = sum(f.exception() is not None for f in futures)
-            rss_start = rss_mb(server.pid)
-            for _ in range(args.rss_requests):
-                client.post(url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 2}).raise_for_status()
-            rss_end = rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(30)
+    servers: list[Server] = []
+    with httpx.Client(timeout=300) as client:
+        try:
+            servers.append(Server("edgellm", edgellm_cmd, "/health", client))
+            if not args.no_llama_cpp:
+                servers.append(Server("llama.cpp", llama_cpp_cmd, "/v1/models", client))
+            with Engine.load("smollm2-135m", threads=THREADS) as engine:
+                in_process(engine, 4)  # warm every side (prefix cache, first-call costs)
+                for server in servers:
+                    streamed(client, server.url, 4)
+                local, remote = [], {s.name: [] for s in servers}
+                for _ in range(args.runs):  # interleaved, so drift hits every side alike
+                    local.append(in_process(engine, args.max_tokens))
+                    for server in servers:
+                        remote[server.name].append(streamed(client, server.url, args.max_tokens))
+            rows = {}
+            for server in servers:
+                runs = remote[server.name]
+                rows[server.name] = {
+                    "ttfb_ms": round(statistics.median(r[0] for r in runs) * 1000, 2),
+                    "ms_per_token": round(statistics.median(r[1] for r in runs) * 1000, 3),
+                    "tokens": statistics.median(r[2] for r in runs),
+                    **concurrent_clients(server, client),
+                    **rss_over_requests(server, client, args.rss_requests),
+                }
+        finally:
+            for server in servers:
+                server.stop()
+    ttft_local = statistics.median(r[0] for r in local)
+    tok_local = statistics.median(r[1] for r in local)
+    ours = rows["edgellm"]
     result = {
         "machine": machine(THREADS),
         "date": time.strftime("%Y-%m-%d"),
         "max_tokens": args.max_tokens,
         "runs": args.runs,
         "in_process_ttft_ms": round(ttft_local * 1000, 2),
-        "server_ttfb_ms": round(ttfb_remote * 1000, 2),
-        "ttfb_over_ttft_ms": round((ttfb_remote - ttft_local) * 1000, 2),
         "in_process_ms_per_token": round(tok_local * 1000, 3),
-        "server_ms_per_token": round(tok_remote * 1000, 3),
-        "overhead_ms_per_token": round((tok_remote - tok_local) * 1000, 3),
-        "concurrent_clients": 8,
-        "concurrent_errors": errors,
-        "concurrent_wall_s": round(concurrent_s, 2),
-        "max_queue_depth_seen": depth,
-        "rss_requests": args.rss_requests,
-        "rss_mb_start": round(rss_start, 1),
-        "rss_mb_end": round(rss_end, 1),
-        "rss_change_pct": round(100 * (rss_end - rss_start) / rss_start, 2) if rss_start else None,
+        "server_ttfb_ms": ours["ttfb_ms"],
+        "ttfb_over_ttft_ms": round(ours["ttfb_ms"] - ttft_local * 1000, 2),
+        "server_ms_per_token": ours["ms_per_token"],
+        "overhead_ms_per_token": round(ours["ms_per_token"] - tok_local * 1000, 3),
+        **{k: v for k, v in ours.items() if k.startswith(("concurrent", "max_queue", "rss"))},
+        "servers": rows,
     }
+    if "llama.cpp" in rows:
+        peer = rows["llama.cpp"]
+        result["vs_llama_cpp_server"] = {
+            "ttfb_ratio": round(ours["ttfb_ms"] / peer["ttfb_ms"], 3),  # < 1: ours answers sooner
+            "ms_per_token_ratio": round(ours["ms_per_token"] / peer["ms_per_token"], 3),  # < 1: ours streams faster
+        }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{describe(result['machine'])}: " + json.dumps({k: v for k, v in result.items() if k != "machine"}))
     return 0

@@ -241,6 +241,7 @@ def test_cli_json_and_table(default_store):
         "groups",
         "ros2",
         "mqtt",
+        "serve",
         "model",
         "home",
         "disk",
@@ -269,3 +270,19 @@ def test_importing_doctor_is_light():
     assert (
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip() == "[]"
     )
+
+
+def test_serve_port_free_taken_and_bounded():
+    port = free_port()
+    free = line(diagnose(serve_port=port, timeout=2), "serve")
+    assert free.status == OK and f"127.0.0.1:{port} is free" in free.detail
+    with socket.socket() as silent:  # listening, never answers HTTP: not ours, and the probe is bounded
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        taken_port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        taken = line(diagnose(serve_port=taken_port, timeout=2), "serve")
+        assert time.monotonic() - t0 < 2 + 1.5
+    assert taken.status == WARN and "cannot be bound" in taken.detail and "--port N" in taken.fix
+    checks = {c["name"]: c for c in json.loads(doctor_cli("--json", "--serve-port", str(port)).stdout)["checks"]}
+    assert checks["serve"]["status"] == OK and str(port) in checks["serve"]["detail"]

@@ -6,7 +6,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,39 +19,11 @@ pytest.importorskip("starlette")
 openai = pytest.importorskip("openai")
 ollama = pytest.importorskip("ollama")
 
-from edgellm_sdk.server.app import create_app
+from server_rig import MODEL, Running, free_port
+
 from edgellm_sdk.server.auth import BindRefused, check_bind
-from edgellm_sdk.server.cli import make_server
 
-MODEL = "smollm2-135m"
 HI = [{"role": "user", "content": "Say hello."}]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-class Running:
-    """create_app + uvicorn on a thread; ``url`` once it accepts connections."""
-
-    def __init__(self, engine, host="127.0.0.1", **options):
-        self.app = create_app(engine, model_name=MODEL, **options)
-        self.port = free_port(host)
-        self.url = f"http://{host}:{self.port}"
-        self.server = make_server(self.app, host, self.port, "warning")
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def close(self):
-        self.app.state.server.queue.stop()
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +260,13 @@ def test_health_metrics_page(server, client):
     status = httpx.get(server.url + "/status").json()
     assert status["model"] == MODEL and "queue_depth" in status["metrics"]
     assert httpx.get(server.url + "/health").headers["x-request-id"]
+
+
+def test_doctor_sees_the_running_server_on_its_port(server):
+    from edgellm_sdk.doctor.peripherals import port_free
+
+    ours = port_free("127.0.0.1", server.port, timeout=2)
+    assert ours.status == "OK" and f"in use by `edgellm serve` (model {MODEL})" in ours.detail
 
 
 def test_sigterm_ends_streams_with_a_finish_reason():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..server import DEFAULT_HOST, DEFAULT_PORT
 from .core import FAIL, OK, VERIFY_LIMIT_S, WARN, Check, Context, Report, Task, run_tasks
 
 __all__ = ["FAIL", "OK", "WARN", "Check", "Report", "diagnose"]
@@ -27,8 +28,11 @@ def diagnose(
     mqtt: str | None = None,
     verify: bool = False,
     timeout: float = 5.0,
+    serve_host: str = DEFAULT_HOST,
+    serve_port: int = DEFAULT_PORT,
 ) -> Report:
-    """Run every check. ``profile``: "auto" (detect, then fit to this device) or a name / .toml path."""
+    """Run every check. ``profile``: "auto" (detect, then fit to this device) or a name / .toml path;
+    ``serve_host``/``serve_port``: where `edgellm serve` would listen (checked free or ours)."""
     from ..models.store import ModelStore
     from ..profiles import DeviceProfile
     from . import peripherals as io
@@ -40,7 +44,9 @@ def diagnose(
     found = DeviceProfile.detect(root)
     chosen = profile or "auto"
     chosen_profile = found.profile.fitted(found.device) if chosen == "auto" else DeviceProfile.load(chosen)
-    ctx = Context(Path(root), found, chosen_profile, chosen, store or ModelStore(), mqtt, verify, timeout)
+    ctx = Context(
+        Path(root), found, chosen_profile, chosen, store or ModelStore(), mqtt, verify, timeout, serve_host, serve_port
+    )
 
     def task(name, fn, *args, limit=timeout, timeout_fix=""):
         return Task(name, lambda: fn(*args), limit, timeout_fix)
@@ -57,6 +63,7 @@ def diagnose(
         task("groups", io.groups, ctx),
         task("ros2", io.ros2, ctx),
         task("mqtt", io.mqtt, ctx),
+        task("serve", io.serve_port, ctx),
     ]
     dirs = storage.model_dirs(ctx)
     limit = max(timeout, VERIFY_LIMIT_S) if verify else timeout

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..server import DEFAULT_HOST, DEFAULT_PORT
+
 if TYPE_CHECKING:
     from ..models.store import ModelStore
     from ..profiles import Detection, DeviceProfile
@@ -38,6 +40,8 @@ class Context:
     mqtt: str | None = None
     verify: bool = False
     timeout: float = 5.0
+    serve_host: str = DEFAULT_HOST
+    serve_port: int = DEFAULT_PORT
 
 
 @dataclass(frozen=True)

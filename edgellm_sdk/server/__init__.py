@@ -11,3 +11,6 @@
 
 Needs the ``server`` extra (starlette, uvicorn, prometheus-client); nothing in the core imports it.
 """
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8088

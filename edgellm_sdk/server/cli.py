@@ -9,14 +9,15 @@ import sys
 
 from ..cli.common import add_model_args, engine_from_args
 from ..errors import EdgeLLMError, MissingDependency
+from . import DEFAULT_HOST, DEFAULT_PORT
 from .auth import BindRefused, check_bind, read_key_file
 from .options import Limits
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="HTTP server speaking the OpenAI and Ollama APIs (extra: server)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need a key)")
-    p.add_argument("--port", type=int, default=8088)
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}; others need a key)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     add_model_args(p)
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--api-key", default=os.environ.get("EDGELLM_API_KEY") or None,

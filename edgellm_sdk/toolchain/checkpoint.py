@@ -40,6 +40,21 @@ def model_dir(model: str | Path) -> Manifest:
     return ModelStore().resolve(model)
 
 
+TRAINABLE_MODEL_TYPES = ("llama",)
+
+
+def require_llama(cfg_json: dict, root: Path) -> None:
+    """The toolchain's torch model and weight reader know llama only: refuse others clearly
+    (a gemma3 model read as llama would train or quantize silently wrong)."""
+    model_type = cfg_json.get("model_type", "llama")
+    if model_type not in TRAINABLE_MODEL_TYPES:
+        raise ToolchainError(
+            f"{root.name} is a {model_type!r} model; quantize, prune, finetune, distill and federated "
+            f"training support {', '.join(TRAINABLE_MODEL_TYPES)} models only. Run it with the variants "
+            "`edgellm pull` made (q4 = the GGUF's own blocks, q8, fp32)"
+        )
+
+
 def load_weights(model: str | Path | Manifest) -> LlamaWeights:
     """fp32 weights of a model converted by edgellm (reads its fp32 variant)."""
     manifest = model if isinstance(model, Manifest) else model_dir(model)
@@ -50,6 +65,7 @@ def load_weights(model: str | Path | Manifest) -> LlamaWeights:
         )
     path = manifest.variant_path("fp32")
     cfg_json = json.loads((manifest.root / "config.json").read_text())
+    require_llama(cfg_json, manifest.root)
     try:
         graph = onnx.load(str(path)).graph
     except Exception as e:

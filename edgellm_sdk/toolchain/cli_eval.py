@@ -43,7 +43,8 @@ def _add_eval_args(p) -> None:
     p.add_argument(
         "--task",
         metavar="JSONL",
-        help='task file: {"prompt" | "messages", "target", "match": "exact" | "json"} per line',
+        help='task file: {"prompt" | "messages", "target", "match": "exact" | "json" | "contains" | "number" | '
+        '"yesno" | "refusal", "category"} per line',
     )
     p.add_argument(
         "--reference",

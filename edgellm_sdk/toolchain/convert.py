@@ -1,4 +1,4 @@
-"""GGUF (llama) -> model directory in the Optimum / transformers.js layout.
+"""GGUF (llama, gemma3) -> model directory in the Optimum / transformers.js layout.
 
     <out>/config.json  generation_config.json  tokenizer.json  tokenizer_config.json
     <out>/onnx/model.onnx            fp32, the GGUF values dequantized (the reference)
@@ -23,7 +23,7 @@ import onnx
 from ..models.converters import Converter
 from ..models.manifest import write_manifest
 from .gguf_llama import read_gguf
-from .gguf_tokenizer import build_tokenizer, tokenizer_config
+from .gguf_tokenizer import build_tokenizer, end_of_turn_ids, tokenizer_config
 from .onnx_llama import build_llama_onnx, hf_config
 
 VARIANT_FILES = {"fp32": "onnx/model.onnx", "q8": "onnx/model_quantized.onnx", "q4": "onnx/model_q4.onnx"}
@@ -46,9 +46,10 @@ def convert_gguf(
     progress("reading GGUF")
     weights = read_gguf(gguf_path)
     meta, cfg = weights.metadata, weights.config
-    eos = int(meta.get("tokenizer.ggml.eos_token_id", 0))
-    bos = int(meta.get("tokenizer.ggml.bos_token_id", eos))
-    pad = int(meta.get("tokenizer.ggml.padding_token_id", eos))
+    eos_ids = end_of_turn_ids(meta)
+    eos = eos_ids if len(eos_ids) > 1 else eos_ids[0]
+    bos = int(meta.get("tokenizer.ggml.bos_token_id", eos_ids[0]))
+    pad = int(meta.get("tokenizer.ggml.padding_token_id", eos_ids[0]))
 
     progress("writing tokenizer")
     build_tokenizer(meta).save(str(out / "tokenizer.json"))

@@ -8,7 +8,9 @@
   record top-1 agreement and KL(reference || model) in nats. Both models must share the
   tokenizer (checked: the text must encode to the same ids).
 - Task: each JSONL example (``toolchain.data``) is answered greedily through ``Engine`` with
-  the chat template and compared exactly or as JSON; failures keep their line numbers.
+  the chat template and graded by its ``match`` (exact, JSON, or a free-form grader such as
+  "contains" / "number" / "yesno" / "refusal"); failures keep their line numbers, and lines
+  that name a ``category`` get an accuracy per category.
 - Answer perplexity: the same examples teacher-forced: the prompt prefilled as ``Engine`` does,
   then the target's tokens and the end-of-turn token fed one at a time, NLL of each. It is the
   perplexity of what a task model is for (its answers, in chat format) and, unlike accuracy,
@@ -48,6 +50,7 @@ class EvalReport:
     task_accuracy: float | None = None
     task_n: int = 0
     task_correct: int = 0
+    task_categories: dict[str, dict] = field(default_factory=dict)  # category -> {"accuracy", "correct", "n"}
     answer_ppl: float | None = None  # exp(mean NLL) of the targets' tokens, teacher-forced after the prompt
     answer_nll: float | None = None
     answer_tokens: int = 0
@@ -75,6 +78,8 @@ class EvalReport:
             )
         if self.task_accuracy is not None:
             lines.append(f"  task accuracy   {100 * self.task_accuracy:.1f} % ({self.task_correct}/{self.task_n})")
+            for name, c in self.task_categories.items():
+                lines.append(f"    {name:<14}{100 * c['accuracy']:5.1f} % ({c['correct']}/{c['n']})")
             for f in self.failures:
                 lines.append(f"    line {f['line']}: expected {f['expected']!r}, got {f['got']!r}")
         if self.answer_ppl is not None:
@@ -257,6 +262,7 @@ def answer_nll(engine, prompt: list[int], answer: list[int]) -> float:
 
 def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | None, progress: Progress | None) -> None:
     correct, nll, scored = 0, 0.0, 0
+    categories: dict[str, list[int]] = {}  # category -> [correct, n]
     for n, ex in enumerate(examples, 1):
         prompt = engine.prompt_ids(list(ex.messages))
         answer = answer_ids(engine, list(ex.messages), ex.target, prompt)
@@ -266,8 +272,9 @@ def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | Non
                 f"tokens, more than the {engine.max_context}-token context; shorten them or "
                 "raise --max-context"
             )
-        nll += answer_nll(engine, prompt, answer)
-        scored += len(answer)
+        if ex.match != "refusal":  # its target "refuse" is a label, not an answer
+            nll += answer_nll(engine, prompt, answer)
+            scored += len(answer)
         budget = max_answer_tokens or 2 * len(engine.tokenizer.encode(ex.target)) + 16
         budget = min(budget, engine.max_context - len(prompt))
         if budget < 1:
@@ -279,7 +286,11 @@ def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | Non
             answer = engine.complete(prompt, max_tokens=budget).text
         except ContextOverflow as e:  # pragma: no cover - the budget above prevents it
             raise ToolchainError(f"task line {ex.line}: {e}") from e
-        if answers_match(answer, ex):
+        ok = answers_match(answer, ex)
+        if ex.category is not None:
+            tally = categories.setdefault(ex.category, [0, 0])
+            tally[0], tally[1] = tally[0] + ok, tally[1] + 1
+        if ok:
             correct += 1
         elif len(report.failures) < MAX_FAILURES:
             user = next((m["content"] for m in reversed(ex.messages) if m["role"] == "user"), "")
@@ -296,6 +307,7 @@ def _run_task(engine, examples, report: EvalReport, max_answer_tokens: int | Non
             progress("task", n, len(examples))
     report.task_n, report.task_correct = len(examples), correct
     report.task_accuracy = correct / len(examples)
+    report.task_categories = {k: {"accuracy": c / m, "correct": c, "n": m} for k, (c, m) in sorted(categories.items())}
     if scored:
         report.answer_tokens, report.answer_nll = scored, nll / scored
         report.answer_ppl = float(np.exp(report.answer_nll))

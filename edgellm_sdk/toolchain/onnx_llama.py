@@ -1,4 +1,4 @@
-"""Build a llama decoder as one ONNX graph in the Optimum / transformers.js layout.
+"""Build a llama or gemma3 decoder as one ONNX graph in the Optimum / transformers.js layout.
 
 Inputs:  input_ids [B,S], attention_mask [B,T], position_ids [B,S],
          past_key_values.{i}.key/value [B,kv_heads,P,head_dim],
@@ -7,6 +7,9 @@ Outputs: logits [B,S',vocab], present.{i}.key/value
 The layer is the fused ORT form (SkipSimplifiedLayerNormalization, packed QKV into
 GroupQueryAttention with rotary inside). When the caller binds one buffer as both past
 and present (size = max context), GQA updates the KV cache in place.
+gemma3 adds, in the same graph: per-head RMSNorm of q and k before RoPE, an RMSNorm on each
+sublayer's output, GeGLU (tanh GELU), the embedding scaled by sqrt(hidden), and sliding-window
+layers (GQA's local_window_size) with their own RoPE base between the global ones.
 """
 
 from __future__ import annotations
@@ -174,6 +177,41 @@ class _Builder:
             accuracy_level=self.acc,
         )
 
+    def rope_cache(self, prefix: str, theta: float) -> tuple[str, str]:
+        hd = self.cfg.head_dim
+        inv_freq = 1.0 / (theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+        angles = np.outer(np.arange(self.cfg.max_position, dtype=np.float64), inv_freq)
+        return (
+            self.g.init(prefix + "cos_cache", np.cos(angles).astype(np.float32)),
+            self.g.init(prefix + "sin_cache", np.sin(angles).astype(np.float32)),
+        )
+
+    def qkv_sizes(self) -> np.ndarray:
+        cfg = self.cfg
+        return np.array([cfg.num_heads * cfg.head_dim] + [cfg.num_kv_heads * cfg.head_dim] * 2, np.int64)
+
+    def rms(self, x: str, weight: np.ndarray, name: str) -> str:
+        return self.g.node(
+            "SimplifiedLayerNormalization",
+            [x, self.g.init(name, weight)],
+            1,
+            name=name,
+            epsilon=float(self.cfg.rms_eps),
+            axis=-1,
+            stash_type=1,
+        )[0]
+
+    def head_norm(self, x: str, weight: np.ndarray, name: str) -> str:
+        """RMSNorm over each head's vector: [B, S, heads * hd] -> [B, S, heads, hd] and back."""
+        g, hd = self.g, self.cfg.head_dim
+        heads = g.op("Reshape", x, self.const(f"shape_heads_{hd}", np.array([0, 0, -1, hd], np.int64)))
+        return g.op(
+            "Reshape", self.rms(heads, weight, name), self.const("shape_merge_heads", np.array([0, 0, -1], np.int64))
+        )
+
+    def post_norm(self, x: str, weight: np.ndarray | None, name: str) -> str:
+        return x if weight is None else self.rms(x, weight, name)
+
     def build(self) -> onnx.ModelProto:
         g, cfg = self.g, self.cfg
         hd, n_kv = cfg.head_dim, cfg.num_kv_heads
@@ -199,12 +237,13 @@ class _Builder:
         seqlens_k = g.op("Cast", g.op("Sub", mask_sum, self.const("one", np.array(1, np.int64))), to=TensorProto.INT32)
         total = g.op("Shape", "attention_mask", start=1, end=2)
         total = g.op("Cast", g.op("Squeeze", total, self.const("axis0", np.array([0], np.int64))), to=TensorProto.INT32)
-        inv_freq = 1.0 / (cfg.rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
-        angles = np.outer(np.arange(cfg.max_position, dtype=np.float64), inv_freq)
-        cos = g.init("cos_cache", np.cos(angles).astype(np.float32))
-        sin = g.init("sin_cache", np.sin(angles).astype(np.float32))
+        rope = {"global": self.rope_cache("", cfg.rope_theta)}
+        if cfg.local_rope_theta is not None:
+            rope["local"] = self.rope_cache("local_", cfg.local_rope_theta)
 
         x = self.embed("input_ids")
+        if cfg.embed_scale != 1.0:
+            x = g.op("Mul", x, self.const("embed_scale", np.array(cfg.embed_scale, np.float32)))
         residual, mlp_out = x, None
         eps = float(cfg.rms_eps)
         for i, layer in enumerate(self.w.layers):
@@ -230,12 +269,24 @@ class _Builder:
                     epsilon=eps,
                 )
             qkv = self.linear(h, Matrix.concat([layer.q, layer.k, layer.v]), p + ".qkv_proj")
+            local = cfg.is_local(i)
+            cos, sin = rope["local" if local else "global"]
+            if layer.q_norm is not None and layer.k_norm is not None:
+                q, k, v = g.node("Split", [qkv, self.const("qkv_split", self.qkv_sizes())], 3, axis=-1)
+                qkv_inputs = [
+                    self.head_norm(q, layer.q_norm, p + ".q_norm"),
+                    self.head_norm(k, layer.k_norm, p + ".k_norm"),
+                    v,
+                ]
+            else:
+                qkv_inputs = [qkv, "", ""]
+            # ORT's local_window_size counts the query's own position: q - k < window, as llama.cpp and
+            # transformers (measured against the numpy reference in tests/test_convert_gemma.py)
+            window = {"local_window_size": int(cfg.sliding_window)} if local and cfg.sliding_window else {}
             attn = g.node(
                 "GroupQueryAttention",
                 [
-                    qkv,
-                    "",
-                    "",
+                    *qkv_inputs,
                     f"past_key_values.{i}.key",
                     f"past_key_values.{i}.value",
                     seqlens_k,
@@ -252,8 +303,9 @@ class _Builder:
                 do_rotary=1,
                 rotary_interleaved=0,
                 scale=float(1.0 / np.sqrt(hd)),
+                **window,
             )[0]
-            o = self.linear(attn, layer.o, p + ".o_proj")
+            o = self.post_norm(self.linear(attn, layer.o, p + ".o_proj"), layer.post_attn_norm, p + ".post_attn_norm")
             ffn_norm = g.init(p + ".ffn_norm", layer.ffn_norm)
             h, _, _, residual = g.node(
                 "SkipSimplifiedLayerNormalization", [o, residual, ffn_norm], 4, MS, p + ".ffn_norm", epsilon=eps
@@ -262,8 +314,12 @@ class _Builder:
             ffn = layer.gate.rows  # per layer: pruning can narrow some layers more than others
             split = self.const(f"ffn_split_{ffn}", np.array([ffn] * 2, np.int64))
             gate, up = g.node("Split", [gate_up, split], 2, axis=-1)
-            act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)  # SiLU(gate) * up
-            mlp_out = self.linear(act, layer.down, p + ".down_proj")
+            if cfg.activation == "gelu_tanh":
+                act = g.op("Mul", g.op("FastGelu", gate, domain=MS), up)  # GeGLU: GELU(tanh approx.)(gate) * up
+            else:
+                act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up)  # SiLU(gate) * up
+            down = self.linear(act, layer.down, p + ".down_proj")
+            mlp_out = self.post_norm(down, layer.post_ffn_norm, p + ".post_ffn_norm")
         final_norm = g.init("final_norm", self.w.final_norm)
         assert mlp_out is not None, "a model has at least one layer"
         h = g.node(
@@ -280,7 +336,7 @@ class _Builder:
         )
         g.node("Identity", [self.lm_head(h)], outputs=["logits"])
 
-        graph = helper.make_graph(g.nodes, "llama", inputs, outputs, g.inits)
+        graph = helper.make_graph(g.nodes, cfg.arch, inputs, outputs, g.inits)
         model = helper.make_model(
             graph,
             opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS, 1)],
@@ -311,10 +367,11 @@ def build_llama_onnx(
     return _Builder(weights, variant, accuracy_level, adapters).build()
 
 
-def hf_config(cfg: LlamaConfig, bos: int, eos: int, pad: int) -> dict:
-    return {
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
+def hf_config(cfg: LlamaConfig, bos: int, eos: int | list[int], pad: int) -> dict:
+    gemma = cfg.arch == "gemma3"
+    config: dict[str, object] = {
+        "architectures": ["Gemma3ForCausalLM" if gemma else "LlamaForCausalLM"],
+        "model_type": "gemma3_text" if gemma else "llama",
         "vocab_size": cfg.vocab_size,
         "hidden_size": cfg.hidden_size,
         "intermediate_size": cfg.intermediate_size,
@@ -322,7 +379,7 @@ def hf_config(cfg: LlamaConfig, bos: int, eos: int, pad: int) -> dict:
         "num_attention_heads": cfg.num_heads,
         "num_key_value_heads": cfg.num_kv_heads,
         "head_dim": cfg.head_dim,
-        "hidden_act": "silu",
+        "hidden_act": "gelu_pytorch_tanh" if gemma else "silu",
         "max_position_embeddings": cfg.max_position,
         "rms_norm_eps": cfg.rms_eps,
         "rope_theta": cfg.rope_theta,
@@ -332,3 +389,13 @@ def hf_config(cfg: LlamaConfig, bos: int, eos: int, pad: int) -> dict:
         "pad_token_id": pad,
         "torch_dtype": "float32",
     }
+    if gemma:
+        config |= {
+            "sliding_window": cfg.sliding_window,
+            "rope_local_base_freq": cfg.local_rope_theta,
+            "query_pre_attn_scalar": cfg.head_dim,
+            "layer_types": [
+                "sliding_attention" if cfg.is_local(i) else "full_attention" for i in range(cfg.num_layers)
+            ],
+        }
+    return config

@@ -23,7 +23,7 @@ from typing import cast
 import numpy as np
 
 from ..errors import MissingDependency, ToolchainError
-from .checkpoint import dense
+from .checkpoint import dense, require_llama
 from .gguf_llama import LlamaConfig, LlamaLayer, LlamaWeights
 
 try:
@@ -202,6 +202,7 @@ def config_from_dir(root: str | Path) -> LlamaConfig:
     path = Path(root) / "config.json"
     try:
         c = json.loads(path.read_text())
+        require_llama(c, Path(root))
         return LlamaConfig(
             vocab_size=int(c["vocab_size"]),
             hidden_size=int(c["hidden_size"]),
