@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
 import statistics
@@ -97,9 +96,8 @@ def edge_worker(model: str, variant: str, runs: int) -> dict:
 
 
 def llama_cpp_worker(model: str, runs: int, prompts: list[list[int]]) -> dict:
-    from llama_cpp import Llama
-
     from bench_decode import llama_cpp_safe_kwargs
+    from llama_cpp import Llama
 
     t = time.perf_counter()
     llm = Llama(model_path=str(gguf_file(model)), n_ctx=2048, n_threads=THREADS, n_threads_batch=THREADS,

@@ -72,7 +72,9 @@ def test_kv_cache_decode_past_the_window_matches_full_forward(tmp_path, tiny_gem
     np.testing.assert_allclose(backend.forward(IDS[7:], all_logits=True), expected[7:], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(("qtype", "pack", "bits"), [(Q.Q5_0, pack_q5_0, 8), (Q.Q4_K, pack_q4_k, 4), (Q.Q6_K, pack_q6_k, 8)])
+@pytest.mark.parametrize(
+    ("qtype", "pack", "bits"), [(Q.Q5_0, pack_q5_0, 8), (Q.Q4_K, pack_q4_k, 4), (Q.Q6_K, pack_q6_k, 8)]
+)
 def test_k_quant_blocks_repack_exactly(qtype, pack, bits):
     raw = random_blocks(np.random.default_rng(3), qtype, 8, 512)
     packed = pack(Matrix(qtype, raw, 512))
