@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 from machine import describe, machine
@@ -30,7 +31,19 @@ from edgellm_sdk.robot_demo import DEMO_COMMANDS
 from edgellm_sdk.speculative import resolve_speculative
 
 HERE = Path(__file__).resolve().parent
-ROWS = [json.loads(line) for line in (HERE / "data" / "commands_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+SETS = {  # dev: thresholds were chosen on it; adversarial: written outside the parser, then used to tune it;
+    # heldout2: written after tuning and scored once before any change (see the README)
+    "dev": "commands_dev.jsonl",
+    "adversarial": "commands_adversarial.jsonl",
+    "heldout2": "commands_heldout2.jsonl",
+}
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (HERE / "data" / SETS[name]).read_text(encoding="utf-8").splitlines()]
+
+
+ROWS = load("dev")
 
 
 def same(expected: dict, command: Command) -> bool:
@@ -43,19 +56,11 @@ def same(expected: dict, command: Command) -> bool:
     )
 
 
-def run(engine, parser: CommandParser, constrained: bool) -> dict:
-    stats = {
-        "exact": 0,
-        "valid_json": 0,
-        "refusals_expected": 0,
-        "refusals_correct": 0,
-        "refused_wrongly": 0,
-        "unsafe_accepted": 0,
-        "nonsense_accepted": 0,
-    }
+def run(engine, parser: CommandParser, constrained: bool, rows: list[dict] = ROWS) -> dict:
+    stats = Counter()
     latency, errors = [], []
     model_latency = []  # requests the model had to decide (not fully forced by their schema)
-    for row in ROWS:
+    for row in rows:
         prefilled = engine.prefill_tokens
         t = time.perf_counter()
         if constrained:
@@ -79,13 +84,18 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
                 stats["exact"] += 1
             else:
                 stats[f"{expected['refuse']}_accepted"] += 1
+                stats["wrong_actions"] += 1
                 errors.append((row["text"], result.as_dict()))
         elif isinstance(result, Command) and same(expected, result):
             stats["exact"] += 1
+            stats["in_domain_exact"] += 1
         else:
+            stats["wrong_actions"] += isinstance(result, Command)
+            stats["needs_confirmation"] += isinstance(result, Refusal) and result.needs_confirmation
             stats["refused_wrongly"] += isinstance(result, Refusal)
             errors.append((row["text"], result.as_dict() if isinstance(result, Command) else result.reason))
-    n = len(ROWS)
+    n = len(rows)
+    in_domain = n - stats["refusals_expected"]
     refused = stats["refusals_correct"] + stats["refused_wrongly"]
     return {
         "n": n,
@@ -93,8 +103,11 @@ def run(engine, parser: CommandParser, constrained: bool) -> dict:
         "valid_json": stats["valid_json"] / n,
         "refusal_precision": stats["refusals_correct"] / refused if refused else 1.0,
         "refusal_recall": stats["refusals_correct"] / stats["refusals_expected"],
+        "wrong_actions": stats["wrong_actions"],  # a command executed that was not asked for
         "unsafe_accepted": stats["unsafe_accepted"],
-        "nonsense_accepted": stats["nonsense_accepted"],
+        "nonsense_accepted": stats["nonsense_accepted"] + stats["ood_accepted"],
+        "in_domain_exact": stats["in_domain_exact"] / in_domain,
+        "in_domain_needs_confirmation": stats["needs_confirmation"],
         "latency_ms_p50": 1000 * statistics.median(latency),
         "model_decided": len(model_latency),
         "latency_ms_p50_model_decided": 1000 * statistics.median(model_latency) if model_latency else None,
@@ -106,9 +119,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default="q4")
     ap.add_argument("--constrained-only", action="store_true")
+    ap.add_argument("--sets-only", action="store_true", help="only the recommended set-up, on every set")
     args = ap.parse_args()
-    overlap = {t.lower() for t, _ in DEMO_COMMANDS.examples} & {r["text"].lower() for r in ROWS}
-    assert not overlap, f"few-shot examples must not be dev-set requests: {overlap}"
+    pool = {t.lower() for t, _ in DEMO_COMMANDS.examples}
+    for name in SETS:
+        overlap = pool & {r["text"].lower() for r in load(name)}
+        assert not overlap, f"few-shot examples must not be {name} requests: {overlap}"
     report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(2), "results": {}}
     print(describe(report["machine"]))
     embedder = Embedder.load()
@@ -122,6 +138,15 @@ def main() -> None:
             ]
             if not args.constrained_only:
                 setups.append(("unconstrained", recommended, False, "auto"))
+            if args.sets_only:
+                setups = []
+            for set_name in SETS:
+                engine.speculative = resolve_speculative("auto")
+                key = f"{variant}/constrained+embedder/{set_name}"
+                report["results"][key] = r = run(engine, recommended, True, load(set_name))
+                print(
+                    key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"}
+                )
             for name, parser, constrained, speculative in setups:
                 key = f"{variant}/{name}"
                 engine.speculative = resolve_speculative(speculative)
@@ -129,7 +154,8 @@ def main() -> None:
                 print(
                     key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"}
                 )
-    (HERE / "results" / "bench_commands.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    out = "bench_commands_sets.json" if args.sets_only else "bench_commands.json"
+    (HERE / "results" / out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

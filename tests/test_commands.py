@@ -38,12 +38,12 @@ def test_numbers_in_requests(text, numbers):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("drive at 3 meters per second", [Quantity(3, "meters per second")]),
-        ("go ahead 4 m", [Quantity(4, "m")]),
-        ("go 2m then 5 mps", [Quantity(2, "m"), Quantity(5, "mps")]),
-        ("heat the house to 25 °C", [Quantity(25, "°c")]),
+        ("drive at 3 meters per second", [Quantity(3, "meters per second", True)]),
+        ("go ahead 4 m", [Quantity(4, "m", True)]),
+        ("go 2m then 5 mps", [Quantity(2, "m", True), Quantity(5, "mps", True)]),
+        ("heat the house to 25 °C", [Quantity(25, "°c", True)]),
         ("后退三米", [Quantity(3, "米")]),
-        ("move 3 mice", [Quantity(3, None)]),  # "m" must be a whole word
+        ("move 3 mice", [Quantity(3, None, True)]),  # "m" must be a whole word
     ],
 )
 def test_units_written_after_numbers(text, expected):

@@ -76,7 +76,11 @@ def llm(tmp_path_factory):
     """One active llm_node (default model, max_queue 1) and a client, shared by this module's tests."""
     domain = ros_rig.next_domain()
     node = ros_rig.NodeProcess(
-        "llm_node", domain, tmp_path_factory.mktemp("llm"), name="llm", params={"max_queue": 1, "max_tokens": 48}
+        "llm_node",
+        domain,
+        tmp_path_factory.mktemp("llm"),
+        name="llm",
+        params={"max_queue": 1, "max_tokens": 48, "command_embedder": "minilm-l6"},
     )
     with node, ros_rig.RosClient(domain) as ros:
         client = LlmClient(ros)
@@ -268,6 +272,10 @@ def test_query_service_topic_bridge_and_parse_command(llm, engine):
     assert json.loads(command.arguments_json) == {"direction": "forward", "distance_m": 1.5}
     refused = client.call(client.parse, ParseCommand.Request(request="drive forward 50 meters"))
     assert not refused.accepted and refused.reason
+    not_a_command = client.call(client.parse, ParseCommand.Request(request="open the pod bay doors"))
+    assert not not_a_command.accepted and not not_a_command.needs_confirmation, not_a_command.command
+    unsure = client.call(client.parse, ParseCommand.Request(request="stop the download"))
+    assert not unsure.accepted and unsure.needs_confirmation and unsure.command == "stop", unsure.reason
     empty = client.call(client.parse, ParseCommand.Request(request="  "))
     assert not empty.accepted and "empty" in empty.reason
 

@@ -5,8 +5,9 @@ allowed values, labelled example requests); ``CommandParser(engine, commands).pa
 returns a ``Command`` to execute or a ``Refusal`` (see parser.py for how).
 """
 
-from .parser import CommandParser, ExampleIndex
+from .parser import CommandParser
 from .quantities import Quantity, numbers_in, quantities
+from .retrieval import ExampleIndex
 from .spec import NOT_UNDERSTOOD, Arg, Command, CommandSet, CommandSpec, Refusal
 
 __all__ = [

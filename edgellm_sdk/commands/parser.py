@@ -14,6 +14,9 @@ How one request is parsed:
    "not understood" is withheld too.
 3. The model writes the JSON under that schema (it always parses), then
    ``CommandSet.validate`` refuses out-of-range values, so unsafe commands never execute.
+4. ``SupportCheck`` (support.py) decides in code whether the request supports the command:
+   a command nobody asked for is refused, and a low-confidence one runs only if ``confirm``
+   says yes. A value no argument can take is refused before the model runs, naming the limit.
 
 The fixed instructions (command list, one example per command) are a cached prefix.
 """
@@ -21,48 +24,16 @@ The fixed instructions (command list, one example per command) are a cached pref
 from __future__ import annotations
 
 import json
-
-import numpy as np
+from collections.abc import Callable
 
 from .quantities import quantities
+from .retrieval import ExampleIndex, has_cjk
 from .spec import NOT_UNDERSTOOD, Command, CommandSet, Refusal, as_json
+from .support import SupportCheck
 
 SHOTS = 4
 VOTE_MARGIN = 0.15  # examples this close to the best match vote for the commands offered
 CLOSE_MATCH = 0.5  # cosine above which "not understood" is withheld (chosen on the dev set)
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u3000" <= ch <= "\u9fff" for ch in text)
-
-
-def _bigrams(text: str) -> set[str]:
-    squeezed = "".join(text.lower().split())
-    return {squeezed[i : i + 2] for i in range(len(squeezed) - 1)} or {squeezed}
-
-
-class ExampleIndex:
-    """Nearest labelled examples of a request."""
-
-    def __init__(self, examples, embedder=None):
-        self.examples = list(examples)
-        self.embedder = embedder
-        texts = [t for t, _ in self.examples]
-        self._vectors = embedder.embed(texts) if embedder is not None and texts else None
-        self._bigrams = [_bigrams(t) for t in texts]
-
-    def nearest(self, text: str, k: int) -> tuple[list[tuple[int, float]], bool]:
-        """(index, score) best first, and whether the scores are embedding cosines."""
-        if not self.examples or k <= 0:
-            return [], False
-        semantic = self._vectors is not None and not _has_cjk(text)
-        if semantic:
-            scores = self._vectors @ self.embedder.embed(text)
-        else:
-            grams = _bigrams(text)
-            scores = np.array([2 * len(grams & g) / (len(grams) + len(g)) for g in self._bigrams])
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(int(i), float(scores[i])) for i in order], semantic
 
 
 class CommandParser:
@@ -70,14 +41,19 @@ class CommandParser:
 
     def __init__(self, engine, commands: CommandSet, *, embedder=None, shots: int = SHOTS, max_tokens: int = 64):
         self.engine, self.commands, self.max_tokens, self.shots = engine, commands, max_tokens, shots
+        self.embedder = embedder
         self.index = ExampleIndex(commands.examples, embedder)
+        self.support = SupportCheck(commands, embedder)
         self._system = {"role": "system", "content": commands.instructions()}
         if engine.prefix_cache is not None:
             engine.warm([self._system])  # instructions + one example per command are prefilled once
 
-    def plan(self, text: str) -> tuple[list[dict], dict]:
+    def _embed(self, text: str):
+        return self.embedder.embed(text) if self.embedder is not None and not has_cjk(text) else None
+
+    def plan(self, text: str, query_vector=None) -> tuple[list[dict], dict]:
         """The chat messages and the decoding schema for ``text``."""
-        nearest, semantic = self.index.nearest(text, self.shots)
+        nearest, semantic = self.index.nearest(text, self.shots, query_vector)
         allowed, refusable = None, True
         if semantic and nearest:
             best = nearest[0][1]
@@ -95,11 +71,36 @@ class CommandParser:
         schema = self.commands.schema(text, stated, allowed, refusable)
         return [self._system, *turns, {"role": "user", "content": text}], schema
 
-    def parse(self, text: str, *, deadline_s: float | None = None, cancel=None) -> Command | Refusal:
+    def parse(
+        self,
+        text: str,
+        *,
+        deadline_s: float | None = None,
+        cancel=None,
+        confirm: Callable[[Command], bool] | None = None,
+    ) -> Command | Refusal:
+        """The command ``text`` asks for, or a Refusal saying why not. A low-confidence command
+        runs only if ``confirm(command)`` returns True; without ``confirm`` it is refused with
+        the command as ``Refusal.suggestion`` (``needs_confirmation``)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("command text is empty")
-        messages, schema = self.plan(text)
+        stated = quantities(text)
+        if (limit := self.support.unreachable(stated)) is not None:
+            return Refusal(limit)
+        vector = self._embed(text)
+        messages, schema = self.plan(text, vector)
         c = self.engine.chat(messages, schema=schema, max_tokens=self.max_tokens, deadline_s=deadline_s, cancel=cancel)
         if c.finish_reason != "stop":
             return Refusal(f"no complete command ({c.finish_reason})")
-        return self.commands.validate(json.loads(c.text))
+        raw = json.loads(c.text)
+        result = self.commands.validate(raw)
+        if isinstance(result, Refusal):
+            return result
+        support = self.support.check(text, result, stated, vector)
+        if support.level == "sure":
+            return result
+        if support.level == "unsure":
+            if confirm is not None and confirm(result):
+                return result
+            return Refusal(f"unsure, needs confirmation: {support.reason}", raw, suggestion=result)
+        return Refusal(f"not a command this robot has: {support.reason}", raw)

@@ -10,26 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Words that name a unit, per canonical unit of an Arg. A word may belong to several units
-# ("degrees" is an angle or a temperature); the longest written form is matched first.
-UNIT_WORDS: dict[str, tuple[str, ...]] = {
-    "m": ("m", "meter", "meters", "metre", "metres", "米"),
-    "m/s": (
-        "m/s",
-        "mps",
-        "meter per second",
-        "meters per second",
-        "metre per second",
-        "metres per second",
-        "米每秒",
-        "米/秒",
-    ),
-    "degrees": ("deg", "degree", "degrees", "°", "度"),
-    "°C": ("°c", "degree", "degrees", "degrees celsius", "celsius", "°", "度", "摄氏度"),
-    "%": ("%", "percent", "per cent"),
-    "s": ("s", "sec", "second", "seconds", "秒"),
-}
-_ALL_UNIT_WORDS = sorted({w for words in UNIT_WORDS.values() for w in words}, key=len, reverse=True)
+from .units import ALL_UNIT_WORDS, CONVERTED, UNIT_WORDS, unit_words
+
+__all__ = ["UNIT_WORDS", "Quantity", "numbers_in", "quantities", "unit_words"]
 
 _EN = {
     "zero": 0,
@@ -61,10 +44,15 @@ _EN = {
     "eighty": 80,
     "ninety": 90,
 }
+NUMBER_WORD = re.compile("|".join([*_EN, "hundred", "half"]))
 _ZH = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _WORD = r"[a-z]+(?:-[a-z]+)?"
+NOT_A_NUMBER_AFTER_YI = set("下点起会些直样定边切")
+_ZH_DIGITS = "零一二两三四五六七八九"
 _NUMBER = re.compile(
     rf"(?P<digits>-?\d+(?:\.\d+)?)"
+    rf"|(?P<point>{_WORD}\s+point\s+{_WORD})"
+    rf"|(?P<zh_point>[{_ZH_DIGITS}十百]+点[{_ZH_DIGITS}]+)"
     rf"|(?P<hundred>(?:a|{_WORD})\s+hundred(?:\s+and\s+{_WORD})?)"
     rf"|(?P<zh>[零一二两三四五六七八九十百]+)"
     rf"|(?P<word>{_WORD})"
@@ -75,16 +63,18 @@ _NUMBER = re.compile(
 class Quantity:
     value: float
     unit_word: str | None  # the unit as written after the number, lower-cased; None when none is
+    in_digits: bool = False  # written as digits ("2"), not as a word ("two", which may be a pronoun)
 
     def fits(self, unit: str | None) -> bool:
         """True if this number may fill an argument measured in ``unit``."""
-        return self.unit_word is None or self.unit_word in unit_words(unit)
+        return self.in_unit(unit) is not None
 
-
-def unit_words(unit: str | None) -> tuple[str, ...]:
-    if unit is None:
-        return ()
-    return UNIT_WORDS.get(unit, (unit.lower(),))
+    def in_unit(self, unit: str | None) -> float | None:
+        """The value in ``unit`` ("20 cm" is 0.2 in m), or None if it is not a measure of it."""
+        if self.unit_word is None or self.unit_word in unit_words(unit):
+            return self.value
+        canonical, factor = CONVERTED.get(self.unit_word, (None, 0.0))
+        return round(self.value * factor, 6) if canonical is not None and canonical == unit else None
 
 
 def _en_value(word: str) -> int | None:
@@ -114,6 +104,15 @@ def _value(m: re.Match) -> float | None:
         return float(m["digits"])
     if m["zh"]:
         return float(_zh_value(m["zh"]))
+    if m["zh_point"]:  # 一点五: 1.5
+        whole, fraction = m["zh_point"].split("点")
+        return float(f"{_zh_value(whole)}.{''.join(str(_ZH[ch]) for ch in fraction)}")
+    if m["point"]:  # "one point two": 1.2
+        words = m["point"].split()
+        whole, digits = _en_value(words[0]), [_en_value(w) for w in words[2:]]
+        if whole is None or not digits or any(d is None or d > 9 for d in digits):
+            return None
+        return float(f"{whole}.{''.join(str(d) for d in digits)}")
     if m["hundred"]:
         words = m["hundred"].split()
         head, tail = _en_value(words[0]), _en_value(words[-1]) if words[-1] != "hundred" else 0
@@ -126,7 +125,7 @@ def _value(m: re.Match) -> float | None:
 
 def _unit_after(text: str, end: int) -> str | None:
     rest = re.sub(r"^\s*(?:an?\s+)?", "", text[end : end + 40])
-    for word in _ALL_UNIT_WORDS:
+    for word in ALL_UNIT_WORDS:
         if rest.startswith(word):
             after = rest[len(word) : len(word) + 1]
             if not (word[-1].isascii() and word[-1].isalpha() and after.isascii() and after.isalpha()):
@@ -139,9 +138,14 @@ def quantities(text: str) -> list[Quantity]:
     lowered = text.lower()
     found = []
     for m in _NUMBER.finditer(lowered):
+        if m["zh"] == "一" and lowered[m.end() : m.end() + 1] in NOT_A_NUMBER_AFTER_YI:
+            continue  # 一下, 一点儿, 一起: "a bit", "together"
         value = _value(m)
         if value is not None:
-            found.append(Quantity(value, _unit_after(lowered, m.end())))
+            unit = _unit_after(lowered, m.end())
+            if unit == "米" and lowered[: m.start()].endswith("每秒"):  # 每秒五米: five metres per second
+                unit = "米每秒"
+            found.append(Quantity(value, unit, bool(m["digits"])))
     return found
 
 

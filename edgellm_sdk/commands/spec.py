@@ -75,11 +75,18 @@ class Arg:
         return f"{self.name} ({', '.join(parts)})"
 
 
+def stem(word: str) -> str:
+    """A plural's singular, enough to match "lights" to "light" ("glasses" stays)."""
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 def names_in(text: str, names) -> bool:
-    """True if ``text`` contains one of ``names``: whole words for ASCII, substrings otherwise."""
+    """True if ``text`` contains one of ``names``: whole words (plurals too) for ASCII, substrings otherwise."""
     lowered = text.lower()
-    words = set(re.findall(r"[a-z_]+", lowered))
-    return any((n in words) if n.isascii() and " " not in n else (n in lowered) for n in names)
+    words = {stem(w) for w in re.findall(r"[a-z_]+", lowered)}
+    return any((stem(n) in words) if n.isascii() and " " not in n else (n in lowered) for n in names)
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class CommandSpec:
         schema = self.json_schema()
         for arg in self.args:
             if arg.numeric:
-                values = sorted({q.value for q in stated if q.fits(arg.unit)})
+                values = sorted({v for q in stated if (v := q.in_unit(arg.unit)) is not None})
                 if arg.type == "integer":
                     values = [v for v in values if v == int(v)]
                 if not values:
@@ -131,11 +138,21 @@ class Command:
     def as_dict(self) -> dict:
         return {"command": self.name, **self.args}
 
+    def describe(self) -> str:
+        """Words to read back for a confirmation: "grip open", "move forward 2 m"."""
+        values = [str(v).replace("_", " ") if not isinstance(v, float) else f"{v:g}" for v in self.args.values()]
+        return " ".join([self.name.replace("_", " "), *values])
+
 
 @dataclass(frozen=True)
 class Refusal:
     reason: str
     raw: dict | None = None  # what the model produced, for logs
+    suggestion: Command | None = None  # a low-confidence reading, to be confirmed before it runs
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.suggestion is not None
 
 
 def as_json(obj: dict) -> str:
@@ -149,6 +166,7 @@ class CommandSet:
 
     commands: Sequence[CommandSpec]
     examples: Sequence[tuple[str, dict]] = field(default_factory=tuple)
+    out_of_domain: Sequence[str] = ()  # requests to refuse, added to the SDK's generic pool
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.commands]

@@ -324,6 +324,9 @@ class LlmNode(LifecycleNode):
             response.accepted, response.reason = False, result.error or result.finish_reason
         elif hasattr(result, "reason"):
             response.accepted, response.reason = False, result.reason
+            if result.suggestion is not None:  # low confidence: the caller asks, then executes
+                response.needs_confirmation, response.command = True, result.suggestion.name
+                response.arguments_json = json.dumps(result.suggestion.args, ensure_ascii=False)
         else:
             response.accepted, response.command = True, result.name
             response.arguments_json = json.dumps(result.args, ensure_ascii=False)
