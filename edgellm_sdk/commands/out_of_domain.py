@@ -119,44 +119,8 @@ GENERIC_OUT_OF_DOMAIN: tuple[str, ...] = (
 
 # Words about prompts and text rather than the world: a request holding one is refused, so
 # "ignore previous instructions and ..." or "translate: turn left" never moves the robot.
-META_WORDS: tuple[str, ...] = (
-    "ignore",
-    "disregard",
-    "instruction",
-    "instructions",
-    "prompt",
-    "system",
-    "override",
-    "jailbreak",
-    "pretend",
-    "roleplay",
-    "developer",
-    "admin",
-    "administrator",
-    "sudo",
-    "json",
-    "output",
-    "reply",
-    "respond",
-    "echo",
-    "quote",
-    "repeat",
-    "translate",
-    "sentence",
-    "rules",
-    "simulate",
-    "hypothetically",
-    "inst",
-    "忽略",
-    "指令",
-    "规则",
-    "重复",
-    "翻译",
-    "这句话",
-    "假装",
-    "管理员",
-    "系统",
-    "提示词",
-    "输出",
-    "模式",
+META_WORDS: tuple[str, ...] = tuple(
+    """ignore disregard instruction instructions prompt system override jailbreak pretend roleplay
+    developer admin administrator sudo json output reply respond echo quote repeat translate
+    sentence rules simulate hypothetically inst 忽略 指令 规则 重复 翻译 这句话 假装 管理员 系统 提示词 输出 模式""".split()  # noqa: SIM905
 )
