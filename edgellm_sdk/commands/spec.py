@@ -139,7 +139,7 @@ class Command:
         return {"command": self.name, **self.args}
 
     def describe(self) -> str:
-        """Words to read back for a confirmation: "grip open", "move forward 2 m"."""
+        """Words to read back for a confirmation: "grip open", "move forward 2"."""
         values = [str(v).replace("_", " ") if not isinstance(v, float) else f"{v:g}" for v in self.args.values()]
         return " ".join([self.name.replace("_", " "), *values])
 
