@@ -70,6 +70,8 @@ def cjk_grams(text: str) -> set[str]:
 
 
 class SupportCheck:
+    """The check for one CommandSet: ``unreachable`` before the model, ``check`` after it."""
+
     def __init__(self, commands: CommandSet, embedder=None, out_of_domain: Sequence[str] = GENERIC_OUT_OF_DOMAIN):
         self.commands = commands
         self.by_name = {c.name: c for c in commands.commands}
