@@ -43,7 +43,7 @@ class CommandParser:
         self.engine, self.commands, self.max_tokens, self.shots = engine, commands, max_tokens, shots
         self.embedder = embedder
         self.index = ExampleIndex(commands.examples, embedder)
-        self.support = SupportCheck(commands, embedder)
+        self.support = SupportCheck(commands, embedder, examples=self.index)
         self._system = {"role": "system", "content": commands.instructions()}
         if engine.prefix_cache is not None:
             engine.warm([self._system])  # instructions + one example per command are prefilled once
@@ -51,8 +51,8 @@ class CommandParser:
     def _embed(self, text: str):
         return self.embedder.embed(text) if self.embedder is not None and not has_cjk(text) else None
 
-    def plan(self, text: str, query_vector=None) -> tuple[list[dict], dict]:
-        """The chat messages and the decoding schema for ``text``."""
+    def plan(self, text: str, query_vector=None, stated=None) -> tuple[list[dict], dict]:
+        """The chat messages and the decoding schema for ``text`` (``stated``: its quantities, if known)."""
         nearest, semantic = self.index.nearest(text, self.shots, query_vector)
         allowed, refusable = None, True
         if semantic and nearest:
@@ -63,7 +63,7 @@ class CommandParser:
         for i, _ in reversed(nearest):  # the closest example right before the request
             example_text, expected = self.index.examples[i]
             turns += [{"role": "user", "content": example_text}, {"role": "assistant", "content": as_json(expected)}]
-        stated = quantities(text)
+        stated = quantities(text) if stated is None else stated
         named = {c.name for c in self.commands.commands if c.named_in(text)}
         offered = {s["properties"]["command"]["const"] for s in self.commands.schema(text, stated)["anyOf"]}
         if named & offered:  # the request names a command and states all its values
@@ -88,7 +88,7 @@ class CommandParser:
         if (limit := self.support.unreachable(stated)) is not None:
             return Refusal(limit)
         vector = self._embed(text)
-        messages, schema = self.plan(text, vector)
+        messages, schema = self.plan(text, vector, stated)
         c = self.engine.chat(messages, schema=schema, max_tokens=self.max_tokens, deadline_s=deadline_s, cancel=cancel)
         if c.finish_reason != "stop":
             return Refusal(f"no complete command ({c.finish_reason})")

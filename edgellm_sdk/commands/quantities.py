@@ -54,7 +54,7 @@ _NUMBER = re.compile(
     rf"|(?P<point>{_WORD}\s+point\s+{_WORD})"
     rf"|(?P<zh_point>[{_ZH_DIGITS}十百]+点[{_ZH_DIGITS}]+)"
     rf"|(?P<hundred>(?:a|{_WORD})\s+hundred(?:\s+and\s+{_WORD})?)"
-    rf"|(?P<zh>[零一二两三四五六七八九十百]+)"
+    rf"|(?P<zh>[{_ZH_DIGITS}十百]+)"
     rf"|(?P<word>{_WORD})"
 )
 

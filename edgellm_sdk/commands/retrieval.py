@@ -25,6 +25,15 @@ class ExampleIndex:
         self._vectors = embedder.embed(texts) if embedder is not None and texts else None
         self._bigrams = [bigrams(t) for t in texts]
 
+    def subset(self, keep) -> ExampleIndex:
+        """The examples whose label ``keep(label)`` accepts, without embedding them again."""
+        rows = [i for i, (_, label) in enumerate(self.examples) if keep(label)]
+        part = ExampleIndex([], self.embedder)
+        part.examples = [self.examples[i] for i in rows]
+        part._vectors = self._vectors[rows] if self._vectors is not None and rows else None
+        part._bigrams = [self._bigrams[i] for i in rows]
+        return part
+
     def similarities(self, text: str, query_vector=None) -> tuple[np.ndarray, bool]:
         """One score per example, and whether they are embedding cosines (else bigram Dice).
         ``query_vector`` reuses an embedding of ``text`` already computed."""

@@ -45,7 +45,8 @@ STOPWORDS = frozenset(  # function words, politeness, generic verbs: they say no
 )
 QUOTED = re.compile(r"[\"“「『][^\"”」』]+[\"”」』]|(?<![a-z])'[^']+'(?![a-z])")
 ZH_NUMERALS = "零一二两三四五六七八九十百点"
-CJK_FILLER = re.compile("[的了吗呢吧啊呀请帮我你把给一下个们是在这那就再]")
+CJK_FILLER_CHARS = "的了吗呢吧啊呀请帮我你把给一下个们是在这那就再"
+CJK_FILLER = re.compile(f"[{CJK_FILLER_CHARS}]")
 
 
 class CommandSetWarning(UserWarning):
@@ -72,13 +73,20 @@ def cjk_grams(text: str) -> set[str]:
 class SupportCheck:
     """The check for one CommandSet: ``unreachable`` before the model, ``check`` after it."""
 
-    def __init__(self, commands: CommandSet, embedder=None, out_of_domain: Sequence[str] = GENERIC_OUT_OF_DOMAIN):
+    def __init__(
+        self,
+        commands: CommandSet,
+        embedder=None,
+        out_of_domain: Sequence[str] = GENERIC_OUT_OF_DOMAIN,
+        examples: ExampleIndex | None = None,  # commands.examples already indexed (CommandParser's)
+    ):
         self.commands = commands
         self.by_name = {c.name: c for c in commands.commands}
         in_domain = [(t, e["command"]) for t, e in commands.examples if e["command"] != NOT_UNDERSTOOD]
         refused = [t for t, e in commands.examples if e["command"] == NOT_UNDERSTOOD]
         pool = [*out_of_domain, *commands.out_of_domain, *refused]
-        self.in_domain = ExampleIndex(in_domain, embedder)
+        indexed = examples if examples is not None else ExampleIndex(commands.examples, embedder)
+        self.in_domain = indexed.subset(lambda label: label["command"] != NOT_UNDERSTOOD)
         self.out_of_domain = ExampleIndex([(t, NOT_UNDERSTOOD) for t in pool], embedder)
         self.labels = [c for _, c in in_domain]
         known, known_cjk = set(content_words(" ".join(ALL_UNIT_WORDS))), set()
@@ -96,7 +104,7 @@ class SupportCheck:
         self.foreign = ({w for t in pool for w in content_words(t)} | {w for w in META_WORDS if w.isascii()}) - known
         self.foreign_cjk = {g for t in pool for g in cjk_grams(t)} - known_cjk
         self.meta_cjk = [w for w in META_WORDS if not w.isascii()]
-        self.known_cjk_chars = set("".join(known_cjk)) | set(CJK_FILLER.pattern) | set(ZH_NUMERALS)
+        self.known_cjk_chars = set("".join(known_cjk)) | set(CJK_FILLER_CHARS) | set(ZH_NUMERALS)
         self.calibrated = {c.name for c in commands.commands if self.labels.count(c.name) >= MIN_EXAMPLES}
         self._warn_if_small(refused)
 
