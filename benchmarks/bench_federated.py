@@ -10,9 +10,17 @@ held-out loss and exact-match accuracy (teacher-forced greedy) on task_commands_
 the bytes a device uploads. Also each device trained alone for the same number of steps, and
 centralized training on all slices (the upper bound).
 
-Part 2 (the multi-process demonstration with SuperNodes) is not run by this script yet; see README.
+Part 2 (``--demo``, the multi-process demonstration): `edgellm federated server` (a SuperLink,
+`flwr run`, the ServerApp) and one `edgellm federated client` (a SuperNode) per device, all real
+processes on loopback, the devices holding the same non-IID slices as JSONL files (PII redaction
+on, as by default). Runs: svd; fixed-a with DP off and on (the same aggregation, so the pair
+isolates what DP costs). Per round: the server's held-out accuracy and loss, bytes each device
+uploads, seconds per round. Baselines from the same files, redacted the same way: each device
+alone, and centralized training on all slices with as many steps as the federated model took
+(rounds x local steps) and with the federation's whole compute (x devices).
 
     .venv/bin/python benchmarks/bench_federated.py --rounds 3 --steps 8 --test 48
+    .venv/bin/python benchmarks/bench_federated.py --demo --rounds 8 --steps 8 --test 48
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))  # federated_rig: the CLI processes
 from machine import describe, machine
 
 from edgellm_sdk.federated import aggregation
@@ -47,19 +56,148 @@ SLICES = [
 ]
 
 
-def device_slices(base, seq_len: int, per_device: int):
-    """Samples of each device: its command types only (non-IID), at most ``per_device``."""
-    examples = read_examples(DATA / "task_commands_train.jsonl", need_target=True)
+def slice_examples(per_device: int) -> list[list]:
+    """Each device's examples: its command types only (non-IID), at most ``per_device``."""
     by_kind = defaultdict(list)
-    for ex in examples:
+    for ex in read_examples(DATA / "task_commands_train.jsonl", need_target=True):
         by_kind[json.loads(ex.target)["command"]].append(ex)
     out = []
-    for kinds in SLICES:
+    for i, kinds in enumerate(SLICES):
         mine = [ex for k in kinds for ex in by_kind[k]]
-        rng = np.random.default_rng(len(out))
-        mine = [mine[i] for i in rng.permutation(len(mine))[:per_device]]
-        out.append(target_samples(base.root, mine, seq_len))
+        out.append([mine[j] for j in np.random.default_rng(i).permutation(len(mine))[:per_device]])
     return out
+
+
+def device_slices(base, seq_len: int, per_device: int):
+    return [target_samples(base.root, mine, seq_len) for mine in slice_examples(per_device)]
+
+
+def write_slices(work: Path, per_device: int, test: int) -> tuple[list[Path], Path]:
+    """The devices' slices and the held-out file, as task JSONL files (what a device holds)."""
+    work.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, mine in enumerate(slice_examples(per_device)):
+        files.append(work / f"device{i}.jsonl")
+        rows = [json.dumps({"messages": list(ex.messages), "target": ex.target}) + "\n" for ex in mine]
+        files[-1].write_text("".join(rows))
+    held = work / "held_out.jsonl"
+    held.write_text("\n".join((DATA / "task_commands_test.jsonl").read_text().splitlines()[:test]) + "\n")
+    return files, held
+
+
+def demo_run(name: str, base, files, held, work: Path, args, extra: list[str]) -> dict:
+    """One federated run as real processes: the server and one client per device file."""
+    from federated_rig import Fleet
+
+    from edgellm_sdk.federated.runtime import free_port
+
+    out, port = work / name, free_port()
+    fleet = Fleet(work)
+    settings = ["--rounds", str(args.rounds), "--steps", str(args.steps), "--lr", str(args.lr),
+                "--seq-len", str(args.seq_len), "--batch", "4", "--node-wait", "300"]  # fmt: skip
+    t0 = time.perf_counter()
+    try:
+        fleet.server(f"{name}-server", port, out, base.root, "--min-clients", str(len(files)), "--eval", str(held),
+                     *settings, *extra)  # fmt: skip
+        for i, f in enumerate(files):
+            fleet.client(f"{name}-device{i}", port, base.root, f, "--threads", str(args.client_threads))
+        code = fleet.wait(f"{name}-server", 4 * 3600)
+    finally:
+        fleet.close()
+    if code != 0:
+        raise SystemExit(f"{name}: the server failed:\n{fleet.log(f'{name}-server')[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    keep = ("round", "held-out-accuracy", "held-out-loss", "adapters", "rejected", "bytes-per-device", "round-seconds")
+    history = [{k: h[k] for k in keep if k in h} for h in summary["history"]]
+    for h in history:
+        print(name, h, flush=True)
+    return {"history": history, "privacy": summary.get("privacy"), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def demo(base, args, info) -> dict:
+    from edgellm_sdk.federated.device import load_samples
+
+    work = Path(args.work)
+    files, held = write_slices(work / "data", args.per_device, args.test)
+    devices = [load_samples(base, f, args.seq_len, redact_pii=True) for f in files]  # as the clients read them
+    test = task_samples(base, held, args.seq_len)
+    report: dict = {"machine": info, "settings": vars(args) | {"out": str(args.out)}, "runs": {}}
+    dp = ["--dp", "--noise-multiplier", str(args.noise_multiplier), "--clipping-norm", str(args.clipping_norm)]
+    runs = {"svd": ["--aggregation", "svd"], "fixed-a": ["--aggregation", "fixed-a"],
+            "fixed-a+dp": ["--aggregation", "fixed-a", *dp]}  # fmt: skip
+    for name in args.runs.split(","):
+        report["runs"][name] = demo_run(name, base, files, held, work, args, runs[name])
+        args.out.write_text(json.dumps(report, indent=1))
+    steps = args.rounds * args.steps
+    report["alone"], report["central"] = baselines(base, devices, test, steps, args.lr, args.seq_len)
+    args.out.write_text(json.dumps(report, indent=1))
+    args.out.with_suffix(".md").write_text(demo_markdown(report))
+    return report
+
+
+def demo_markdown(report: dict) -> str:
+    st = report["settings"]
+    lines = [
+        "# bench_federated --demo: SuperLink + SuperNodes as real processes (SmolLM2-135M, robot commands)",
+        "",
+        (
+            f"Machine: {describe(report['machine'])}. {len(SLICES)} devices x {st['per_device']} non-IID examples, "
+            f"{st['rounds']} rounds x {st['steps']} local steps, rank 8, lr {st['lr']}; held-out: first {st['test']} "
+            "of task_commands_test.jsonl (exact match, teacher-forced greedy)."
+        ),
+        "",
+        "| run | round | held-out accuracy | held-out loss | upload / device | s / round |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, run in report["runs"].items():
+        for h in run["history"]:
+            lines.append(
+                f"| {name} | {h['round']} | {100 * h['held-out-accuracy']:.1f} % | {h['held-out-loss']:.4f} | "
+                f"{h.get('bytes-per-device', 0) / 1e6:.2f} MB | {h.get('round-seconds', 0):.1f} |"
+            )
+        if run.get("privacy"):
+            eps = run["privacy"]["epsilon"]
+            lines.append(f"| {name}: privacy spent | | epsilon {eps:.2f} at delta {run['privacy']['delta']} | | | |")
+    lines += ["", "| baseline | steps | held-out loss | accuracy |", "|---|---|---|---|"]
+    for a in report["alone"]:
+        lines.append(f"| device {a['device']} alone | {a['steps']} | {a['loss']:.4f} | {100 * a['accuracy']:.1f} % |")
+    mean = float(np.mean([a["accuracy"] for a in report["alone"]]))
+    lines.append(f"| mean of the devices alone | | | {100 * mean:.1f} % |")
+    for label, c in report["central"].items():
+        lines.append(
+            f"| centralized, all slices ({label}) | {c['steps']} | {c['loss']:.4f} | {100 * c['accuracy']:.1f} % |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def baselines(base, devices, test, steps: int, lr: float, seq_len: int) -> tuple[list, dict]:
+    """Each device alone for ``steps``; all slices together for ``steps`` and for devices x ``steps``."""
+    plan = RoundPlan(
+        base_hash="bench", aggregation="svd", rank=8, alpha=16.0, steps=steps, lr=lr, batch=4, seq_len=seq_len
+    )
+    start = initial_adapter(base, plan)
+    alone = []
+    for i, s in enumerate(devices):
+        alone.append(
+            {
+                "device": i,
+                "steps": steps,
+                **evaluate(base, plan, train_round(base, s, plan, start, seed=1).tensors, test),
+            }
+        )
+        print("alone", alone[-1], flush=True)
+    everything = [x for s in devices for x in s]
+    central = {}  # as many updates as the federated model got; as much compute as all devices spent
+    for label, n in (("same-steps", steps), ("same-compute", steps * len(devices))):
+        p = RoundPlan(
+            base_hash="bench", aggregation="svd", rank=8, alpha=16.0, steps=n, lr=lr, batch=4, seq_len=seq_len
+        )
+        central[label] = {
+            "steps": n,
+            **evaluate(base, p, train_round(base, everything, p, start, seed=1).tensors, test),
+        }
+        print("central", label, central[label], flush=True)
+    return alone, central
 
 
 def evaluate(base, plan, adapter, test) -> dict:
@@ -99,11 +237,21 @@ def main() -> int:
     p.add_argument("--per-device", type=int, default=64)
     p.add_argument("--test", type=int, default=48, help="held-out examples evaluated")
     p.add_argument("--modes", default="svd,fixed-a,naive")
-    p.add_argument("--out", type=Path, default=RESULTS / "bench_federated.json")
+    p.add_argument("--out", type=Path, help="default: results/bench_federated.json (--demo: ..._demo.json)")
+    p.add_argument("--demo", action="store_true", help="part 2: the multi-process run (SuperLink + SuperNodes)")
+    p.add_argument("--runs", default="svd,fixed-a,fixed-a+dp", help="--demo: which runs")
+    p.add_argument("--noise-multiplier", type=float, default=1.0, help="--demo DP run")
+    p.add_argument("--clipping-norm", type=float, default=1.0, help="--demo DP run")
+    p.add_argument("--client-threads", type=int, default=1, help="--demo: torch threads per device process")
+    p.add_argument("--work", default="/tmp/bench_federated_demo", help="--demo: data files, runs, logs")
     args = p.parse_args()
+    args.out = args.out or RESULTS / ("bench_federated_demo.json" if args.demo else "bench_federated.json")
     base = ModelStore().resolve(args.model)
     info = machine()
     print(f"machine: {describe(info)}", flush=True)
+    if args.demo:
+        demo(base, args, info)
+        return 0
     devices = device_slices(base, args.seq_len, args.per_device)
     test = task_samples(base, DATA / "task_commands_test.jsonl", args.seq_len)[: args.test]
     report = {
@@ -116,21 +264,7 @@ def main() -> int:
     for mode in args.modes.split(","):
         report["modes"][mode] = run_mode(base, mode, devices, test, args)
         args.out.write_text(json.dumps(report, indent=1))
-    # baselines: each device alone, and all data in one place, for the same total local steps
-    plan = RoundPlan(base_hash="bench", aggregation="svd", rank=8, alpha=16.0, steps=args.steps * args.rounds,
-                     lr=args.lr, batch=4, seq_len=args.seq_len)  # fmt: skip
-    start = initial_adapter(base, plan)
-    for i, s in enumerate(devices):
-        report["alone"].append(
-            {"device": i, **evaluate(base, plan, train_round(base, s, plan, start, seed=1).tensors, test)}
-        )
-        print("alone", report["alone"][-1], flush=True)
-    everything = [x for s in devices for x in s]  # same compute as the federation: all devices' steps
-    plan = RoundPlan(base_hash="bench", aggregation="svd", rank=8, alpha=16.0, steps=args.steps * args.rounds * 4,
-                     lr=args.lr, batch=4, seq_len=args.seq_len)  # fmt: skip
-    central = train_round(base, everything, plan, start, seed=1).tensors
-    report["central"] = evaluate(base, plan, central, test)
-    print("central", report["central"], flush=True)
+    report["alone"], report["central"] = baselines(base, devices, test, args.steps * args.rounds, args.lr, args.seq_len)
     args.out.write_text(json.dumps(report, indent=1))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -120,6 +121,14 @@ def test_missing_flower_names_the_extra(monkeypatch):
         join(ClientOptions(model="x", data="d.jsonl", server="127.0.0.1:1"))
 
 
+def test_bad_client_settings_are_refused_before_anything_starts(tmp_path):
+    opts = ClientOptions(model="x", data=tmp_path / "d.jsonl", server="127.0.0.1:1")
+    with pytest.raises(ToolchainError, match=r"--nice must be 0\.\.19"):
+        join(replace(opts, nice=25))
+    with pytest.raises(ToolchainError, match="--threads must be >= 0"):
+        join(replace(opts, threads=-1))
+
+
 def test_client_reports_bad_lines_before_connecting(models, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "target": "b"}\nnot json\n{"prompt": "c"}\n')
@@ -191,7 +200,7 @@ def test_dropout_mid_round_and_server_restart_resume(models, data, tmp_path):
     port, out, mark = free_port(), tmp_path / "run", tmp_path / "stalled"
     state = out / "state.json"
     app = rig_app(tmp_path / "app")
-    args = (*FAST, "--round-timeout", "120", "--app", str(app))
+    args = (*FAST, "--round-timeout", "120", "--app", str(app), "--state", "disk")  # running devices reconnect
     fleet = Fleet(tmp_path)
     try:
         fleet.server("server", port, out, tiny.root, "--min-clients", "3", *args)
@@ -232,3 +241,35 @@ def test_dp_run_reports_epsilon_from_flowers_accountant(models, data, tmp_path):
     assert 0 < summary["privacy"]["epsilon"] < 20 and summary["privacy"]["delta"] == 1e-5
     assert all(h["adapters"] == 2 for h in summary["history"])
     assert all(k.endswith(".lora_b") for k in np.load(out / "rounds" / "round2.npz").files)  # fixed-a: B only
+
+
+def test_simulation_runtime_runs_the_same_apps_one_virtual_device_per_file(models, data, tmp_path):
+    pytest.importorskip("ray")
+    tiny, _ = models
+    out = tmp_path / "run"
+    files = [str(d) for d in data[0]]
+    fleet = Fleet(tmp_path)
+    try:
+        argv = ["simulate", "--model", str(tiny.root), "--data", *files, files[0], "--eval", str(data[1])]
+        fleet.start("sim", [*argv, "--out", str(out), "--port", str(free_port()), *FAST])
+        assert fleet.wait("sim", 300) == 0, fleet.log("sim")[-3000:]
+    finally:
+        fleet.close()
+    log = fleet.log("sim")
+    assert "simulation runtime, 3 virtual devices" in log and "(3 simulated SuperNodes)" in log
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rounds"] == 2 and len(summary["devices"]) == 3
+    assert all((h["adapters"], h["rejected"]) == (3, 0) for h in summary["history"])
+    assert (out / "model" / "manifest.json").is_file() and (out / "adapter.pt").is_file()
+
+
+def test_simulation_reports_a_bad_data_file_before_starting(models, tmp_path):
+    from edgellm_sdk.federated.commands import ServerOptions, simulate
+
+    tiny, _ = models
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x"}\nnot json\n')
+    with pytest.raises(ToolchainError, match="line"):
+        simulate(ServerOptions(model=str(tiny.root), out=tmp_path / "run"), [bad])
+    with pytest.raises(ToolchainError, match="one --data file"):
+        simulate(ServerOptions(model=str(tiny.root), out=tmp_path / "run"), [])

@@ -1,13 +1,19 @@
 """The Flower ClientApp: a device's side of a round (started by its SuperNode, one process per message).
 
 The SuperNode's node config says where the device's things are: ``model`` (a store name or model
-directory), ``data-path`` (its task JSONL) and ``redact`` (true unless ``--no-redact``). The
+directory), ``data-path`` (its task JSONL), ``redact`` (true unless ``--no-redact``) and
+``threads`` (torch threads of the training; 0 = all cores) and ``nice`` (the training's
+scheduling niceness: it yields the CPU to the device's own work). In
+Flower's simulation runtime a virtual node has only its ``partition-id``: it takes the run
+config's ``model`` and the ``partition-id``-th file of ``simulation-data`` instead. The
 reply of a train message holds the adapter tensors and three numbers (train-loss, num-examples,
 train-seconds); nothing else leaves the device. When the server runs central DP it sends a
 clipping norm, and Flower's ``fixedclipping_mod`` clips the update before it is sent.
 """
 
 from __future__ import annotations
+
+import os
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -17,6 +23,7 @@ from ..models.store import ModelStore
 from .device import check_plan, load_samples
 from .local import base_hash, train_round
 from .plan import RoundPlan
+from .runtime import SIMULATION_DATA_SEPARATOR
 
 CLIPPING_NORM = "clipping_norm"  # the key Flower's DP wrapper puts in the train config
 
@@ -29,8 +36,30 @@ def clip_when_asked(msg: Message, context: Context, call_next) -> Message:
     return call_next(msg, context)
 
 
+def device_settings(context: Context) -> tuple[str, str, bool]:
+    """(model, data path, redact) of this device: its SuperNode's, or its simulation partition's."""
+    node = context.node_config
+    if "data-path" in node:
+        return str(node["model"]), str(node["data-path"]), bool(node.get("redact", True))
+    files = str(context.run_config.get("simulation-data", "")).split(SIMULATION_DATA_SEPARATOR)
+    part = int(node.get("partition-id", -1))
+    if not 0 <= part < len(files) or not files[part]:
+        raise ValueError(f"node config {dict(node)} names no data file: start it with data-path (a SuperNode)")
+    return str(context.run_config["model"]), files[part], bool(context.run_config.get("simulation-redact", True))
+
+
+def yield_cpu(threads: int, nice: int) -> None:
+    """Leave the device's cores and priority to its own work (this process trains one round)."""
+    if nice > 0:
+        os.nice(nice)
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def device_model(context: Context):
-    return ModelStore().resolve(str(context.node_config["model"]))
+    return ModelStore().resolve(device_settings(context)[0])
 
 
 def handshake(msg: Message, context: Context) -> Message:
@@ -41,10 +70,11 @@ def handshake(msg: Message, context: Context) -> Message:
 def train(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     plan = RoundPlan.from_config(config)
-    base = device_model(context)
+    model, data_path, redact = device_settings(context)
+    base = ModelStore().resolve(model)
     check_plan(plan, base_hash(base))
-    redact = bool(context.node_config.get("redact", True))
-    samples = load_samples(base, str(context.node_config["data-path"]), plan.seq_len, redact_pii=redact)
+    samples = load_samples(base, data_path, plan.seq_len, redact_pii=redact)
+    yield_cpu(int(context.node_config.get("threads", 0)), int(context.node_config.get("nice", 0)))
     received = {k: a.numpy() for k, a in msg.content.array_records["arrays"].items()}
     result = train_round(base, samples, plan, received, seed=int(config.get("server-round", 0)))  # type: ignore[arg-type]
     # under DP every device weighs the same (Flower's accountant assumes it)

@@ -1,10 +1,15 @@
 """What ``edgellm federated server`` and ``... client`` do, as functions (the CLI parses, these run).
 
 ``serve``: a SuperLink on ``host:port`` (loopback unless TLS), then ``flwr run`` of the packaged
-app with the run's settings, streaming the ServerApp's log; returns the run's summary. The
-SuperLink keeps its state in ``<out>/flower/state.db`` so devices reconnect across a restart, and
-the round checkpoints in ``<out>`` make the restarted run resume. ``join``: checks the device's
+app with the run's settings, streaming the ServerApp's log; returns the run's summary. The round
+checkpoints in ``<out>`` make a restarted run resume. With ``state="disk"`` the SuperLink keeps its
+state in ``<out>/flower/state.db`` so running devices reconnect across a restart; its SQLite gives
+up after 5 s of lock contention, which 4 devices uploading 8 MB adapters at once on a 2-core
+server exceed, so the default is Flower's in-memory state (restart the devices with the server). ``join``: checks the device's
 model and data first (bad lines all at once), then runs a SuperNode until the server goes away.
+``simulate``: the same ServerApp and ClientApp in Flower's simulation runtime (a SuperLink with
+``--simulation``, virtual nodes in Ray workers), one virtual node per data file, for quick
+experiments on one machine.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from ..errors import ToolchainError
 from ..models.store import ModelStore
 from .runtime import (
+    SIMULATION_DATA_SEPARATOR,
     UNREACHABLE,
     FlowerProcess,
     flower_env,
@@ -26,6 +32,7 @@ from .runtime import (
     free_port,
     is_loopback,
     require_flower,
+    require_simulation,
     superlink_argv,
     supernode_argv,
     wait_for_port,
@@ -56,6 +63,7 @@ class ServerOptions:
     settings: dict = field(default_factory=dict)  # more run config: strategy, aggregation, rank, steps, dp...
     timeout_s: float = 24 * 3600.0
     app: Path | None = None  # another Flower app directory (tests wrap the ClientApp)
+    state: str = "memory"  # the SuperLink's state: "memory", or "disk" (<out>/flower/state.db)
 
 
 def tls_for(host: str, tls_dir: Path | None, insecure: bool) -> TlsFiles | None:
@@ -78,33 +86,75 @@ def tls_for(host: str, tls_dir: Path | None, insecure: bool) -> TlsFiles | None:
     return tls
 
 
-def serve(opts: ServerOptions, progress=print) -> dict:
-    require_flower()
-    tls = tls_for(opts.host, opts.tls_dir, opts.insecure)
-    base = ModelStore().resolve(opts.model)
-    out = opts.out.resolve()
-    home = out / "flower"
-    env = flower_env(home)
-    run_config = {
+def run_config_of(opts: ServerOptions, base) -> dict:
+    return {
         "model": str(base.root),
-        "out": str(out),
+        "out": str(opts.out.resolve()),
         "rounds": opts.rounds,
         "min-clients": opts.min_clients,
         "eval": str(opts.eval_data.resolve()) if opts.eval_data else "",
         **opts.settings,
     }
+
+
+def state_db(opts: ServerOptions) -> Path | None:
+    return opts.out.resolve() / "flower" / "state.db" if opts.state == "disk" else None
+
+
+def serve(opts: ServerOptions, progress=print) -> dict:
+    require_flower()
+    tls = tls_for(opts.host, opts.tls_dir, opts.insecure)
+    base = ModelStore().resolve(opts.model)
     local = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "localhost") else opts.host  # flwr run connects here
+    link = superlink_argv(opts.host, opts.port, state_db(opts), tls)
+    how = "TLS" if tls else "plain HTTP, loopback"
+    return run_app(opts, run_config_of(opts, base), link, local, tls.ca if tls else None, how, [], progress)
+
+
+def simulate(
+    opts: ServerOptions, data: list[Path], *, redact: bool = True, cpus_per_node: int = 1, progress=print
+) -> dict:
+    """The run of ``serve``, in Flower's simulation runtime: one virtual node per ``data`` file."""
+    require_flower()
+    require_simulation()
+    if not data:
+        raise ToolchainError("simulate needs one --data file per virtual device")
+    for path in data:
+        load_samples_check(opts.model, path, redact)
+    if any(SIMULATION_DATA_SEPARATOR in str(p) for p in data):
+        raise ToolchainError(f"data paths must not contain {SIMULATION_DATA_SEPARATOR!r}")
+    base = ModelStore().resolve(opts.model)
+    run_config = {
+        **run_config_of(opts, base),
+        "min-clients": len(data),
+        "simulation-data": SIMULATION_DATA_SEPARATOR.join(str(p.resolve()) for p in data),
+        "simulation-redact": redact,
+    }
+    link = [*superlink_argv("127.0.0.1", opts.port, state_db(opts), None), "--simulation"]
+    nodes = f"num_supernodes={len(data)} client_resources_num_cpus={cpus_per_node}"
+    how = f"simulation runtime, {len(data)} virtual devices"
+    return run_app(opts, run_config, link, "127.0.0.1", None, how, ["--federation-config", nodes], progress)
+
+
+def load_samples_check(model: str, data: Path, redact: bool) -> None:
+    """Bad lines of a device's file, all at once, before anything starts (torch: it tokenizes)."""
+    from .device import load_samples
+
+    load_samples(ModelStore().resolve(model), data, 4096, redact_pii=redact)
+
+
+def run_app(opts: ServerOptions, run_config: dict, link_argv, local, root_ca, how, extra, progress) -> dict:
+    """A SuperLink (``link_argv``) and ``flwr run`` of the app on it; the run's summary."""
+    out = opts.out.resolve()
+    home = out / "flower"
+    env = flower_env(home)
     address = f"[{local}]:{opts.port}" if ":" in local else f"{local}:{opts.port}"
-    write_connection(home, CONNECTION, address, tls.ca if tls else None)
+    write_connection(home, CONNECTION, address, root_ca)
     config = write_run_config(home / "run_config.toml", run_config)
-    with FlowerProcess(
-        superlink_argv(opts.host, opts.port, home / "state.db", tls), env, home / "superlink.log"
-    ) as link:
+    with FlowerProcess(link_argv, env, home / "superlink.log") as link:
         wait_for_port(local, opts.port, link, 60.0)
-        progress(
-            f"SuperLink on {opts.host}:{opts.port} ({'TLS' if tls else 'plain HTTP, loopback'}); submitting the run"
-        )
-        with FlowerProcess(flwr_run_argv(opts.app or app_dir(), CONNECTION, config), env) as run:
+        progress(f"SuperLink on {opts.host}:{opts.port} ({how}); submitting the run")
+        with FlowerProcess([*flwr_run_argv(opts.app or app_dir(), CONNECTION, config), *extra], env) as run:
             code = run.wait(opts.timeout_s)
     summary_path = out / "summary.json"
     if code != 0 or not summary_path.is_file():
@@ -121,6 +171,8 @@ class ClientOptions:
     server: str  # HOST:PORT
     root_certificates: Path | None = None
     redact: bool = True
+    threads: int = 0  # torch threads of the training (0: torch's default, all cores)
+    nice: int = 10  # the training yields the CPU to the device's own work
     max_retries: int = 5
     max_wait_s: float = 60.0
     log: Path | None = None
@@ -129,6 +181,10 @@ class ClientOptions:
 def join(opts: ClientOptions, progress=print, echo=lambda text: None) -> int:
     """Run this device's SuperNode until the server is gone; returns its exit code. ``echo``
     gets the SuperNode's log as it grows."""
+    if opts.threads < 0:
+        raise ToolchainError(f"--threads must be >= 0 (0: all cores), got {opts.threads}")
+    if not 0 <= opts.nice <= 19:
+        raise ToolchainError(f"--nice must be 0..19 (0: normal priority), got {opts.nice}")
     require_flower()
     host, sep, port = opts.server.rpartition(":")
     if not sep or not port.isdigit():
@@ -144,6 +200,7 @@ def join(opts: ClientOptions, progress=print, echo=lambda text: None) -> int:
     samples = load_samples(base, opts.data, 4096, redact_pii=opts.redact)
     progress(f"{len(samples)} local examples{' (PII redacted)' if opts.redact else ''}; connecting to {opts.server}")
     node_config = {"model": str(base.root), "data-path": str(opts.data.resolve()), "redact": opts.redact}
+    node_config["threads"], node_config["nice"] = opts.threads, opts.nice
     with tempfile.TemporaryDirectory(prefix="edgellm-flower-") as home:
         env = flower_env(Path(home))
         argv = supernode_argv(

@@ -22,6 +22,7 @@ from .tls import TlsFiles
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 UNREACHABLE = 305  # Flower's exit code (in its log) for a SuperNode that cannot reach the SuperLink
+SIMULATION_DATA_SEPARATOR = "|"  # between the virtual nodes' data files in the run config
 INSTALL = "federated learning needs Flower: pip install 'edgellm-sdk[federated]' (Python >= 3.11)"
 
 
@@ -34,6 +35,14 @@ def require_flower() -> None:
         import flwr  # noqa: F401
     except ImportError as e:
         raise MissingDependency("flwr", "federated", INSTALL) from e
+
+
+def require_simulation() -> None:
+    """Flower's simulation runtime runs the virtual nodes in Ray."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as e:
+        raise MissingDependency("ray", "federated", f"Flower's simulation runtime needs Ray; {INSTALL}") from e
 
 
 def flower_program(name: str) -> str:
@@ -174,8 +183,10 @@ def wait_for_port(host: str, port: int, process: FlowerProcess, timeout_s: float
     raise ToolchainError(f"{process.name} did not open {host}:{port} within {timeout_s:.0f} s:\n{process.tail()}")
 
 
-def superlink_argv(host: str, port: int, database: Path, tls: TlsFiles | None) -> list[str]:
-    argv = [flower_program("flower-superlink"), "--host", host, "--port", str(port), "--database", str(database)]
+def superlink_argv(host: str, port: int, database: Path | None, tls: TlsFiles | None) -> list[str]:
+    """``database``: an SQLite file for the SuperLink's state, or None for its in-memory state."""
+    argv = [flower_program("flower-superlink"), "--host", host, "--port", str(port)]
+    argv += ["--database", str(database)] if database is not None else []
     argv += ["--disable-runtime-dependency-installation"]
     if tls is None:
         return [*argv, "--insecure"]
