@@ -32,10 +32,12 @@ from edgellm_sdk.speculative import resolve_speculative
 
 HERE = Path(__file__).resolve().parent
 SETS = {  # dev: thresholds were chosen on it; adversarial: written outside the parser, then used to tune it;
-    # heldout2: written after tuning and scored once before any change (see the README)
+    # heldout2: written after tuning and scored once before any change, then used to tune (2026-12-06);
+    # heldout3: written 2026-12-06 without seeing the parser, scored before and after that change only
     "dev": "commands_dev.jsonl",
     "adversarial": "commands_adversarial.jsonl",
     "heldout2": "commands_heldout2.jsonl",
+    "heldout3": "commands_heldout3.jsonl",
 }
 
 
@@ -117,19 +119,22 @@ def run(engine, parser: CommandParser, constrained: bool, rows: list[dict] = ROW
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m", help="installed model name or model directory")
     ap.add_argument("--variants", default="q4")
     ap.add_argument("--constrained-only", action="store_true")
     ap.add_argument("--sets-only", action="store_true", help="only the recommended set-up, on every set")
+    ap.add_argument("--sets", default=",".join(SETS), help="which evaluation sets (comma-separated)")
+    ap.add_argument("--out", help="results file (default: results/bench_commands[_sets].json)")
     args = ap.parse_args()
     pool = {t.lower() for t, _ in DEMO_COMMANDS.examples}
     for name in SETS:
         overlap = pool & {r["text"].lower() for r in load(name)}
         assert not overlap, f"few-shot examples must not be {name} requests: {overlap}"
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": machine(2), "results": {}}
+    report = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "machine": machine(2), "results": {}}
     print(describe(report["machine"]))
     embedder = Embedder.load()
     for variant in args.variants.split(","):
-        with Engine.load("smollm2-135m", variant=variant, threads=2) as engine:
+        with Engine.load(args.model, variant=variant, threads=2) as engine:
             recommended = CommandParser(engine, DEMO_COMMANDS, embedder=embedder)
             setups = [
                 ("constrained+embedder", recommended, True, "auto"),
@@ -140,7 +145,7 @@ def main() -> None:
                 setups.append(("unconstrained", recommended, False, "auto"))
             if args.sets_only:
                 setups = []
-            for set_name in [s for s in SETS if s != "dev" or args.sets_only]:  # dev: the set-ups below
+            for set_name in [s for s in args.sets.split(",") if s != "dev" or args.sets_only]:  # dev: the set-ups below
                 engine.speculative = resolve_speculative("auto")
                 key = f"{variant}/constrained+embedder/{set_name}"
                 report["results"][key] = r = run(engine, recommended, True, load(set_name))
@@ -154,8 +159,9 @@ def main() -> None:
                 print(
                     key, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "errors_sample"}
                 )
-    out = "bench_commands_sets.json" if args.sets_only else "bench_commands.json"
-    (HERE / "results" / out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    suffix = "" if args.model == "smollm2-135m" else f"_{Path(args.model).name}"
+    out = args.out or HERE / "results" / f"bench_commands{'_sets' if args.sets_only else ''}{suffix}.json"
+    Path(out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,16 @@ from .commands import Arg, CommandSet, CommandSpec
 _MOVE = CommandSpec(
     "move",
     "drive straight",
-    keywords=("drive", "go", "advance", "reverse", "roll", "head", "proceed", "travel", "走", "前进", "后退", "移动"),
+    keywords=("drive", "go", "advance", "reverse", "roll", "head", "proceed", "travel")
+    + ("走", "前进", "后退", "倒退", "移动"),
     args=(
         Arg(
             "direction",
             "enum",
             choices=("forward", "backward"),
             aliases=(
-                ("forward", ("ahead", "front", "向前", "前进")),
-                ("backward", ("back", "reverse", "后退", "向后")),
+                ("forward", ("ahead", "front", "向前", "往前", "前进")),
+                ("backward", ("back", "reverse", "后退", "向后", "往后", "倒退")),
             ),
         ),
         Arg("distance_m", "number", "m", 0.05, 5.0),

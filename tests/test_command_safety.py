@@ -4,6 +4,8 @@ Unit tests of the support check run on the real MiniLM embedder with hand-built 
 a model could have produced); the end-to-end tests run the real default model.
 """
 
+import threading
+import time
 import warnings
 
 import pytest
@@ -76,6 +78,9 @@ def test_requests_that_do_not_support_the_command_are_refused(support, text, com
         ("back up 30 centimeters", Command("move", {"direction": "backward", "distance_m": 0.3})),
         ("what is your battery level right now", Command("report_status", {})),
         ("向右转九十度", Command("turn", {"direction": "right", "angle_deg": 90})),
+        ("把速度设为零点六米每秒", Command("set_speed", {"speed_mps": 0.6})),  # 设为: "set to", not new
+        ("麻烦你立刻停止", Command("stop", {})),  # politeness and urgency
+        ("倒退两米", Command("move", {"direction": "backward", "distance_m": 2})),
     ],
 )
 def test_supported_commands_are_sure(support, text, command):
@@ -152,3 +157,18 @@ def test_parser_asks_before_a_low_confidence_command(engine, embedder):
     declined = parser.parse("stop the download", confirm=lambda c: False)
     assert isinstance(declined, Refusal) and declined.needs_confirmation
     assert parser.parse("halt", confirm=lambda c: pytest.fail("a sure command is not confirmed")) == Command("stop", {})
+    # a question nobody answers never stalls the robot: refused after the timeout, command suggested
+    unanswered = threading.Event()
+    t0 = time.monotonic()
+    late = parser.parse("stop the download", confirm=lambda c: unanswered.wait(10), confirm_timeout_s=0.3)
+    assert isinstance(late, Refusal) and late.needs_confirmation and late.suggestion == Command("stop", {})
+    assert "no confirmation within 0.3 s" in late.reason and time.monotonic() - t0 < 5
+    unanswered.set()
+
+    def broken(command):
+        raise RuntimeError("microphone unplugged")
+
+    with pytest.raises(RuntimeError, match="microphone unplugged"):
+        parser.parse("stop the download", confirm=broken)
+    with pytest.raises(ValueError, match="confirm_timeout_s must be > 0"):
+        parser.parse("stop the download", confirm_timeout_s=0)

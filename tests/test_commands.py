@@ -24,6 +24,8 @@ from edgellm_sdk.robot_demo import DEMO_COMMANDS
         ("turn right a hundred and eighty degrees", [180]),
         ("rotate forty-five degrees", [45]),
         ("back up half a meter", [0.5]),
+        ("back up three and a half metres", [3.5]),
+        ("go 2 and a half m", [2.5]),
         ("向左转一百八十度", [180]),
         ("把温度设为二十二度", [22]),
         ("向前走两米", [2]),
@@ -114,3 +116,6 @@ def test_parser_on_the_default_model(engine, embedder):
         with pytest.raises(ValueError, match="empty"):
             parser.parse(" ")
     assert parser.parse("halt") == Command("stop", {})
+    # a named command is the only one offered: "degrees" does not make it a thermostat request
+    turn = Command("turn", {"direction": "left", "angle_deg": 65})
+    assert parser.parse("please turn to the left sixty-five degrees") == turn

@@ -9,9 +9,9 @@ How one request is parsed:
 2. The most similar labelled examples are retrieved (sentence embeddings when an Embedder
    is given, character bigrams for Chinese or without one) and shown as earlier chat
    turns; with embeddings, the commands of the closest examples are the only ones offered,
-   and "not understood" is withheld when an example is clearly close. A command the request
-   names (its name or a keyword) with all its values stated is always offered, and then
-   "not understood" is withheld too.
+   and "not understood" is withheld when an example is clearly close. When the request names
+   commands (their name or a keyword) and states all their values, only those are offered,
+   and "not understood" is withheld too.
 3. The model writes the JSON under that schema (it always parses), then
    ``CommandSet.validate`` refuses out-of-range values, so unsafe commands never execute.
 4. ``SupportCheck`` (support.py) decides in code whether the request supports the command:
@@ -24,6 +24,7 @@ The fixed instructions (command list, one example per command) are a cached pref
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 
 from .quantities import quantities
@@ -34,6 +35,29 @@ from .support import SupportCheck
 SHOTS = 4
 VOTE_MARGIN = 0.15  # examples this close to the best match vote for the commands offered
 CLOSE_MATCH = 0.5  # cosine above which "not understood" is withheld (chosen on the dev set)
+CONFIRM_TIMEOUT_S = 30.0  # how long a low-confidence command waits for its confirmation
+
+
+def ask_within(confirm: Callable[[Command], bool], command: Command, timeout_s: float) -> bool | None:
+    """``confirm(command)`` given at most ``timeout_s``; None if it did not answer in time (its
+    thread is left to finish on its own). An exception it raises is raised here."""
+    answer: list = []
+
+    def run() -> None:
+        try:
+            answer.append((True, bool(confirm(command))))
+        except Exception as e:  # noqa: BLE001  (raised again in the caller's thread)
+            answer.append((False, e))
+
+    worker = threading.Thread(target=run, name="command-confirm", daemon=True)
+    worker.start()
+    worker.join(max(timeout_s, 0.0))
+    if not answer:
+        return None
+    ok, value = answer[0]
+    if not ok:
+        raise value
+    return value
 
 
 class CommandParser:
@@ -66,8 +90,8 @@ class CommandParser:
         stated = quantities(text) if stated is None else stated
         named = {c.name for c in self.commands.commands if c.named_in(text)}
         offered = {s["properties"]["command"]["const"] for s in self.commands.schema(text, stated)["anyOf"]}
-        if named & offered:  # the request names a command and states all its values
-            allowed, refusable = (allowed or set()) | (named & offered), False
+        if named & offered:  # the request names a command and states all its values: only those
+            allowed, refusable = named & offered, False
         schema = self.commands.schema(text, stated, allowed, refusable)
         return [self._system, *turns, {"role": "user", "content": text}], schema
 
@@ -78,12 +102,17 @@ class CommandParser:
         deadline_s: float | None = None,
         cancel=None,
         confirm: Callable[[Command], bool] | None = None,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
     ) -> Command | Refusal:
         """The command ``text`` asks for, or a Refusal saying why not. A low-confidence command
-        runs only if ``confirm(command)`` returns True; without ``confirm`` it is refused with
-        the command as ``Refusal.suggestion`` (``needs_confirmation``)."""
+        runs only if ``confirm(command)`` returns True within ``confirm_timeout_s`` (a person's
+        answer: not part of ``deadline_s``, which bounds the parse); without ``confirm``, or
+        without an answer in time, it is refused with the command as ``Refusal.suggestion``
+        (``needs_confirmation``)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("command text is empty")
+        if not confirm_timeout_s > 0:
+            raise ValueError(f"confirm_timeout_s must be > 0 seconds, got {confirm_timeout_s}")
         stated = quantities(text)
         if (limit := self.support.unreachable(stated)) is not None:
             return Refusal(limit)
@@ -100,7 +129,12 @@ class CommandParser:
         if support.level == "sure":
             return result
         if support.level == "unsure":
-            if confirm is not None and confirm(result):
-                return result
-            return Refusal(f"unsure, needs confirmation: {support.reason}", raw, suggestion=result)
+            why = f"unsure, needs confirmation: {support.reason}"
+            if confirm is not None:
+                answer = ask_within(confirm, result, confirm_timeout_s)
+                if answer:
+                    return result
+                if answer is None:
+                    why = f"no confirmation within {confirm_timeout_s:g} s; {why}"
+            return Refusal(why, raw, suggestion=result)
         return Refusal(f"not a command this robot has: {support.reason}", raw)

@@ -50,7 +50,8 @@ _WORD = r"[a-z]+(?:-[a-z]+)?"
 NOT_A_NUMBER_AFTER_YI = set("下点起会些直样定边切")
 _ZH_DIGITS = "零一二两三四五六七八九"
 _NUMBER = re.compile(
-    rf"(?P<digits>-?\d+(?:\.\d+)?)"
+    rf"(?P<and_half>(?:\d+|{_WORD})\s+and\s+a\s+half)"
+    rf"|(?P<digits>-?\d+(?:\.\d+)?)"
     rf"|(?P<point>{_WORD}\s+point\s+{_WORD})"
     rf"|(?P<zh_point>[{_ZH_DIGITS}十百]+点[{_ZH_DIGITS}]+)"
     rf"|(?P<hundred>(?:a|{_WORD})\s+hundred(?:\s+and\s+{_WORD})?)"
@@ -100,6 +101,10 @@ def _zh_value(run: str) -> int:
 
 
 def _value(m: re.Match) -> float | None:
+    if m["and_half"]:  # "three and a half", "2 and a half": 3.5, 2.5
+        whole = m["and_half"].split()[0]
+        value = float(whole) if whole.isdigit() else _en_value(whole)
+        return None if value is None else value + 0.5
     if m["digits"]:
         return float(m["digits"])
     if m["zh"]:
@@ -145,7 +150,7 @@ def quantities(text: str) -> list[Quantity]:
             unit = _unit_after(lowered, m.end())
             if unit == "米" and lowered[: m.start()].endswith("每秒"):  # 每秒五米: five metres per second
                 unit = "米每秒"
-            found.append(Quantity(value, unit, bool(m["digits"])))
+            found.append(Quantity(value, unit, bool(m["digits"] or (m["and_half"] or "")[:1].isdigit())))
     return found
 
 

@@ -41,12 +41,15 @@ STOPWORDS = frozenset(  # function words, politeness, generic verbs: they say no
     right up down some any all there here what how it's i'd i'm let's robot hey ok okay kindly
     want need like should must may might so very bit little again more less too also doing going
     get got put make set change take give keep start show tell let use try help thank thanks
-    hello sorry cheers""".split()  # noqa: SIM905
+    hello sorry cheers enough""".split()  # noqa: SIM905
 )
 QUOTED = re.compile(r"[\"“「『][^\"”」』]+[\"”」』]|(?<![a-z])'[^']+'(?![a-z])")
 ZH_NUMERALS = "零一二两三四五六七八九十百点"
 CJK_FILLER_CHARS = "的了吗呢吧啊呀请帮我你把给一下个们是在这那就再"
 CJK_FILLER = re.compile(f"[{CJK_FILLER_CHARS}]")
+# pronouns, conjunctions, "set to"/"change to", urgency and politeness: never new to a command set,
+# but kept in the bigrams (设置闹钟 must still look like an alarm clock)
+CJK_GENERIC_CHARS = "它他她有没和以为设成到麻烦立刻紧急"
 
 
 class CommandSetWarning(UserWarning):
@@ -104,7 +107,7 @@ class SupportCheck:
         self.foreign = ({w for t in pool for w in content_words(t)} | {w for w in META_WORDS if w.isascii()}) - known
         self.foreign_cjk = {g for t in pool for g in cjk_grams(t)} - known_cjk
         self.meta_cjk = [w for w in META_WORDS if not w.isascii()]
-        self.known_cjk_chars = set("".join(known_cjk)) | set(CJK_FILLER_CHARS) | set(ZH_NUMERALS)
+        self.known_cjk_chars = set("".join(known_cjk)) | set(CJK_FILLER_CHARS + CJK_GENERIC_CHARS + ZH_NUMERALS)
         self.calibrated = {c.name for c in commands.commands if self.labels.count(c.name) >= MIN_EXAMPLES}
         self._warn_if_small(refused)
 
