@@ -5,7 +5,7 @@ narrates the facts every 20 readings (status) and at each alert, then asks five 
 For each narration: latency, origin (model / template / cache) and why the model's text was
 rejected (a number the facts lack, no number of the facts, looping, deadline).
 
-    .venv/bin/python benchmarks/bench_sensor_narration.py [--variant q4]
+    .venv/bin/python benchmarks/bench_sensor_narration.py [--model smollm2-135m] [--variant q4]
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ QUESTIONS = [
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m", help="installed model name or model directory")
     ap.add_argument("--variant", default="q4")
+    ap.add_argument("--out", type=Path, help="default: results/bench_sensor_narration.json (default model)")
     args = ap.parse_args()
     rows = []
-    with Engine.load("smollm2-135m", variant=args.variant, threads=2) as engine:
+    with Engine.load(args.model, variant=args.variant, threads=2) as engine:
         for language in ("en", "zh"):
             book = FactBook(RuleSet.load(RULES), clock=None)
             narrator = Narrator(engine, context="A greenhouse with a vent motor.", language=language)
@@ -89,8 +91,14 @@ def main() -> None:
             "numbers_absent_from_facts": sum(len(r["leaked_numbers"]) for r in sel),
             "latency_s_median": statistics.median(r["latency_s"] for r in generated) if generated else None,
         }
-    report = {"date": time.strftime("%Y-%m-%d"), "variant": args.variant, "summary": summary, "rows": rows}
-    out = ROOT / "benchmarks" / "results" / "bench_sensor_narration.json"
+    report = {"date": time.strftime("%Y-%m-%d"), "model": args.model, "variant": args.variant, "summary": summary}
+    report["rows"] = rows
+    default = (
+        "bench_sensor_narration.json"
+        if args.model == "smollm2-135m"
+        else f"bench_sensor_narration_{Path(args.model).name}.json"
+    )
+    out = args.out or ROOT / "benchmarks" / "results" / default
     report["machine"] = machine()  # CPU model and ISA: compare systems only within one run
     print("machine:", describe(report["machine"]))
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -26,6 +26,7 @@ from .chat import CHATML, ChatTemplate, MessageLike, as_messages
 from .constrain import compile_constraint
 from .decode import Decoder
 from .errors import ContextOverflow, EngineClosed, VocabularyMismatch
+from .memory import release_freed_heap
 from .models.plan import LoadPlan
 from .models.store import DEFAULT_MODEL, ModelStore
 from .prefill import PREFILL_CHUNK, boundary_at_or_before, chunks, common_prefix, is_boundary, turn_end
@@ -147,6 +148,7 @@ class Engine:
             manifest.verify(small + manifest.variant_files(plan.variant))
         plan.check_memory()
         tokenizer = Tokenizer.from_dir(manifest.root)
+        release_freed_heap()  # before the session allocates: what the tokenizer's parse freed
         backend = OrtBackend(
             plan.onnx_path,
             max_context=plan.max_context,
@@ -180,6 +182,7 @@ class Engine:
         )
         engine.plan = plan
         engine.load_s = time.perf_counter() - t0
+        release_freed_heap()  # and what the session's graph optimization freed
         return engine
 
     # --- prompts ---------------------------------------------------------------------

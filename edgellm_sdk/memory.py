@@ -9,8 +9,11 @@ peak RSS in tests/test_profiles.py. ``LoadPlan`` (models/plan.py) decides what g
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 from .errors import MemoryBudgetExceeded, ProfileError
@@ -139,3 +142,17 @@ def check(
         f"{manifest.name}:{variant} with max_context={max_context} needs about {est.describe()}, more than the "
         f"budget of {budget:.0f} MB{fix} (or raise the budget: {MAX_RSS_ENV}=<MB>, 0 = no limit)"
     )
+
+
+def release_freed_heap() -> None:
+    """Give the C heap's freed pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Parsing a large tokenizer.json frees most of what it allocated, but glibc keeps the pages:
+    Gemma 3's 262k-token tokenizer leaves 307 MB resident where 114 MB are in use."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+        return

@@ -232,3 +232,26 @@ def test_memory_estimate_is_within_15_percent_of_the_measured_peak_rss(default_s
     peak = json.loads(out.stdout.splitlines()[-1])["peak_mb"]
     print(f"{variant} ctx {ctx}: estimate {estimate:.0f} MB, measured peak {peak:.0f} MB")
     assert abs(estimate - peak) <= 0.15 * peak
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_freed_c_heap_goes_back_to_the_os():
+    import ctypes
+    import ctypes.util
+
+    from edgellm_sdk.memory import release_freed_heap
+
+    def rss_mb() -> float:
+        return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    blocks = [libc.malloc(2048) for _ in range(100_000)]  # 200 MB of small blocks, below mmap's threshold
+    for b in blocks:
+        ctypes.memset(b, 1, 2048)
+    for b in blocks[:-1]:  # the last one pins the heap's top: free() alone cannot shrink it
+        libc.free(b)
+    held = rss_mb()
+    release_freed_heap()
+    assert rss_mb() < held - 100, (held, rss_mb())
+    libc.free(blocks[-1])
