@@ -88,6 +88,31 @@ def test_supported_commands_are_sure(support, text, command):
     assert result.level == "sure", result
 
 
+@pytest.mark.parametrize(
+    "text, command, why",
+    [
+        ("there is no need to close the gripper", Command("grip", {"action": "close"}), "negated"),
+        ("never turn on the bedroom lights", Command("lights", {"state": "on", "room": "bedroom"}), "negated"),
+        ("不要打开厨房的灯", Command("lights", {"state": "on", "room": "kitchen"}), "negated"),
+        (
+            "if it gets cold, set the heating to 22 degrees",
+            Command("set_thermostat", {"temperature_c": 22}),
+            "conditional",
+        ),
+        ("spin right three turns", Command("turn", {"direction": "right", "angle_deg": 3}), "'turns'"),
+        ("go forward a few meters", Command("move", {"direction": "forward", "distance_m": 1}), "'few'"),
+    ],
+)
+def test_negated_conditional_or_partly_read_requests_are_never_sure(support, text, command, why):
+    result = verdict(support, text, command)
+    assert result.level == "unsure" and why in result.reason, result
+
+
+def test_a_negated_motion_is_a_stop(support):
+    assert "negated" not in verdict(support, "don't move", Command("stop", {})).reason
+    assert "negated" not in verdict(support, "别动", Command("stop", {})).reason
+
+
 def test_unsure_and_conflicting_requests(support):
     assert verdict(support, "stop the download", Command("stop", {})).level == "unsure"  # stop named, new word
     both = verdict(

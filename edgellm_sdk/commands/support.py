@@ -41,8 +41,16 @@ STOPWORDS = frozenset(  # function words, politeness, generic verbs: they say no
     right up down some any all there here what how it's i'd i'm let's robot hey ok okay kindly
     want need like should must may might so very bit little again more less too also doing going
     get got put make set change take give keep start show tell let use try help thank thanks
-    hello sorry cheers enough""".split()  # noqa: SIM905
+    hello sorry cheers""".split()  # noqa: SIM905
 )
+# A negated, hypothetical or partly read request is never "sure": "you don't need to open the
+# gripper", "if I asked you to set the speed to 1 m/s...", "one and a quarter metres" (read as 1).
+NEGATION = re.compile(
+    r"\b(?:don'?t|do not|no need|needn'?t|never|not|can'?t|cannot|won'?t|shouldn'?t)\b|不要|不用|别|没必要|不需要"
+)
+NEGATED_MOTION = re.compile(r"\b(?:don'?t|do not|never)\s+(?:move|go|drive)\b|(?:不要|别)(?:动|走|移动)")  # = stop
+HYPOTHETICAL = re.compile(r"\b(?:if|suppose|imagine|hypothetically)\b|如果|假如|要是")
+UNREAD_AMOUNT = re.compile(r"\b(?:quarters?|thirds?|dozens?|couple|few|several|turns|revolutions|laps)\b|[半圈]")
 QUOTED = re.compile(r"[\"“「『][^\"”」』]+[\"”」』]|(?<![a-z])'[^']+'(?![a-z])")
 ZH_NUMERALS = "零一二两三四五六七八九十百点"
 CJK_FILLER_CHARS = "的了吗呢吧啊呀请帮我你把给一下个们是在这那就再"
@@ -157,6 +165,8 @@ class SupportCheck:
             return Support("refuse", f"{', '.join(repr(w) for w in foreign)}: not something this robot has or does")
         if QUOTED.search(text):
             return Support("refuse", "the request quotes a command rather than giving it")
+        if caveat := self._caveat(text.lower(), command):
+            return Support("unsure", caveat)
         unknown = self._unknown_words(text)
         best, margin, kind = self._closeness(text, command, query_vector)
         closeness = f"{kind} {best:.2f} to its examples, margin {margin:+.2f} over out-of-domain"
@@ -180,6 +190,17 @@ class SupportCheck:
         if best >= unsure_at and margin >= unsure_margin:
             return Support("unsure", f"{closeness}{'; ' + new if new else ''}", best)
         return Support("refuse", f"{command.name} is not named; {closeness}", best)
+
+    @staticmethod
+    def _caveat(lowered: str, command: Command) -> str | None:
+        """Why a request that matches ``command`` may still not ask for it, or None."""
+        if NEGATION.search(lowered) and not (command.name == "stop" and NEGATED_MOTION.search(lowered)):
+            return "the request is negated"
+        if HYPOTHETICAL.search(lowered):
+            return "the request is hypothetical or conditional"
+        if m := UNREAD_AMOUNT.search(lowered):
+            return f"'{m.group()}' is an amount this parser does not read"
+        return None
 
     def _closeness(self, text: str, command: Command, query_vector) -> tuple[float, float, str]:
         """Similarity to the command's closest example, its margin over the out-of-domain pool,
