@@ -1,12 +1,13 @@
-"""What ``edgellm federated server`` and ``... client`` do, as functions (the CLI parses, these run).
+"""What ``edgellm federated server | simulate | client`` do, as functions (the CLI parses, these run).
 
 ``serve``: a SuperLink on ``host:port`` (loopback unless TLS), then ``flwr run`` of the packaged
 app with the run's settings, streaming the ServerApp's log; returns the run's summary. The round
 checkpoints in ``<out>`` make a restarted run resume. With ``state="disk"`` the SuperLink keeps its
 state in ``<out>/flower/state.db`` so running devices reconnect across a restart; its SQLite gives
 up after 5 s of lock contention, which 4 devices uploading 8 MB adapters at once on a 2-core
-server exceed, so the default is Flower's in-memory state (restart the devices with the server). ``join``: checks the device's
-model and data first (bad lines all at once), then runs a SuperNode until the server goes away.
+server exceed, so the default is Flower's in-memory state (restart the devices with the server).
+``join``: checks the device's model and data first (bad lines all at once), then runs a SuperNode
+until the server goes away.
 ``simulate``: the same ServerApp and ClientApp in Flower's simulation runtime (a SuperLink with
 ``--simulation``, virtual nodes in Ray workers), one virtual node per data file, for quick
 experiments on one machine.
@@ -119,10 +120,10 @@ def simulate(
     require_simulation()
     if not data:
         raise ToolchainError("simulate needs one --data file per virtual device")
-    for path in data:
-        load_samples_check(opts.model, path, redact)
     if any(SIMULATION_DATA_SEPARATOR in str(p) for p in data):
         raise ToolchainError(f"data paths must not contain {SIMULATION_DATA_SEPARATOR!r}")
+    for path in data:
+        load_samples_check(opts.model, path, redact)
     base = ModelStore().resolve(opts.model)
     run_config = {
         **run_config_of(opts, base),
